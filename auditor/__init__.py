@@ -1,0 +1,64 @@
+"""imgaudit: judge a built container image against ten Dockerfile practices.
+
+    from auditor import audit
+    report = audit(["myimage:tag"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from auditor.errors import ImgauditError
+from auditor.model import AuditFailure, Policy, Report
+
+try:
+    __version__ = version("imgaudit")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["Policy", "Report", "__version__", "audit"]
+
+
+def audit(
+    targets: Iterable[str],
+    *,
+    policy: Policy | None = None,
+    content: bool = True,
+    base: str | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> Report:
+    """Audit each target; one that cannot be read is a failure in the report, not an exception.
+
+    Raises ImgauditError only for bad settings (an unknown rule id in the policy).
+    """
+    from auditor.assess import run
+    from auditor.rules import select, wanted_files
+    from auditor.sources import DaemonSource, LayerCache, Wanted, open_image
+    from auditor.sources.cache import default_cache_dir
+
+    policy = policy or Policy()
+    rules, ignored = select(policy.ignore)
+    policy = Policy(
+        fail_under=policy.fail_under,
+        fail_on=policy.fail_on,
+        ignore=ignored,
+        score_base=policy.score_base,
+        limits=policy.limits,
+    )
+    active = [r for r in rules if r.info.id not in ignored]
+    wanted = Wanted(wanted_files(active)) if content else None
+    cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
+    daemon = DaemonSource()
+    images = []
+    failures = []
+    for target in targets:
+        try:
+            image = open_image(target, wanted, cache=cache, base=base, daemon=daemon)
+        except ImgauditError as exc:
+            failures.append(AuditFailure(target, exc.message, exc.hint))
+            continue
+        images.append(run(image, rules, policy))
+    return Report(tuple(images), tuple(failures), __version__)

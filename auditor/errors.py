@@ -1,0 +1,55 @@
+"""The package's own errors: the only exceptions that cross module boundaries.
+
+Each carries a one-line message stating a fact and a hint saying what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class ImgauditError(Exception):
+    """Base of every expected failure; the CLI prints `message` and `hint` and exits 2."""
+
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SourceError(ImgauditError):
+    """An image could not be read from where it was said to be."""
+
+
+class DaemonUnavailable(SourceError):
+    default_hint = (
+        "start the engine (for example `sudo systemctl start docker` or `dockerd &`), "
+        "set DOCKER_HOST, or audit a saved archive: imgaudit docker-archive:image.tar"
+    )
+
+
+class ImageNotFound(SourceError):
+    default_hint = "check the name with `docker images`, or build or load the image first"
+
+
+class ArchiveError(SourceError):
+    default_hint = "write the archive again with `docker save IMAGE -o image.tar`"
+
+
+class AmbiguousReference(SourceError):
+    pass
+
+
+class UnsupportedSource(SourceError):
+    default_hint = "use NAME[:TAG], IMAGE_ID, NAME@sha256:..., or docker-archive:PATH[:REF]"
+
+
+class BaseImageError(SourceError):
+    default_hint = "--base must name an image whose layers begin this image's layers"
+
+
+class UsageError(ImgauditError):
+    """A command-line value or setting is not one imgaudit can use."""

@@ -1,0 +1,86 @@
+"""The JSON report: a versioned contract for CI and scripts (see README, "JSON report")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditor.model import ImageReport, Report
+
+SCHEMA_VERSION = 1
+
+
+def image_document(item: ImageReport) -> dict[str, Any]:
+    image = item.image
+    return {
+        "reference": image.reference,
+        "id": image.id,
+        "repo_tags": list(image.repo_tags),
+        "score": item.score,
+        "grade": item.grade,
+        "size": image.size,
+        "own_size": image.own_size,
+        "layers": len(image.layers),
+        "own_layers": len(image.own_layers),
+        "content_read": image.content_read,
+        "base": {
+            "method": image.boundary.method,
+            "reference": image.boundary.base_reference or None,
+            "own_from_layer": image.boundary.own_from_layer,
+            "evidence": image.boundary.evidence,
+        },
+        "history": {"quality": image.history_quality.value, "note": image.history_note or None},
+        "practices": [
+            {
+                "id": p.practice.id,
+                "name": p.practice.name,
+                "status": p.status.value,
+                "findings": p.findings,
+                "weight": p.practice.weight,
+                "points_lost": p.points_lost,
+            }
+            for p in item.practices
+        ],
+        "rules": [
+            {
+                "id": r.rule.id,
+                "practice": r.rule.practice,
+                "title": r.rule.title,
+                "status": r.status.value,
+                "findings": len(r.findings),
+                "base_findings": len(r.base_findings),
+                "note": r.note or None,
+            }
+            for r in item.results
+        ],
+        "findings": [
+            {
+                "rule": s.rule.id,
+                "title": s.rule.title,
+                "practice": s.rule.practice,
+                "severity": s.finding.severity.label,
+                "message": s.finding.message,
+                "evidence": s.finding.evidence,
+                "layer": s.finding.layer,
+                "origin": s.finding.origin.value,
+                "path": s.finding.path or None,
+                "size": s.finding.size,
+                "points": s.points,
+                "fix": s.rule.fix,
+            }
+            for s in item.findings
+        ],
+    }
+
+
+def render(report: Report) -> str:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "imgaudit", "version": report.tool_version},
+        "images": [image_document(item) for item in report.images],
+        "errors": [
+            {"reference": f.reference, "message": f.message, "hint": f.hint or None}
+            for f in report.failures
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"

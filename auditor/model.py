@@ -1,0 +1,347 @@
+"""The nouns of imgaudit: one neutral image model every source builds, and the report every
+rule, scorer and format reads. Nothing here does I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from auditor.redact import redact
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose from {names})") from None
+
+
+class Status(enum.Enum):
+    PASS = "pass"
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    IGNORED = "ignored"
+    ERROR = "error"
+
+
+# Worst first: the status a practice shows is the worst of its rules'.
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.ERROR,
+    Status.FAIL,
+    Status.WARN,
+    Status.INFO,
+    Status.PASS,
+    Status.IGNORED,
+    Status.SKIP,
+)
+
+
+class Origin(enum.Enum):
+    OWN = "own"
+    BASE = "base"
+
+
+class FileKind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    OTHER = "other"
+
+
+class HistoryQuality(enum.Enum):
+    """How far the image's history can be trusted to explain its layers."""
+
+    OK = "ok"
+    MISSING = "missing"
+    SYNTHETIC = "synthetic"
+    INCONSISTENT = "inconsistent"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One tar header of a layer. Paths are relative, without a leading slash."""
+
+    path: str
+    size: int
+    kind: FileKind
+    mode: int
+    uid: int
+    gid: int
+    linkname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerContent:
+    """What one streaming pass over a layer tar learned: headers, whiteouts, a few small files."""
+
+    entries: tuple[FileEntry, ...]
+    whiteouts: tuple[str, ...] = ()
+    opaque_dirs: tuple[str, ...] = ()
+    captured: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
+    tar_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStep:
+    """One entry of the image config's history, oldest first."""
+
+    index: int
+    created_by: str
+    empty_layer: bool
+    created: str = ""
+    comment: str = ""
+    layer: int | None = None  # 1-based number of the layer this step added
+    origin: Origin = Origin.OWN
+    # created_by read as a Dockerfile line, whichever builder wrote it
+    instruction: str = ""  # RUN, COPY, ADD, CMD, ... ("" when unreadable)
+    body: str = ""  # the instruction's arguments, without builder decorations
+    build_args: tuple[tuple[str, str], ...] = ()  # the `|N KEY=value` prefix of a RUN
+
+    def describe(self) -> str:
+        text = redact(f"{self.instruction} {self.body}".strip() or self.created_by.strip())
+        if len(text) > 160:
+            text = text[:157] + "..."
+        return f"history[{self.index}]: {text}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    number: int  # 1-based, oldest first
+    diff_id: str
+    size: int
+    origin: Origin
+    history_index: int | None = None
+    content: LayerContent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    user: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    workdir: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class BaseBoundary:
+    """Where the base image ends: layers numbered up to own_from - 1 belong to it."""
+
+    own_from_layer: int  # first layer number of the image's own build (1 = all own)
+    own_from_history: int  # first history index of the image's own build
+    method: str  # "option", "local-image", "label", "history", "none"
+    evidence: str
+    base_reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedFile:
+    """A path of the final filesystem and the layer that last wrote it."""
+
+    entry: FileEntry
+    layer: int
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    reference: str
+    id: str
+    config: ImageConfig
+    history: tuple[HistoryStep, ...]
+    layers: tuple[Layer, ...]
+    boundary: BaseBoundary
+    size: int
+    history_quality: HistoryQuality = HistoryQuality.OK
+    history_note: str = ""
+    os: str = "linux"
+    architecture: str = ""
+    repo_tags: tuple[str, ...] = ()
+    # The merged filesystem after whiteouts; None when layer contents were not read.
+    files: Mapping[str, PlacedFile] | None = None
+
+    @property
+    def content_read(self) -> bool:
+        return self.files is not None
+
+    @property
+    def own_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.origin is Origin.OWN)
+
+    @property
+    def own_size(self) -> int:
+        return sum(layer.size for layer in self.own_layers)
+
+    @property
+    def own_history(self) -> tuple[HistoryStep, ...]:
+        return tuple(step for step in self.history if step.origin is Origin.OWN)
+
+    def layer(self, number: int) -> Layer:
+        return self.layers[number - 1]
+
+    def captured(self, path: str) -> bytes | None:
+        """Bytes of a small file as the final filesystem holds it, if a rule asked for it."""
+        if self.files is None or path not in self.files:
+            return None
+        content = self.layer(self.files[path].layer).content
+        return None if content is None else content.captured.get(path)
+
+    def origin_of_layer(self, number: int | None) -> Origin:
+        if number is None:
+            return Origin.OWN
+        return self.layer(number).origin
+
+
+# ----------------------------------------------------------------------------- rules and report
+
+
+@dataclass(frozen=True, slots=True)
+class Practice:
+    id: int
+    name: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    id: str
+    practice: int
+    title: str
+    severity: Severity
+    rationale: str
+    fix: str
+    needs_content: bool = False
+    files: tuple[str, ...] = ()  # small files (glob patterns) whose bytes the rule reads
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    evidence: str
+    layer: int | None = None
+    origin: Origin = Origin.OWN
+    path: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """What a rule says is wrong; the runner turns it into a Finding with the rule's id.
+
+    origin defaults to that of `layer`, else of history step `step`, else the image's own.
+    """
+
+    message: str
+    evidence: str
+    layer: int | None = None
+    step: int | None = None
+    severity: Severity | None = None  # None: the rule's declared severity
+    origin: Origin | None = None
+    path: str = ""
+    size: int | None = None
+
+
+class NotApplicable(Exception):  # noqa: N818 - a verdict, raised by a rule, not a failure
+    """Raised by a rule that cannot judge this image; its result is SKIP with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Passed:
+    """A rule's explicit verdict that it checked and found nothing wrong, with what it saw."""
+
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_size: int = 400 * 1000 * 1000
+    max_own_size: int = 200 * 1000 * 1000
+    max_base_size: int = 250 * 1000 * 1000
+    max_own_layers: int = 10
+    max_consecutive_runs: int = 1
+    min_cache_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    fail_under: int | None = None
+    fail_on: Severity | None = None
+    ignore: frozenset[str] = frozenset()
+    score_base: bool = False
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule: RuleInfo
+    status: Status
+    findings: tuple[Finding, ...] = ()  # findings of the image's own build (scored)
+    base_findings: tuple[Finding, ...] = ()  # findings the base image brought (shown, not scored)
+    note: str = ""  # pass evidence, skip or ignore reason, or error message
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeResult:
+    practice: Practice
+    status: Status
+    findings: int
+    points_lost: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredFinding:
+    finding: Finding
+    rule: RuleInfo
+    points: float  # points this finding cost the score (0 for base findings unless scored)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReport:
+    image: Image
+    results: tuple[RuleResult, ...]
+    practices: tuple[PracticeResult, ...]
+    findings: tuple[ScoredFinding, ...]
+    score: int
+    grade: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFailure:
+    """An image that could not be audited, and why, in one line."""
+
+    reference: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    images: tuple[ImageReport, ...]
+    failures: tuple[AuditFailure, ...] = ()
+    tool_version: str = ""

@@ -1,0 +1,88 @@
+"""Rules: every check, declared once with its metadata, and the practices they belong to.
+
+Modules are listed here by hand, not discovered: what runs is what this file names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from auditor.errors import UsageError
+from auditor.model import Practice
+from auditor.rules import (
+    args,
+    base,
+    caches,
+    command,
+    files,
+    layering,
+    packages,
+    ports,
+    secrets,
+    user,
+    workdir,
+)
+from auditor.rules.registry import Rule, rule
+
+__all__ = ["ALL_RULES", "PRACTICES", "Rule", "rule", "select", "wanted_files"]
+
+# Numbers 1-10 are those of PRACTICES.md; 11 groups the secrets checks. Weights sum to 100.
+PRACTICES: tuple[Practice, ...] = (
+    Practice(1, "Lightweight base image", 10),
+    Practice(2, "Non-root user", 15),
+    Practice(3, "Minimal layers", 6),
+    Practice(4, "Only necessary files", 12),
+    Practice(5, "ARG for the user name", 4),
+    Practice(6, "Working directory set", 5),
+    Practice(7, "Port exposed", 4),
+    Practice(8, "Packages installed as non-root", 8),
+    Practice(9, "No caches left", 10),
+    Practice(10, "Explicit command", 8),
+    Practice(11, "No secrets in image metadata", 18),
+)
+
+ALL_RULES: tuple[Rule, ...] = (
+    base.image_is_large,
+    base.base_is_heavy,
+    base.build_tools_left,
+    user.runs_as_root,
+    user.user_missing_from_passwd,
+    layering.too_many_layers,
+    layering.run_steps_not_combined,
+    files.secret_files_copied,
+    files.vcs_metadata_copied,
+    files.build_clutter_copied,
+    args.user_name_hardcoded,
+    args.secret_in_build_arg,
+    workdir.workdir_not_set,
+    ports.no_exposed_port,
+    ports.privileged_port_as_non_root,
+    ports.ssh_port_exposed,
+    packages.packages_installed_as_root,
+    caches.pip_cache_left,
+    caches.os_package_cache_left,
+    caches.node_cache_left,
+    command.no_explicit_command,
+    command.shell_form_command,
+    secrets.secret_in_env,
+    secrets.secret_in_label,
+    secrets.secret_in_history,
+)
+
+
+def select(ignore: Iterable[str] = ()) -> tuple[tuple[Rule, ...], frozenset[str]]:
+    """Every rule, and the ids among them to report as ignored; an unknown id is an error."""
+    known = {r.info.id for r in ALL_RULES}
+    ignored = frozenset(i.strip().upper() for i in ignore if i.strip())
+    unknown = sorted(ignored - known)
+    if unknown:
+        raise UsageError(
+            f"unknown rule {', '.join(unknown)}",
+            hint="`imgaudit rules` lists every rule id",
+        )
+    return ALL_RULES, ignored
+
+
+def wanted_files(rules: Iterable[Rule]) -> tuple[str, ...]:
+    """The union of small files the rules read, so layers are walked once for all of them."""
+    return tuple(sorted({path for r in rules for path in r.info.files}))

@@ -1,0 +1,186 @@
+"""Practice 4, only necessary files: secrets, VCS metadata and build clutter the image's own
+layers added, with the step that most likely dragged them in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from auditor.model import FileEntry, FileKind, Flag, Image, Layer, Limits, Origin, Passed, Severity
+from auditor.rules.registry import Verdict, rule
+from auditor.rules.support import (
+    is_library_path,
+    layer_entries,
+    layer_step,
+    require_content,
+    still_present,
+    where,
+)
+from auditor.units import human_size
+
+_SECRET_FILE = re.compile(
+    r"(^|/)(\.env(\.(?!example$|sample$|template$|dist$|defaults?$)[\w.-]+)?|"
+    r"id_(rsa|dsa|ecdsa|ed25519)|[^/]*private[^/]*\.(pem|key)|[^/]+\.key|[^/]+\.(p12|pfx|jks|kdbx)|"
+    r"\.npmrc|\.pypirc|\.netrc|\.git-credentials|\.aws/credentials|\.docker/config\.json|"
+    r"credentials\.json|service[-_]account[^/]*\.json|\.htpasswd|\.pgpass)$"
+)
+_VCS = re.compile(r"(^|/)(\.git|\.svn|\.hg|\.bzr)(/|$)")
+_CLUTTER: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("Dockerfile", re.compile(r"(^|/)(Dockerfile|[^/]+\.dockerfile|Containerfile|\.dockerignore)$")),
+    ("compose file", re.compile(r"(^|/)(docker-)?compose[^/]*\.ya?ml$")),
+    ("test suite", re.compile(r"(^|/)(tests?|__tests__|spec)/")),
+    ("bytecode cache", re.compile(r"(^|/)__pycache__/")),
+    ("IDE folder", re.compile(r"(^|/)(\.idea|\.vscode|\.vs|\.eclipse)/")),
+    ("OS clutter", re.compile(r"(^|/)(\.DS_Store|Thumbs\.db|desktop\.ini)$")),
+    ("tool cache", re.compile(r"(^|/)(\.pytest_cache|\.mypy_cache|\.ruff_cache|\.tox|\.nox|"
+                              r"\.coverage|htmlcov|\.cache/pre-commit)(/|$)")),
+    ("CI config", re.compile(r"(^|/)(\.github|\.gitlab-ci\.yml|\.circleci|\.travis\.yml)(/|$)")),
+)
+# Copy steps that take the whole build context: `COPY . .`, `COPY . /app`, classic `dir:<hash>`.
+_WHOLE_CONTEXT = re.compile(r"^(--\S+\s+)*\.(/)?\s+\S+$|^dir:[0-9a-f]+ in ")
+
+
+def _copies_context(image: Image, layer: Layer) -> str:
+    step = layer_step(image, layer)
+    if step is None or step.instruction not in ("COPY", "ADD"):
+        return ""
+    if _WHOLE_CONTEXT.match(step.body):
+        return (f"; likely cause: {step.describe()} copies the whole build context "
+                "(add a .dockerignore)")
+    return ""
+
+
+@dataclass
+class _Group:
+    layer: Layer
+    paths: list[str] = field(default_factory=list)
+    size: int = 0
+    deleted: int = 0
+
+
+def _report(image: Image, label: str, groups: dict[int, _Group]) -> Iterator[Flag]:
+    for group in groups.values():
+        shown = ", ".join("/" + p for p in group.paths[:3])
+        more = f" and {len(group.paths) - 3} more" if len(group.paths) > 3 else ""
+        deleted = (f"; {group.deleted} deleted by a later layer but still shipped"
+                   if group.deleted else "")
+        yield Flag(
+            f"{label} in the image: {len(group.paths)} paths, {human_size(group.size)}",
+            f"{where(image, group.layer.number)}: {shown}{more}{deleted}"
+            f"{_copies_context(image, group.layer)}",
+            layer=group.layer.number,
+            path=group.paths[0],
+            size=group.size,
+        )
+
+
+def _collect(image: Image, match: re.Pattern[str], root_only: bool) -> dict[int, _Group]:
+    """Own-layer paths matching `match`, grouped by layer; with root_only, one path per match
+    root (the .git folder rather than each object in it)."""
+    groups: dict[int, _Group] = {}
+    seen_roots: set[tuple[int, str]] = set()
+    for layer, entry in layer_entries(image, Origin.OWN):
+        if is_library_path(entry.path):
+            continue
+        found = match.search(entry.path)
+        if not found:
+            continue
+        group = groups.setdefault(layer.number, _Group(layer))
+        group.size += entry.size
+        shown = entry.path
+        if root_only:
+            shown = entry.path[: found.end()].rstrip("/")
+            if (layer.number, shown) in seen_roots:
+                continue
+            seen_roots.add((layer.number, shown))
+        if entry.kind is not FileKind.DIR or root_only:
+            group.paths.append(shown)
+            if not still_present(image, layer, entry):
+                group.deleted += 1
+    return {k: g for k, g in groups.items() if g.paths}
+
+
+@rule(
+    "IA401",
+    practice=4,
+    title="Secret-bearing files copied into the image",
+    severity=Severity.HIGH,
+    rationale="Anyone who can pull the image can read a copied .env, private key or token file, "
+    "even after a later layer deletes it.",
+    fix="List .env, keys and credential files in .dockerignore; pass secrets at run time or with "
+    "`RUN --mount=type=secret`.",
+    needs_content=True,
+)
+def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
+    """Flag .env files, private keys and credential files in the image's own layers."""
+    require_content(image)
+    groups = _collect(image, _SECRET_FILE, root_only=False)
+    if not groups:
+        yield Passed("no .env, private key or credential file in the image's own layers")
+        return
+    yield from _report(image, "secret-bearing files", groups)
+
+
+@rule(
+    "IA402",
+    practice=4,
+    title="Version-control metadata copied into the image",
+    severity=Severity.MEDIUM,
+    rationale="A .git folder ships the whole history, often with removed secrets and internal "
+    "URLs, and bloats the layer.",
+    fix="Add .git (and .svn, .hg) to .dockerignore, or copy only the files the app needs.",
+    needs_content=True,
+)
+def vcs_metadata_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
+    """Flag .git, .svn, .hg and .bzr folders in the image's own layers."""
+    require_content(image)
+    groups = _collect(image, _VCS, root_only=True)
+    if not groups:
+        yield Passed("no .git, .svn, .hg or .bzr folder in the image's own layers")
+        return
+    yield from _report(image, "version-control metadata", groups)
+
+
+def _clutter_kind(entry: FileEntry) -> str:
+    for label, pattern in _CLUTTER:
+        if pattern.search(entry.path):
+            return label
+    return ""
+
+
+@rule(
+    "IA403",
+    practice=4,
+    title="Build and development clutter copied into the image",
+    severity=Severity.LOW,
+    rationale="Dockerfiles, compose files, test suites, caches and IDE folders are not needed at "
+    "run time; they add size and reveal internals.",
+    fix="Add them to .dockerignore and copy explicit paths (`COPY app/ ./app/`) instead of the "
+    "whole context.",
+    needs_content=True,
+)
+def build_clutter_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
+    """Flag Dockerfiles, compose files, tests, __pycache__ from the context, IDE folders and the
+    like in the image's own layers (pip's own __pycache__ under site-packages is not clutter)."""
+    require_content(image)
+    by_kind: dict[str, dict[int, _Group]] = {}
+    for layer, entry in layer_entries(image, Origin.OWN):
+        if is_library_path(entry.path) or entry.kind is FileKind.DIR:
+            continue
+        kind = _clutter_kind(entry)
+        if not kind:
+            continue
+        step = layer_step(image, layer)
+        if kind == "bytecode cache" and step is not None and step.instruction == "RUN":
+            continue  # compiled by the build itself, not copied from the context
+        group = by_kind.setdefault(kind, {}).setdefault(layer.number, _Group(layer))
+        group.size += entry.size
+        group.paths.append(entry.path)
+        if not still_present(image, layer, entry):
+            group.deleted += 1
+    if not by_kind:
+        yield Passed("no Dockerfile, compose file, tests, caches or IDE folders in own layers")
+        return
+    for kind, groups in sorted(by_kind.items()):
+        yield from _report(image, kind, groups)

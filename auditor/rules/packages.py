@@ -1,0 +1,96 @@
+"""Practice 8, packages installed as non-root: Python packages the image's own build put in a
+root-owned system site-packages, against ones under the runtime user's ~/.local or a virtualenv."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from auditor.model import FileKind, Flag, Image, Layer, Limits, NotApplicable, Origin, Passed
+from auditor.model import Severity
+from auditor.rules.registry import Verdict, rule
+from auditor.rules.support import PASSWD_FILES, layer_entries, require_content, runtime_user
+
+_DIST_INFO = re.compile(r"^(?P<site>.+/(site|dist)-packages)/(?P<name>[^/]+)\.(dist|egg)-info(/|$)")
+_USER_SITE = re.compile(r"^(home/[^/]+|root)/\.local/lib/python[^/]+/site-packages$")
+_SYSTEM_SITE = re.compile(
+    r"^(usr|usr/local|opt/conda|opt/python[^/]*)/lib(64)?/python[^/]+/(site|dist)-packages$"
+)
+
+
+@dataclass
+class _Install:
+    layer: Layer
+    site: str
+    uid: int
+    packages: list[str]
+
+
+def _classify(image: Image, site: str) -> str:
+    if _USER_SITE.match(site):
+        return "user"
+    prefix = site.split("/lib/")[0]
+    if image.files is not None and posixpath.join(prefix, "pyvenv.cfg") in image.files:
+        return "venv"
+    if _SYSTEM_SITE.match(site):
+        return "system"
+    return "other"
+
+
+@rule(
+    "IA801",
+    practice=8,
+    title="Python packages installed as root into the system site-packages",
+    severity=Severity.MEDIUM,
+    rationale="Packages pip installs as root into the system site-packages can clash with the "
+    "distribution's and run their install hooks as root.",
+    fix="Install as the app user with `pip install --user` (after USER), or into a virtualenv "
+    "the app user owns (`python -m venv /opt/venv`).",
+    needs_content=True,
+    files=PASSWD_FILES,
+)
+def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
+    """Flag packages in a root-owned system site-packages added by the image's own layers."""
+    require_content(image)
+    installs: dict[tuple[int, str], _Install] = {}
+    for layer, entry in layer_entries(image, Origin.OWN):
+        found = _DIST_INFO.match(entry.path)
+        if not found or entry.kind is not FileKind.DIR and not entry.path.endswith("METADATA"):
+            continue
+        key = (layer.number, found.group("site"))
+        install = installs.setdefault(key, _Install(layer, found.group("site"), entry.uid, []))
+        name = found.group("name")
+        if name not in install.packages:
+            install.packages.append(name)
+        if entry.kind is FileKind.DIR:
+            install.uid = entry.uid
+    if not installs:
+        raise NotApplicable("the image's own layers install no Python packages")
+    user = runtime_user(image)
+    flagged = False
+    passed = []
+    for install in installs.values():
+        kind = _classify(image, install.site)
+        names = ", ".join(p.replace("-", " ", 1) for p in sorted(install.packages)[:4])
+        more = f" and {len(install.packages) - 4} more" if len(install.packages) > 4 else ""
+        where = f"layer {install.layer.number}: /{install.site}: {names}{more}"
+        if kind == "system" and install.uid == 0:
+            flagged = True
+            yield Flag(
+                f"{len(install.packages)} packages installed as root into the system "
+                "site-packages",
+                where,
+                layer=install.layer.number,
+                path=install.site,
+            )
+        elif kind == "user" and install.site.startswith("root/"):
+            flagged = True
+            yield Flag(f"{len(install.packages)} packages installed with --user as root",
+                       where, layer=install.layer.number, path=install.site)
+        else:
+            owner = "the runtime user" if install.uid == user.uid else f"UID {install.uid}"
+            passed.append(f"{kind} install owned by {owner} ({where})")
+    if not flagged:
+        yield Passed("; ".join(passed))

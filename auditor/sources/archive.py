@@ -1,0 +1,170 @@
+"""`docker save` archives as a source: plain or compressed, legacy or OCI layout, a file or an
+unpacked folder, holding one image or several."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from auditor.errors import ArchiveError, BaseImageError, ImgauditError
+from auditor.model import Image, LayerContent
+from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.cache import LayerCache
+from auditor.sources.daemon import DaemonSource
+from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.saved import (
+    Members,
+    SavedImage,
+    choose,
+    layer_contents,
+    list_images,
+    read_stream,
+    reader,
+)
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """PATH[:REF] with the longest PATH that exists, since both parts may hold colons."""
+    if os.path.exists(spec):
+        return spec, ""
+    colons = [i for i, c in enumerate(spec) if c == ":"]
+    for index in reversed(colons):
+        if os.path.exists(spec[:index]):
+            return spec[:index], spec[index + 1 :]
+    missing = spec.split(":", 1)[0] if colons else spec
+    raise ArchiveError(
+        f"no archive at {missing or spec!r}",
+        hint="check the path; write one with `docker save IMAGE -o image.tar`",
+    )
+
+
+class ArchiveSource:
+    def __init__(self, daemon: DaemonSource | None = None) -> None:
+        self.daemon = daemon
+
+    def open(self, spec: str, wanted: Wanted | None, cache: LayerCache, base: str | None) -> Image:
+        path, ref = split_spec(spec)
+        label = f"archive {path}"
+        if os.path.isdir(path):
+            return self._open_members(Members(path, label), ref, wanted, cache, base, label)
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(6)
+        except OSError as exc:
+            raise ArchiveError(f"cannot read {path} ({exc.strerror})") from exc
+        if not head:
+            raise ArchiveError(f"{label} is empty")
+        if head.startswith(_COMPRESSED_MAGIC):
+            return self._open_stream(path, ref, wanted, cache, base, label)
+        members = Members(path, label)
+        try:
+            return self._open_members(members, ref, wanted, cache, base, label)
+        finally:
+            members.close()
+
+    def _open_members(
+        self, members: Members, ref: str, wanted: Wanted | None, cache: LayerCache,
+        base: str | None, label: str,
+    ) -> Image:
+        images = list_images(members.names, members.read, label)
+        saved = choose(images, ref, label)
+        contents: list[LayerContent] | None = None
+        if wanted is not None:
+            contents = []
+            for member, diff_id in zip(saved.layer_members, saved.diff_ids, strict=False):
+                cached = cache.get(diff_id, wanted)
+                if cached is None:
+                    with members.open(member) as handle:
+                        cached = scan_layer(handle, wanted, f"{label}: {member}")
+                    cache.put(diff_id, wanted, cached)
+                contents.append(cached)
+            _check_counts(saved, label)
+        sizes = [members.size(m) for m in saved.layer_members]
+        return self._assemble(saved, images, ref or path, contents, sizes, base)
+
+    def _open_stream(
+        self, path: str, ref: str, wanted: Wanted | None, cache: LayerCache,
+        base: str | None, label: str,
+    ) -> Image:
+        with open(path, "rb") as handle:
+            bundle = read_stream(handle, wanted, cache, label)
+        images = list_images(bundle.names, reader(bundle, label), label)
+        saved = choose(images, ref, label)
+        contents = None
+        if wanted is not None:
+            contents = layer_contents(
+                bundle, saved.layer_members, saved.diff_ids, wanted, cache, label
+            )
+        sizes = [bundle.sizes.get(bundle.resolve(m), 0) for m in saved.layer_members]
+        return self._assemble(saved, images, ref or path, contents, sizes, base)
+
+    def _assemble(
+        self, saved: SavedImage, images: Sequence[SavedImage], reference: str,
+        contents: list[LayerContent] | None, sizes: list[int], base: str | None,
+    ) -> Image:
+        config: Any = saved.config
+        _check_counts(saved, reference)
+        return assemble(
+            reference=reference,
+            image_id=saved.config_digest,
+            config=image_config(config.get("config")),
+            history=list(config.get("history") or ()),
+            diff_ids=saved.diff_ids,
+            layer_sizes=sizes,
+            contents=contents,
+            known_base=self._known_base(saved, images, base),
+            os_name=str(config.get("os") or "linux"),
+            architecture=str(config.get("architecture") or ""),
+            repo_tags=saved.names,
+        )
+
+    def _known_base(
+        self, saved: SavedImage, images: Sequence[SavedImage], base: str | None
+    ) -> KnownBase | None:
+        diff_ids = list(saved.diff_ids)
+        history_length = len(saved.config.get("history") or ())
+        best: KnownBase | None = None
+        for other in images:
+            if other is saved:
+                continue
+            layers = list(other.diff_ids)
+            other_history = len(other.config.get("history") or ())
+            if not layers or layers != diff_ids[: len(layers)] or other_history >= history_length:
+                continue
+            name = (other.names or (other.config_digest[:19],))[0]
+            if base and name != base and base not in other.names:
+                continue
+            if best is None or len(layers) > best[1]:
+                best = (name, len(layers), other_history, "option" if base else "local-image")
+        if best is not None:
+            return best
+        try:
+            daemon = self.daemon or DaemonSource()
+            daemon.client  # noqa: B018 - connects, so that no engine means no local base
+        except ImgauditError:
+            if base:
+                raise BaseImageError(
+                    f"--base {base} is neither in the archive nor in a reachable engine"
+                ) from None
+            return None
+        if base:
+            inspect = daemon.inspect(base)
+            layers = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
+            if layers != diff_ids[: len(layers)]:
+                raise BaseImageError(f"{base} is not a base of this image: its layers differ")
+            return (base, len(layers), len(daemon.history(str(inspect["Id"]))), "option")
+        found = daemon.local_base(saved.config_digest, diff_ids)
+        if found is not None and found[2] is not None and found[2] >= history_length:
+            return None
+        return found
+
+
+def _check_counts(saved: SavedImage, label: str) -> None:
+    if len(saved.layer_members) != len(saved.diff_ids):
+        raise ArchiveError(
+            f"{label} lists {len(saved.layer_members)} layers for {len(saved.diff_ids)} "
+            "in the image config"
+        )

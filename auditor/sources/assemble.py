@@ -1,0 +1,115 @@
+"""Builds the one neutral Image from what any source read: config, history, layers, contents."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from auditor.model import (
+    HistoryStep,
+    Image,
+    ImageConfig,
+    Layer,
+    LayerContent,
+    Origin,
+)
+from auditor.sources.history import assign_origins, choose_boundary, link_layers, make_steps
+from auditor.sources.layers import content_size, merge
+
+# (reference, layer count, history length or None, method) of a base found by some evidence
+KnownBase = tuple[str, int, int | None, str]
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if v is not None)
+    return None
+
+
+def image_config(section: Mapping[str, Any] | None) -> ImageConfig:
+    """The runtime config, tolerant of nulls and missing fields."""
+    section = section or {}
+    env = []
+    for item in section.get("Env") or ():
+        key, _, value = str(item).partition("=")
+        env.append((key, value))
+    labels = section.get("Labels") or {}
+    return ImageConfig(
+        user=str(section.get("User") or ""),
+        env=tuple(env),
+        cmd=_strings(section.get("Cmd")),
+        entrypoint=_strings(section.get("Entrypoint")),
+        workdir=str(section.get("WorkingDir") or ""),
+        exposed_ports=tuple(sorted(str(p) for p in (section.get("ExposedPorts") or {}))),
+        labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
+    )
+
+
+def assemble(
+    *,
+    reference: str,
+    image_id: str,
+    config: ImageConfig,
+    history: Sequence[Mapping[str, Any]] | Sequence[HistoryStep],
+    diff_ids: Sequence[str],
+    layer_sizes: Sequence[int],
+    contents: Sequence[LayerContent] | None,
+    known_base: tuple[str, int, int | None, str] | None,
+    size: int | None = None,
+    os_name: str = "linux",
+    architecture: str = "",
+    repo_tags: Sequence[str] = (),
+) -> Image:
+    steps = (
+        list(history)
+        if history and isinstance(history[0], HistoryStep)
+        else make_steps(history)  # type: ignore[arg-type]
+    )
+    steps, layer_to_step, quality, note = link_layers(steps, len(diff_ids))  # type: ignore[arg-type]
+    boundary = choose_boundary(steps, layer_to_step, quality, config.labels, known_base)
+    linked = assign_origins(steps, boundary)
+    layers = []
+    for position, diff_id in enumerate(diff_ids):
+        number = position + 1
+        content = contents[position] if contents is not None else None
+        layer_size = content_size(content) if content is not None else layer_sizes[position]
+        layers.append(
+            Layer(
+                number=number,
+                diff_id=diff_id,
+                size=layer_size,
+                origin=Origin.BASE if number < boundary.own_from_layer else Origin.OWN,
+                history_index=layer_to_step.get(number),
+                content=content,
+            )
+        )
+    files = (
+        merge((layer.number, layer.content) for layer in layers if layer.content is not None)
+        if contents is not None
+        else None
+    )
+    return Image(
+        reference=reference,
+        id=image_id,
+        config=config,
+        history=tuple(linked),
+        layers=tuple(layers),
+        boundary=boundary,
+        size=size if size is not None else sum(layer.size for layer in layers),
+        history_quality=quality,
+        history_note=note,
+        os=os_name,
+        architecture=architecture,
+        repo_tags=tuple(repo_tags),
+        files=files,
+    )
+
+
+def replace_history(steps: Sequence[HistoryStep]) -> list[HistoryStep]:
+    return [dataclasses.replace(step) for step in steps]

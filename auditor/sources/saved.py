@@ -1,0 +1,394 @@
+"""Reads the layouts `docker save` writes, the legacy one (manifest.json, <id>/layer.tar) and the
+OCI one (index.json, blobs/sha256/...), from a stream read once, a plain tar file, or a folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
+from auditor.model import LayerContent
+from auditor.sources.cache import LayerCache
+from auditor.sources.layers import STREAM_BUFSIZE, Wanted, normalize, scan_layer
+
+MAX_DOCUMENT = 64 * 1024 * 1024
+_MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+_INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    """One image an archive describes: its config and the members that hold its layers."""
+
+    config: Mapping[str, Any]
+    config_digest: str
+    layer_members: tuple[str, ...]
+    names: tuple[str, ...]
+    platform: str = ""
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        rootfs = self.config.get("rootfs") or {}
+        return tuple(str(d) for d in (rootfs.get("diff_ids") or ()))
+
+
+@dataclass(slots=True)
+class Bundle:
+    """What was read of an archive: small JSON documents, scanned layers, symlinked members."""
+
+    documents: dict[str, bytes] = field(default_factory=dict)
+    layers: dict[str, LayerContent] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def resolve(self, name: str) -> str:
+        seen = set()
+        while name in self.links and name not in seen:
+            seen.add(name)
+            name = self.links[name]
+        return name
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"{what} is not valid JSON ({exc.__class__.__name__})") from exc
+
+
+def _blob_name(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    return f"blobs/{algorithm}/{hexpart}"
+
+
+def list_images(bundle_names: set[str], read: Callable[[str], bytes], label: str) -> list[SavedImage]:
+    """Every image the archive describes, from manifest.json or else index.json."""
+    if "manifest.json" in bundle_names:
+        manifest = _json(read("manifest.json"), f"{label}: manifest.json")
+        if not isinstance(manifest, list):
+            raise ArchiveError(f"{label}: manifest.json is not a list of images")
+        images = []
+        for entry in manifest:
+            if not isinstance(entry, dict) or "Config" not in entry:
+                raise ArchiveError(f"{label}: manifest.json has an entry without Config")
+            config_name = normalize(str(entry["Config"]))
+            config = _json(read(config_name), f"{label}: {config_name}")
+            digest = _digest_of(config_name, read(config_name))
+            images.append(
+                SavedImage(
+                    config=config if isinstance(config, dict) else {},
+                    config_digest=digest,
+                    layer_members=tuple(normalize(str(x)) for x in entry.get("Layers") or ()),
+                    names=tuple(str(t) for t in entry.get("RepoTags") or ()),
+                )
+            )
+        return images
+    if "index.json" in bundle_names:
+        index = _json(read("index.json"), f"{label}: index.json")
+        return list(_walk_index(index, read, label, names=()))
+    raise ArchiveError(
+        f"{label} is not an image archive: it has neither manifest.json nor index.json",
+        hint="create one with `docker save IMAGE -o image.tar`",
+    )
+
+
+def _digest_of(name: str, data: bytes) -> str:
+    if name.startswith("blobs/"):
+        return f"{posixpath.basename(posixpath.dirname(name))}:{posixpath.basename(name)}"
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _walk_index(
+    index: Any, read: Callable[[str], bytes], label: str, names: tuple[str, ...]
+) -> Iterator[SavedImage]:
+    if not isinstance(index, dict):
+        raise ArchiveError(f"{label}: an image index is not a JSON object")
+    for descriptor in index.get("manifests") or ():
+        media = str(descriptor.get("mediaType", ""))
+        digest = str(descriptor.get("digest", ""))
+        annotations = descriptor.get("annotations") or {}
+        refs = tuple(
+            str(annotations[key])
+            for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+            if key in annotations
+        ) or names
+        platform = descriptor.get("platform") or {}
+        platform_text = "/".join(
+            str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k)
+        )
+        if not digest:
+            continue
+        document = _json(read(_blob_name(digest)), f"{label}: {digest}")
+        if media in _INDEX_TYPES or "manifests" in document:
+            yield from _walk_index(document, read, label, refs)
+            continue
+        if media and media not in _MANIFEST_TYPES:
+            continue  # attestations and other artifacts
+        config_digest = str((document.get("config") or {}).get("digest", ""))
+        config = _json(read(_blob_name(config_digest)), f"{label}: config {config_digest}")
+        if not isinstance(config, dict) or "rootfs" not in config:
+            continue
+        yield SavedImage(
+            config=config,
+            config_digest=config_digest,
+            layer_members=tuple(
+                _blob_name(str(layer.get("digest", ""))) for layer in document.get("layers") or ()
+            ),
+            names=refs,
+            platform=platform_text,
+        )
+
+
+def _same_name(wanted: str, name: str) -> bool:
+    def canonical(ref: str) -> str:
+        ref = ref.removeprefix("docker.io/").removeprefix("library/")
+        last = ref.rsplit("/", 1)[-1]
+        return ref if ":" in last or "@" in last else ref + ":latest"
+
+    return canonical(wanted) == canonical(name) or (
+        ":" not in name and "/" not in name and wanted.endswith(":" + name)
+    )
+
+
+def choose(images: list[SavedImage], ref: str, label: str) -> SavedImage:
+    """The image an archive reference names; with no reference, the only one there is."""
+    if not images:
+        raise ArchiveError(f"{label} holds no image")
+
+    def describe(image: SavedImage) -> str:
+        return ", ".join(image.names) or image.config_digest[:19]
+
+    if not ref:
+        if len(images) == 1:
+            return images[0]
+        held = "; ".join(describe(i) for i in images)
+        raise AmbiguousReference(
+            f"{label} holds {len(images)} images ({held})",
+            hint="pick one with docker-archive:PATH:NAME[:TAG] or docker-archive:PATH:@INDEX",
+        )
+    if ref.startswith("@") and ref[1:].isdigit():
+        position = int(ref[1:])
+        if position < len(images):
+            return images[position]
+    matches = [
+        image
+        for image in images
+        if any(_same_name(ref, name) for name in image.names)
+        or image.config_digest == ref
+        or (len(ref) >= 12 and image.config_digest.removeprefix("sha256:").startswith(
+            ref.removeprefix("sha256:")))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    held = "; ".join(describe(i) for i in images)
+    if not matches:
+        raise ImageNotFound(f"{label} holds no image named {ref} (it holds: {held})",
+                            hint="use one of the names it holds, or @INDEX")
+    raise AmbiguousReference(f"{label}: {ref} names {len(matches)} images",
+                             hint="add :TAG, or pick one with @INDEX")
+
+
+def _looks_like_document(head: bytes) -> bool:
+    return head.lstrip()[:1] in (b"{", b"[")
+
+
+class _Head:
+    """Gives back the first bytes already read, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        if size < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        if len(data) < size:
+            data += self.rest.read(size - len(data))
+        return data
+
+
+def read_stream(
+    fileobj: IO[bytes], wanted: Wanted | None, cache: LayerCache, label: str
+) -> Bundle:
+    """One pass over a saved archive from a stream (the engine's export or a .tar.gz).
+
+    Layers are scanned as they pass, since which layer belongs where is only known from
+    manifest.json, which comes last. A blob already cached under its digest is skipped.
+    """
+    bundle = Bundle()
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=STREAM_BUFSIZE) as outer:  # type: ignore[call-overload]
+            for member in outer:
+                name = normalize(member.name)
+                bundle.names.add(name)
+                if member.issym() or member.islnk():
+                    target = member.linkname
+                    if member.issym():
+                        target = posixpath.join(posixpath.dirname(name), target)
+                    bundle.links[name] = normalize(target)
+                    continue
+                if not member.isreg():
+                    continue
+                bundle.sizes[name] = member.size
+                extracted = outer.extractfile(member)
+                if extracted is None:
+                    continue
+                is_layer_tar = name.endswith("/layer.tar") or name.endswith(".tar")
+                if not is_layer_tar:
+                    head = extracted.read(64)
+                    if not name.startswith("blobs/") or _looks_like_document(head):
+                        if member.size <= MAX_DOCUMENT:
+                            bundle.documents[name] = head + extracted.read()
+                        continue
+                    if wanted is None:
+                        continue
+                    digest = f"{name.split('/')[1]}:{posixpath.basename(name)}"
+                    if cache.has(digest, wanted):
+                        continue
+                    bundle.layers[name] = scan_layer(
+                        _Head(head, extracted), wanted, f"{label}: layer {digest[:19]}"
+                    )
+                    continue
+                if wanted is not None:
+                    bundle.layers[name] = scan_layer(extracted, wanted, f"{label}: {name}")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
+    return bundle
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:120]
+
+
+class Members:
+    """Random access to the members of a plain tar file or of a folder."""
+
+    def __init__(self, path: str, label: str) -> None:
+        self.path, self.label = path, label
+        self.is_dir = os.path.isdir(path)
+        self._tar: tarfile.TarFile | None = None
+        self._members: dict[str, tarfile.TarInfo] = {}
+        if self.is_dir:
+            self.names = {
+                normalize(os.path.relpath(os.path.join(root, f), path))
+                for root, _, files in os.walk(path)
+                for f in files
+            }
+            return
+        try:
+            self._tar = tarfile.open(path, mode="r:")
+            for member in self._tar.getmembers():
+                self._members[normalize(member.name)] = member
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
+        self.names = set(self._members)
+
+    def size(self, name: str) -> int:
+        if self.is_dir:
+            return os.path.getsize(os.path.join(self.path, name))
+        return int(self._resolve(name).size)
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+
+    def _resolve(self, name: str) -> tarfile.TarInfo:
+        seen = set()
+        member = self._members.get(name)
+        while member is not None and (member.issym() or member.islnk()) and name not in seen:
+            seen.add(name)
+            target = member.linkname
+            if member.issym():
+                target = posixpath.join(posixpath.dirname(name), target)
+            name = normalize(target)
+            member = self._members.get(name)
+        if member is None:
+            raise ArchiveError(f"{self.label} is missing {name}")
+        return member
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        if self.is_dir:
+            full = os.path.join(self.path, name)
+            if not os.path.isfile(full):
+                raise ArchiveError(f"{self.label} is missing {name}")
+            with open(full, "rb") as handle:
+                yield handle
+            return
+        assert self._tar is not None
+        member = self._resolve(name)
+        try:
+            extracted = self._tar.extractfile(member)
+        except (tarfile.TarError, OSError) as exc:
+            raise ArchiveError(f"{self.label}: cannot read {name} ({_first_line(exc)})") from exc
+        if extracted is None:
+            raise ArchiveError(f"{self.label}: {name} is not a file")
+        yield extracted
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as handle:
+            try:
+                data = handle.read(MAX_DOCUMENT + 1)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise ArchiveError(f"{self.label}: cannot read {name} ({_first_line(exc)})") from exc
+        if len(data) > MAX_DOCUMENT:
+            raise ArchiveError(f"{self.label}: {name} is too large to be an image document")
+        return data
+
+
+def reader(bundle: Bundle, label: str) -> Callable[[str], bytes]:
+    """Reads a document the stream kept, following links."""
+
+    def read(name: str) -> bytes:
+        resolved = bundle.resolve(name)
+        if resolved not in bundle.documents:
+            raise ArchiveError(f"{label} is missing {name}")
+        return bundle.documents[resolved]
+
+    return read
+
+
+def layer_contents(
+    bundle: Bundle,
+    members: Sequence[str],
+    diff_ids: Sequence[str],
+    wanted: Wanted,
+    cache: LayerCache,
+    label: str,
+) -> list[LayerContent]:
+    """Each layer's scan, from what the stream scanned or the cache; new scans are cached."""
+    if len(members) != len(diff_ids):
+        raise ArchiveError(
+            f"{label} lists {len(members)} layers for {len(diff_ids)} in the image config"
+        )
+    contents = []
+    for member, diff_id in zip(members, diff_ids, strict=True):
+        scanned = bundle.layers.get(bundle.resolve(member))
+        if scanned is not None:
+            cache.put(diff_id, wanted, scanned)
+            contents.append(scanned)
+            continue
+        cached = cache.get(diff_id, wanted)
+        if cached is None:
+            raise ArchiveError(f"{label} is missing the layer {member}")
+        contents.append(cached)
+    return contents

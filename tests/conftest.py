@@ -1,0 +1,84 @@
+"""Shared test fixtures: a real Docker engine, the fixture images built with both builders, and
+their `docker save` archives. Engine tests skip when no engine answers, unless
+IMGAUDIT_REQUIRE_ENGINE=1 (as `make test` and CI set), where they fail instead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+BUILDERS = ("classic", "buildkit")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never share the user's layer cache; each session gets its own.
+    cache = ROOT / ".pytest_cache" / "imgaudit-layer-cache"
+    os.environ["IMGAUDIT_CACHE_DIR"] = str(cache)
+    for key, value in {
+        "TESTCONTAINERS_RYUK_DISABLED": "true",
+        "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
+        "TC_HOST": "127.0.0.1",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+def _engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=10).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no engine for these tests
+        return False
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    if _engine_answers():
+        return
+    message = "no Docker engine answers (run `bash fixtures/engine.sh`)"
+    if os.environ.get("IMGAUDIT_REQUIRE_ENGINE") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fixture_images(engine: None) -> list[str]:
+    """Builds (or finds up to date) every fixture image with both builders; returns the tags."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "fixtures" / "build.py")],
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"fixture build failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def saved_archives(fixture_images: list[str], tmp_path_factory: pytest.TempPathFactory
+                   ) -> dict[str, Path]:
+    """`docker save` of every fixture tag, by tag."""
+    folder = tmp_path_factory.mktemp("saved")
+    archives = {}
+    for image in fixture_images:
+        target = folder / (image.split("/", 1)[1].replace(":", "-") + ".tar")
+        subprocess.run([DOCKER, "save", "--output", str(target), image], check=True)
+        archives[image] = target
+    return archives
+
+
+def fixture_tag(name: str, builder: str) -> str:
+    return f"imgaudit-fixture/{name}:{builder}"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = dict(os.environ, IMGAUDIT_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
+    yield env
