@@ -1,5 +1,6 @@
-"""The command line: reads options, runs the audit, writes the report, prints a one-line summary
-per image to stderr and picks the exit code (0 within policy, 1 policy failed, 2 could not audit)."""
+"""The command line: reads options, runs the audit, writes the report, prints a one-line
+summary per image to stderr and picks the exit code (0 within policy, 1 policy failed,
+2 could not audit)."""
 
 from __future__ import annotations
 
@@ -27,15 +28,16 @@ from auditor.units import human_size
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 
 
+_GROUP_OPTIONS = ("--help", "-h", "--install-completion", "--show-completion")
+
+
 class _DefaultToAudit(TyperGroup):
     """`imgaudit IMAGE...` means `imgaudit audit IMAGE...`; subcommands keep their names."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         first = next((a for a in args if not a.startswith("-")), None)
-        wants_help_only = args and all(a in ("--help", "-h", "--version") for a in args)
-        if first is not None and first not in self.commands and not wants_help_only:
-            args = ["audit", *args]
-        elif first is None and args and not wants_help_only:
+        group_only = all(a in _GROUP_OPTIONS for a in args)
+        if args and not group_only and (first is None or first not in self.commands):
             args = ["audit", *args]
         return super().parse_args(ctx, args)
 
@@ -246,7 +248,7 @@ def main() -> None:
     except UsageError as exc:
         _fail(exc.message, exc.hint)
         sys.exit(EXIT_ERROR)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
+    except Exception as exc:
         if os.environ.get("IMGAUDIT_DEBUG"):
             traceback.print_exc()
         _fail(f"internal error: {type(exc).__name__}: {exc}",

@@ -149,7 +149,7 @@ class BaseBoundary:
 
     own_from_layer: int  # first layer number of the image's own build (1 = all own)
     own_from_history: int  # first history index of the image's own build
-    method: str  # "option", "local-image", "label", "history", "none"
+    method: str  # "option", "local-image", "archive-image", "label", "history", "none"
     evidence: str
     base_reference: str = ""
 
@@ -263,7 +263,7 @@ class Flag:
     size: int | None = None
 
 
-class NotApplicable(Exception):  # noqa: N818 - a verdict, raised by a rule, not a failure
+class NotApplicable(Exception):
     """Raised by a rule that cannot judge this image; its result is SKIP with the reason."""
 
     def __init__(self, reason: str) -> None:

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, HistoryQuality, Image, Limits, NotApplicable, Origin, Passed
-from auditor.model import Severity
+from auditor.model import (
+    Flag,
+    HistoryQuality,
+    Image,
+    Limits,
+    NotApplicable,
+    Origin,
+    Passed,
+    Severity,
+)
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 

@@ -27,7 +27,8 @@ _SECRET_FILE = re.compile(
 )
 _VCS = re.compile(r"(^|/)(\.git|\.svn|\.hg|\.bzr)(/|$)")
 _CLUTTER: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Dockerfile", re.compile(r"(^|/)(Dockerfile|[^/]+\.dockerfile|Containerfile|\.dockerignore)$")),
+    ("Dockerfile",
+     re.compile(r"(^|/)(Dockerfile|[^/]+\.dockerfile|Containerfile|\.dockerignore)$")),
     ("compose file", re.compile(r"(^|/)(docker-)?compose[^/]*\.ya?ml$")),
     ("test suite", re.compile(r"(^|/)(tests?|__tests__|spec)/")),
     ("bytecode cache", re.compile(r"(^|/)__pycache__/")),
@@ -66,7 +67,8 @@ def _report(image: Image, label: str, groups: dict[int, _Group]) -> Iterator[Fla
         deleted = (f"; {group.deleted} deleted by a later layer but still shipped"
                    if group.deleted else "")
         yield Flag(
-            f"{label} in the image: {len(group.paths)} paths, {human_size(group.size)}",
+            f"{label} in the image: {len(group.paths)} path{'s' if len(group.paths) != 1 else ''}"
+            f", {human_size(group.size)}",
             f"{where(image, group.layer.number)}: {shown}{more}{deleted}"
             f"{_copies_context(image, group.layer)}",
             layer=group.layer.number,

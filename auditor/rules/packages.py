@@ -8,8 +8,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from auditor.model import FileKind, Flag, Image, Layer, Limits, NotApplicable, Origin, Passed
-from auditor.model import Severity
+from auditor.model import (
+    FileKind,
+    Flag,
+    Image,
+    Layer,
+    Limits,
+    NotApplicable,
+    Origin,
+    Passed,
+    Severity,
+)
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import PASSWD_FILES, layer_entries, require_content, runtime_user
 
@@ -57,7 +66,7 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
     installs: dict[tuple[int, str], _Install] = {}
     for layer, entry in layer_entries(image, Origin.OWN):
         found = _DIST_INFO.match(entry.path)
-        if not found or entry.kind is not FileKind.DIR and not entry.path.endswith("METADATA"):
+        if not found or (entry.kind is not FileKind.DIR and not entry.path.endswith("METADATA")):
             continue
         key = (layer.number, found.group("site"))
         install = installs.setdefault(key, _Install(layer, found.group("site"), entry.uid, []))

@@ -20,7 +20,7 @@ class Rule:
 
 
 def rule(
-    id: str,  # noqa: A002 - the rule's id is what everyone calls it
+    id: str,
     *,
     practice: int,
     title: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from auditor.errors import UnsupportedSource
 from auditor.model import Image
 from auditor.sources.archive import ArchiveSource
@@ -35,7 +37,8 @@ def open_image(
     """The image a target names. wanted=None reads metadata only and no layer."""
     transport, rest = split_transport(target)
     if transport in ("docker-archive", "oci-archive", "oci"):
-        return ArchiveSource(daemon).open(rest, wanted, cache, base)
+        image = ArchiveSource(daemon).open(rest, wanted, cache, base)
+        return dataclasses.replace(image, reference=target)
     if transport == "docker":
         raise UnsupportedSource(
             f"registry sources (docker://) are not supported by this version: {target}",

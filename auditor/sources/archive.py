@@ -49,7 +49,7 @@ class ArchiveSource:
         path, ref = split_spec(spec)
         label = f"archive {path}"
         if os.path.isdir(path):
-            return self._open_members(Members(path, label), ref, wanted, cache, base, label)
+            return self._open_members(Members(path, label), path, ref, wanted, cache, base, label)
         try:
             with open(path, "rb") as handle:
                 head = handle.read(6)
@@ -61,12 +61,12 @@ class ArchiveSource:
             return self._open_stream(path, ref, wanted, cache, base, label)
         members = Members(path, label)
         try:
-            return self._open_members(members, ref, wanted, cache, base, label)
+            return self._open_members(members, path, ref, wanted, cache, base, label)
         finally:
             members.close()
 
     def _open_members(
-        self, members: Members, ref: str, wanted: Wanted | None, cache: LayerCache,
+        self, members: Members, path: str, ref: str, wanted: Wanted | None, cache: LayerCache,
         base: str | None, label: str,
     ) -> Image:
         images = list_images(members.names, members.read, label)
@@ -138,7 +138,7 @@ class ArchiveSource:
             if base and name != base and base not in other.names:
                 continue
             if best is None or len(layers) > best[1]:
-                best = (name, len(layers), other_history, "option" if base else "local-image")
+                best = (name, len(layers), other_history, "option" if base else "archive-image")
         if best is not None:
             return best
         try:

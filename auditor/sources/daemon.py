@@ -37,7 +37,9 @@ def connect(timeout: int = 120) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise DaemonUnavailable(f"cannot reach the Docker engine at {host} ({_reason(exc)})") from exc
+        raise DaemonUnavailable(
+            f"cannot reach the Docker engine at {host} ({_reason(exc)})"
+        ) from exc
     return client
 
 
@@ -148,7 +150,9 @@ class DaemonSource:
                 raise ImageNotFound(f"no image named {ref} in the Docker engine") from exc
             raise SourceError(f"the engine refused to inspect {ref}: {exc.explanation}") from exc
         except (requests.RequestException, docker.errors.DockerException) as exc:
-            raise DaemonUnavailable(f"the Docker engine stopped answering ({_reason(exc)})") from exc
+            raise DaemonUnavailable(
+                f"the Docker engine stopped answering ({_reason(exc)})"
+            ) from exc
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         try:

@@ -191,7 +191,10 @@ def choose_boundary(
             own_from_history = (
                 layer_to_step[base_layers] + 1 if base_layers in layer_to_step else 0
             )
-        how = "--base" if method == "option" else "a local image whose layers begin this one's"
+        how = {
+            "option": "--base",
+            "archive-image": "an image in the same archive whose layers begin this one's",
+        }.get(method, "a local image whose layers begin this one's")
         return BaseBoundary(
             own_from_layer=base_layers + 1,
             own_from_history=own_from_history,

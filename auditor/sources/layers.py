@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO
+from typing import Protocol
 
 from auditor.errors import ArchiveError
 from auditor.model import FileEntry, FileKind, LayerContent, PlacedFile
@@ -22,6 +22,12 @@ STREAM_BUFSIZE = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class Readable(Protocol):
+    """Anything with read(size): a file, a tar member, a response stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,7 @@ class _Counting:
     """A read-only wrapper that counts the bytes its reader took, after giving back a head
     already read to sniff the format."""
 
-    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+    def __init__(self, raw: Readable, head: bytes) -> None:
         self.raw = raw
         self.head = head
         self.count = 0
@@ -87,7 +93,7 @@ class _Counting:
         return data
 
 
-def scan_layer(fileobj: IO[bytes], wanted: Wanted, label: str = "layer") -> LayerContent:
+def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> LayerContent:
     """One pass over a layer tar (plain or gzip) from a stream that need not seek."""
     head = fileobj.read(4)
     if head == ZSTD_MAGIC:

@@ -17,7 +17,7 @@ from typing import IO, Any
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
 from auditor.model import LayerContent
 from auditor.sources.cache import LayerCache
-from auditor.sources.layers import STREAM_BUFSIZE, Wanted, normalize, scan_layer
+from auditor.sources.layers import STREAM_BUFSIZE, Readable, Wanted, normalize, scan_layer
 
 MAX_DOCUMENT = 64 * 1024 * 1024
 _MANIFEST_TYPES = (
@@ -76,7 +76,9 @@ def _blob_name(digest: str) -> str:
     return f"blobs/{algorithm}/{hexpart}"
 
 
-def list_images(bundle_names: set[str], read: Callable[[str], bytes], label: str) -> list[SavedImage]:
+def list_images(
+    bundle_names: set[str], read: Callable[[str], bytes], label: str
+) -> list[SavedImage]:
     """Every image the archive describes, from manifest.json or else index.json."""
     if "manifest.json" in bundle_names:
         manifest = _json(read("manifest.json"), f"{label}: manifest.json")
@@ -210,7 +212,7 @@ def _looks_like_document(head: bytes) -> bool:
 class _Head:
     """Gives back the first bytes already read, then the rest of the stream."""
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self.head, self.rest = head, rest
 
     def read(self, size: int = -1) -> bytes:
@@ -226,7 +228,7 @@ class _Head:
 
 
 def read_stream(
-    fileobj: IO[bytes], wanted: Wanted | None, cache: LayerCache, label: str
+    fileobj: Readable, wanted: Wanted | None, cache: LayerCache, label: str
 ) -> Bundle:
     """One pass over a saved archive from a stream (the engine's export or a .tar.gz).
 
@@ -235,7 +237,7 @@ def read_stream(
     """
     bundle = Bundle()
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=STREAM_BUFSIZE) as outer:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=STREAM_BUFSIZE) as outer:  # type: ignore[call-overload,unused-ignore]
             for member in outer:
                 name = normalize(member.name)
                 bundle.names.add(name)
@@ -295,7 +297,7 @@ class Members:
             }
             return
         try:
-            self._tar = tarfile.open(path, mode="r:")
+            self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by close()
             for member in self._tar.getmembers():
                 self._members[normalize(member.name)] = member
         except (tarfile.TarError, EOFError, OSError) as exc:
@@ -349,7 +351,9 @@ class Members:
             try:
                 data = handle.read(MAX_DOCUMENT + 1)
             except (tarfile.TarError, OSError, EOFError) as exc:
-                raise ArchiveError(f"{self.label}: cannot read {name} ({_first_line(exc)})") from exc
+                raise ArchiveError(
+                    f"{self.label}: cannot read {name} ({_first_line(exc)})"
+                ) from exc
         if len(data) > MAX_DOCUMENT:
             raise ArchiveError(f"{self.label}: {name} is too large to be an image document")
         return data
