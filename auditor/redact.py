@@ -36,10 +36,17 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _ASSIGNMENT = re.compile(r"(?P<key>\b[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s;&|]+)")
 _URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]+:)[^/\s@'\"]+@")
 _PASSWORD_FLAG = re.compile(
-    r"(?P<flag>(?:--(?:password|passwd|token|secret|api-key|access-key)[= ]|-p(?=\S{4,})))"
+    r"(?P<flag>(?:--(?:password|passwd|token|secret|api-key|access-key)[= ]|"
+    r"(?<![\w-])-p(?=\S{4,})))"  # mysql's -pSECRET, not the -p of --prefix or --production
     r"(?P<value>\"[^\"]*\"|'[^']*'|\S+)"
 )
 _USER_COLON_PASS = re.compile(r"(?P<flag>(?:-u|--user)\s+[^\s:]+:)(?P<value>\S+)")
+# The same flags in an exec-form argument list: ["app", "--password", "value"], or as history
+# writes it: ["app" "--password" "value"].
+_QUOTED_PASSWORD_ARG = re.compile(
+    r"(?P<flag>[\"'](?:--(?:password|passwd|token|secret|api-key|access-key))[\"'],?\s*[\"'])"
+    r"(?P<value>[^\"']+)"
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -71,6 +78,8 @@ def redact(text: str) -> str:
     text = _ASSIGNMENT.sub(assignment, text)
     text = _PASSWORD_FLAG.sub(lambda m: m.group("flag") + MASK, text)
     text = _USER_COLON_PASS.sub(lambda m: m.group("flag") + MASK, text)
-    for _, pattern in _VALUE_PATTERNS:
-        text = pattern.sub(MASK, text)
+    text = _QUOTED_PASSWORD_ARG.sub(lambda m: m.group("flag") + MASK, text)
+    for kind, pattern in _VALUE_PATTERNS:
+        if kind != "password in URL":  # masked above, keeping the user and host readable
+            text = pattern.sub(MASK, text)
     return text

@@ -18,7 +18,8 @@ BUILDERS = ("classic", "buildkit")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Tests never share the user's layer cache; each session gets its own.
+    # Tests never share the user's layer cache: theirs lives in .pytest_cache, kept between
+    # sessions; tests about cold and warm caches make their own.
     cache = ROOT / ".pytest_cache" / "imgaudit-layer-cache"
     os.environ["IMGAUDIT_CACHE_DIR"] = str(cache)
     for key, value in {

@@ -66,8 +66,8 @@ def _judge(image: Image, limits: Limits, pattern: re.Pattern[str], what: str
 _PIP = re.compile(r"^(?P<root>(.*/)?\.cache/pip|tmp/pip-[^/]+)/")
 _OS = re.compile(
     r"^(?P<root>var/cache/apt|var/lib/apt/lists|var/cache/apk|etc/apk/cache|var/cache/yum|"
-    r"var/cache/dnf|var/cache/zypp)/(?!lock$|partial/?$).+"
-)
+    r"var/cache/dnf|var/cache/zypp)/(?!(?:.*/)?lock$|partial/?$).+"
+)  # apt's empty archives/lock stays after a clean install: a lock file is no cache
 _NODE = re.compile(
     r"^(?P<root>(.*/)?\.npm/_cacache|(.*/)?\.cache/yarn|usr/local/share/\.cache/yarn|"
     r"(.*/)?\.pnpm-store|(.*/)?\.cache/pnpm)/"

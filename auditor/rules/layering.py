@@ -13,11 +13,18 @@ from auditor.rules.support import own_steps
 _TRANSPARENT = frozenset({"ARG", "ENV", "LABEL", "EXPOSE"})
 
 
+# The diff_id of an empty layer tar: BuildKit commits one for a WORKDIR whose folder exists.
+EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
 def _non_empty(image: Image) -> list[int]:
+    """Own layers that change the filesystem. Without contents, a size says nothing (the engine
+    counts a layer of folders as 0 bytes, an archive counts its tar): go by the diff_id."""
     return [
         layer.number
         for layer in image.own_layers
-        if layer.size > 0 or (layer.content is not None and layer.content.entries)
+        if (bool(layer.content.entries) if layer.content is not None
+            else layer.diff_id != EMPTY_LAYER)
     ]
 
 

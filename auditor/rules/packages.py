@@ -20,7 +20,13 @@ from auditor.model import (
     Severity,
 )
 from auditor.rules.registry import Verdict, rule
-from auditor.rules.support import PASSWD_FILES, layer_entries, require_content, runtime_user
+from auditor.rules.support import (
+    PASSWD_FILES,
+    layer_entries,
+    layer_step,
+    require_content,
+    runtime_user,
+)
 
 _DIST_INFO = re.compile(r"^(?P<site>.+/(site|dist)-packages)/(?P<name>[^/]+)\.(dist|egg)-info(/|$)")
 _USER_SITE = re.compile(r"^(home/[^/]+|root)/\.local/lib/python[^/]+/site-packages$")
@@ -61,7 +67,8 @@ def _classify(image: Image, site: str) -> str:
     files=PASSWD_FILES,
 )
 def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
-    """Flag packages in a root-owned system site-packages added by the image's own layers."""
+    """Flag packages in a root-owned system site-packages added by the image's own layers (a
+    tree copied in from a build stage is not flagged: pip did not run in this image)."""
     require_content(image)
     installs: dict[tuple[int, str], _Install] = {}
     for layer, entry in layer_entries(image, Origin.OWN):
@@ -85,7 +92,20 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
         names = ", ".join(p.replace("-", " ", 1) for p in sorted(install.packages)[:4])
         more = f" and {len(install.packages) - 4} more" if len(install.packages) > 4 else ""
         where = f"layer {install.layer.number}: /{install.site}: {names}{more}"
-        if kind == "system" and install.uid == 0:
+        step = layer_step(image, install.layer)
+        if kind == "system" and step is not None and step.instruction in ("COPY", "ADD"):
+            # The multi-stage pattern IA101 and IA103 recommend: pip ran in a build stage, so no
+            # install hook ran as root here. Still system-wide and root-owned, so said, unscored.
+            flagged = True
+            yield Flag(
+                f"{len(install.packages)} packages copied from a build stage into the system "
+                "site-packages",
+                f"{where}; copied in by {step.describe()}, not installed by pip in this image",
+                layer=install.layer.number,
+                path=install.site,
+                severity=Severity.INFO,
+            )
+        elif kind == "system" and install.uid == 0:
             flagged = True
             yield Flag(
                 f"{len(install.packages)} packages installed as root into the system "

@@ -34,7 +34,7 @@ def _user_origin(image: Image) -> tuple[Origin, int | None]:
 def runs_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag images whose config sets no USER, a root USER, or a user that maps to UID 0."""
     user = runtime_user(image)
-    origin, step = _user_origin(image)
+    _, step = _user_origin(image)
     if not user.text:
         yield Flag("no USER is set: the container runs as root", "config.User is empty",
                    step=step, origin=Origin.OWN)
@@ -45,8 +45,9 @@ def runs_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
             if user.name not in ("root", "0")
             else "root is UID 0"
         )
+        # the image's own build, whoever wrote USER root, is what leaves it running as root
         yield Flag(f"USER {user.text} runs as root", f"config.User={user.text!r}: {how}",
-                   step=step, origin=origin)
+                   step=step, origin=Origin.OWN)
         return
     if user.uid is None:
         reason = ("etc/passwd was not read" if not image.content_read

@@ -125,15 +125,19 @@ class ArchiveSource:
         self, saved: SavedImage, images: Sequence[SavedImage], base: str | None
     ) -> KnownBase | None:
         diff_ids = list(saved.diff_ids)
-        history_length = len(saved.config.get("history") or ())
+        lines = _created_by(saved)
+        history_length = len(lines)
         best: KnownBase | None = None
         for other in images:
             if other is saved:
                 continue
             layers = list(other.diff_ids)
-            other_history = len(other.config.get("history") or ())
+            theirs = _created_by(other)
+            other_history = len(theirs)
             if not layers or layers != diff_ids[: len(layers)] or other_history >= history_length:
                 continue
+            if lines and theirs != lines[:other_history]:
+                continue  # shares layers, not history: a sibling, not a base
             name = (other.names or (other.config_digest[:19],))[0]
             if base and name != base and base not in other.names:
                 continue
@@ -156,10 +160,14 @@ class ArchiveSource:
             if layers != diff_ids[: len(layers)]:
                 raise BaseImageError(f"{base} is not a base of this image: its layers differ")
             return (base, len(layers), len(daemon.history(str(inspect["Id"]))), "option")
-        found = daemon.local_base(saved.config_digest, diff_ids)
+        found = daemon.local_base(saved.config_digest, diff_ids, created_by=lines)
         if found is not None and found[2] is not None and found[2] >= history_length:
             return None
         return found
+
+
+def _created_by(saved: SavedImage) -> list[str]:
+    return [str(step.get("created_by") or "") for step in saved.config.get("history") or ()]
 
 
 def _check_counts(saved: SavedImage, label: str) -> None:

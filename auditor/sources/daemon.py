@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -52,34 +53,29 @@ def _reason(exc: BaseException) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:100]
 
 
-class _ChunkReader:
-    """A file-like view of the export's chunk iterator."""
+class _ChunkReader(io.RawIOBase):
+    """The export's chunk iterator as a raw stream: readinto copies each chunk once, in place."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = b""
-        self._offset = 0
+        self._chunk = memoryview(b"")
 
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            rest = self._buffer[self._offset :] + b"".join(self._chunks)
-            self._buffer, self._offset = b"", 0
-            return rest
-        available = len(self._buffer) - self._offset
-        if available >= size:
-            data = self._buffer[self._offset : self._offset + size]
-            self._offset += size
-            return data
-        parts = [self._buffer[self._offset :]]
-        while available < size:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                break
-            parts.append(chunk)
-            available += len(chunk)
-        joined = b"".join(parts)
-        self._buffer, self._offset = joined[size:], 0
-        return joined[:size]
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._chunk:
+                self._chunk = memoryview(next(self._chunks, b""))
+                if not self._chunk:
+                    break
+            count = min(len(view) - filled, len(self._chunk))
+            view[filled : filled + count] = self._chunk[:count]
+            self._chunk = self._chunk[count:]
+            filled += count
+        return filled
 
 
 def _iso(seconds: Any) -> str:
@@ -89,11 +85,16 @@ def _iso(seconds: Any) -> str:
         return ""
 
 
-def history_from_api(items: Sequence[Mapping[str, Any]], layer_count: int) -> list[dict[str, Any]]:
-    """Config-style history from the API's, whose entries lack `empty_layer`.
+def history_from_api(
+    items: Sequence[Mapping[str, Any]], layer_count: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Config-style history from the API's, whose entries lack `empty_layer`, and whether it is
+    certain.
 
     A step with bytes made a layer; a metadata-only instruction did not; RUN, COPY, ADD and
     WORKDIR steps of zero bytes made one only if that is what makes the count come out right.
+    When fewer of them made a layer than could have (the classic builder commits no layer for a
+    RUN that changed nothing), which ones did is a guess: only the image's config can tell.
     """
     oldest_first = list(reversed(items))
     parsed = [parse_created_by(str(item.get("CreatedBy") or "")) for item in oldest_first]
@@ -104,6 +105,7 @@ def history_from_api(items: Sequence[Mapping[str, Any]], layer_count: int) -> li
         for i, (s, p) in enumerate(zip(sized, parsed, strict=True))
     ]
     needed = layer_count - sum(sized)
+    certain = needed in (0, sum(maybe))
     if needed == sum(maybe):
         chosen = [s or m for s, m in zip(sized, maybe, strict=True)]
     elif needed > 0:
@@ -117,7 +119,7 @@ def history_from_api(items: Sequence[Mapping[str, Any]], layer_count: int) -> li
             chosen[i] = True
     else:
         chosen = sized
-    return [
+    history = [
         {
             "created_by": str(item.get("CreatedBy") or ""),
             "created": _iso(item.get("Created")),
@@ -126,6 +128,7 @@ def history_from_api(items: Sequence[Mapping[str, Any]], layer_count: int) -> li
         }
         for i, item in enumerate(oldest_first)
     ]
+    return history, certain
 
 
 class DaemonSource:
@@ -171,11 +174,12 @@ class DaemonSource:
         image_id = str(inspect.get("Id") or ref)
         diff_ids = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
         api_history = self.history(image_id)
-        history: list[dict[str, Any]] = history_from_api(api_history, len(diff_ids))
+        history, certain = history_from_api(api_history, len(diff_ids))
         contents: list[LayerContent] | None = None
         if wanted is not None:
             cached = [cache.get(d, wanted) for d in diff_ids]
-            if all(c is not None for c in cached):
+            # every layer cached: skip the export, unless only the config can tie steps to layers
+            if certain and all(c is not None for c in cached):
                 contents = [c for c in cached if c is not None]
             else:
                 contents, saved_history = self._export(image_id, diff_ids, wanted, cache)
@@ -225,9 +229,15 @@ class DaemonSource:
     def local_base(
         self, image_id: str, diff_ids: Sequence[str],
         api_history: Sequence[Mapping[str, Any]] = (),
+        created_by: Sequence[str] | None = None,
     ) -> KnownBase | None:
-        """The local image with the most layers that begin this image's layers."""
-        own_history_length = len(api_history) if api_history else None
+        """The local image with the most layers that begin this image's layers and whose history
+        begins this image's history (created_by oldest first; from api_history if not given).
+
+        Layers alone are not enough: images built from the same steps share layers, so a sibling
+        that differs only in metadata steps (USER, CMD) would pass for a base.
+        """
+        own = list(created_by) if created_by is not None else _created_by(api_history)
         tagged = [
             str(item["Id"]) for item in api_history[1:]
             if item.get("Tags") and str(item.get("Id")) not in ("<missing>", image_id)
@@ -251,16 +261,22 @@ class DaemonSource:
                 continue
             if best is not None and len(layers) <= best[1]:
                 continue
-            history_length = len(self.history(candidate))
-            if len(layers) == len(diff_ids) and (
-                own_history_length is None or history_length >= own_history_length
-            ):
-                continue  # the same image under another ID, not a base
+            theirs = _created_by(self.history(candidate))
+            history_length = len(theirs)
+            if own and (history_length >= len(own) or theirs != own[:history_length]):
+                continue  # a sibling, or this image under another ID: not a base
+            if not own and len(layers) == len(diff_ids):
+                continue  # no history to tell: likely the same image under another ID
             name = (inspect.get("RepoTags") or [candidate[:19]])[0]
             best = (str(name), len(layers), history_length, "local-image")
             if tagged:
                 break
         return best
+
+
+def _created_by(api_history: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each step's created_by, oldest first, from the API's newest-first history."""
+    return [str(item.get("CreatedBy") or "") for item in reversed(api_history)]
 
 
 def _layer_sizes(

@@ -212,8 +212,7 @@ def choose_boundary(
                 own_from_history=start,
                 method="label" if label_base else "history",
                 evidence=(
-                    f"base ends at history[{start - 1}] {steps[start - 1].instruction} "
-                    f"{steps[start - 1].body}, guessed from history{named}"
+                    f"base ends at {steps[start - 1].describe()}, guessed from history{named}"
                 ),
                 base_reference=label_base,
             )

@@ -3,13 +3,15 @@ OCI one (index.json, blobs/sha256/...), from a stream read once, a plain tar fil
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import os
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -17,7 +19,7 @@ from typing import IO, Any
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
 from auditor.model import LayerContent
 from auditor.sources.cache import LayerCache
-from auditor.sources.layers import STREAM_BUFSIZE, Readable, Wanted, normalize, scan_layer
+from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
 
 MAX_DOCUMENT = 64 * 1024 * 1024
 _MANIFEST_TYPES = (
@@ -55,6 +57,7 @@ class Bundle:
     links: dict[str, str] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     sizes: dict[str, int] = field(default_factory=dict)
+    cached: set[str] = field(default_factory=set)  # layers taken from the cache, not scanned
 
     def resolve(self, name: str) -> str:
         seen = set()
@@ -93,7 +96,7 @@ def list_images(
             digest = _digest_of(config_name, read(config_name))
             images.append(
                 SavedImage(
-                    config=config if isinstance(config, dict) else {},
+                    config=_tolerant(config),
                     config_digest=digest,
                     layer_members=tuple(normalize(str(x)) for x in entry.get("Layers") or ()),
                     names=tuple(str(t) for t in entry.get("RepoTags") or ()),
@@ -102,11 +105,38 @@ def list_images(
         return images
     if "index.json" in bundle_names:
         index = _json(read("index.json"), f"{label}: index.json")
-        return list(_walk_index(index, read, label, names=()))
+        return _merge_tags(_walk_index(index, read, label, names=()))
     raise ArchiveError(
         f"{label} is not an image archive: it has neither manifest.json nor index.json",
         hint="create one with `docker save IMAGE -o image.tar`",
     )
+
+
+def _tolerant(config: Any) -> dict[str, Any]:
+    """The config document with the one shape its readers rely on: history, a list of objects
+    (a null entry, written by some tools, reads as an empty step)."""
+    if not isinstance(config, dict):
+        return {}
+    history = config.get("history")
+    if history is None:
+        return config
+    steps = [step if isinstance(step, dict) else {} for step in history] if isinstance(
+        history, list) else []
+    return {**config, "history": steps}
+
+
+def _merge_tags(images: Iterable[SavedImage]) -> list[SavedImage]:
+    """One entry per image: index.json lists an image once per tag (Docker 25+ does)."""
+    merged: dict[tuple[str, tuple[str, ...]], SavedImage] = {}
+    for image in images:
+        key = (image.config_digest, image.layer_members)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = image
+            continue
+        extra = tuple(name for name in image.names if name not in known.names)
+        merged[key] = dataclasses.replace(known, names=known.names + extra)
+    return list(merged.values())
 
 
 def _digest_of(name: str, data: bytes) -> str:
@@ -146,7 +176,7 @@ def _walk_index(
         if not isinstance(config, dict) or "rootfs" not in config:
             continue
         yield SavedImage(
-            config=config,
+            config=_tolerant(config),
             config_digest=config_digest,
             layer_members=tuple(
                 _blob_name(str(layer.get("digest", ""))) for layer in document.get("layers") or ()
@@ -162,9 +192,17 @@ def _same_name(wanted: str, name: str) -> bool:
         last = ref.rsplit("/", 1)[-1]
         return ref if ":" in last or "@" in last else ref + ":latest"
 
-    return canonical(wanted) == canonical(name) or (
-        ":" not in name and "/" not in name and wanted.endswith(":" + name)
-    )
+    return canonical(wanted) == canonical(name)
+
+
+def _is_tag(name: str) -> bool:
+    """Whether a name is a bare tag, as an OCI `ref.name` annotation may be (`1`, `latest`)."""
+    return ":" not in name and "/" not in name
+
+
+def _same_tag(wanted: str, name: str) -> bool:
+    """A bare tag `1` names NAME:1 for any NAME."""
+    return _is_tag(name) and wanted.endswith(":" + name)
 
 
 def choose(images: list[SavedImage], ref: str, label: str) -> SavedImage:
@@ -195,6 +233,14 @@ def choose(images: list[SavedImage], ref: str, label: str) -> SavedImage:
         or (len(ref) >= 12 and image.config_digest.removeprefix("sha256:").startswith(
             ref.removeprefix("sha256:")))
     ]
+    if not matches:
+        # a bare tag names only an image known by nothing more (Docker's index.json gives
+        # web:1 the ref.name "1" too, which must not answer for app:1 or nginx:1)
+        matches = [
+            i for i in images
+            if all(_is_tag(name) for name in i.names)
+            and any(_same_tag(ref, name) for name in i.names)
+        ]
     if len(matches) == 1:
         return matches[0]
     held = "; ".join(describe(i) for i in images)
@@ -209,24 +255,6 @@ def _looks_like_document(head: bytes) -> bool:
     return head.lstrip()[:1] in (b"{", b"[")
 
 
-class _Head:
-    """Gives back the first bytes already read, then the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: Readable) -> None:
-        self.head, self.rest = head, rest
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.rest.read(size)
-        if size < 0:
-            data, self.head = self.head + self.rest.read(), b""
-            return data
-        data, self.head = self.head[:size], self.head[size:]
-        if len(data) < size:
-            data += self.rest.read(size - len(data))
-        return data
-
-
 def read_stream(
     fileobj: Readable, wanted: Wanted | None, cache: LayerCache, label: str
 ) -> Bundle:
@@ -237,7 +265,7 @@ def read_stream(
     """
     bundle = Bundle()
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=STREAM_BUFSIZE) as outer:  # type: ignore[call-overload,unused-ignore]
+        with open_tar(fileobj, label) as (outer, _):
             for member in outer:
                 name = normalize(member.name)
                 bundle.names.add(name)
@@ -251,22 +279,26 @@ def read_stream(
                     continue
                 bundle.sizes[name] = member.size
                 extracted = outer.extractfile(member)
-                if extracted is None:
+                if not isinstance(extracted, io.BufferedReader):  # (None: a member without data)
                     continue
                 is_layer_tar = name.endswith("/layer.tar") or name.endswith(".tar")
                 if not is_layer_tar:
-                    head = extracted.read(64)
+                    head = extracted.peek(64)[:64]
                     if not name.startswith("blobs/") or _looks_like_document(head):
                         if member.size <= MAX_DOCUMENT:
-                            bundle.documents[name] = head + extracted.read()
+                            bundle.documents[name] = extracted.read()
                         continue
                     if wanted is None:
                         continue
                     digest = f"{name.split('/')[1]}:{posixpath.basename(name)}"
-                    if cache.has(digest, wanted):
+                    cached = cache.get(digest, wanted)
+                    if cached is not None:
+                        # kept now: a cache file that only exists is no scan to count on
+                        bundle.layers[name] = cached
+                        bundle.cached.add(name)
                         continue
                     bundle.layers[name] = scan_layer(
-                        _Head(head, extracted), wanted, f"{label}: layer {digest[:19]}"
+                        extracted, wanted, f"{label}: layer {digest[:19]}"
                     )
                     continue
                 if wanted is not None:
@@ -306,7 +338,10 @@ class Members:
 
     def size(self, name: str) -> int:
         if self.is_dir:
-            return os.path.getsize(os.path.join(self.path, name))
+            full = os.path.join(self.path, name)
+            if not os.path.isfile(full):
+                raise ArchiveError(f"{self.label} is missing {name}")
+            return os.path.getsize(full)
         return int(self._resolve(name).size)
 
     def close(self) -> None:
@@ -386,9 +421,11 @@ def layer_contents(
         )
     contents = []
     for member, diff_id in zip(members, diff_ids, strict=True):
-        scanned = bundle.layers.get(bundle.resolve(member))
+        resolved = bundle.resolve(member)
+        scanned = bundle.layers.get(resolved)
         if scanned is not None:
-            cache.put(diff_id, wanted, scanned)
+            if resolved not in bundle.cached:
+                cache.put(diff_id, wanted, scanned)
             contents.append(scanned)
             continue
         cached = cache.get(diff_id, wanted)
