@@ -71,17 +71,17 @@ class ArchiveSource:
     ) -> Image:
         images = list_images(members.names, members.read, label)
         saved = choose(images, ref, label)
+        _check_counts(saved, label)
         contents: list[LayerContent] | None = None
         if wanted is not None:
             contents = []
-            for member, diff_id in zip(saved.layer_members, saved.diff_ids, strict=False):
+            for member, diff_id in zip(saved.layer_members, saved.diff_ids, strict=True):
                 cached = cache.get(diff_id, wanted)
                 if cached is None:
                     with members.open(member) as handle:
                         cached = scan_layer(handle, wanted, f"{label}: {member}")
                     cache.put(diff_id, wanted, cached)
                 contents.append(cached)
-            _check_counts(saved, label)
         sizes = [members.size(m) for m in saved.layer_members]
         return self._assemble(saved, images, ref or path, contents, sizes, base)
 
@@ -93,6 +93,7 @@ class ArchiveSource:
             bundle = read_stream(handle, wanted, cache, label)
         images = list_images(bundle.names, reader(bundle, label), label)
         saved = choose(images, ref, label)
+        _check_counts(saved, label)
         contents = None
         if wanted is not None:
             contents = layer_contents(
@@ -106,7 +107,6 @@ class ArchiveSource:
         contents: list[LayerContent] | None, sizes: list[int], base: str | None,
     ) -> Image:
         config: Any = saved.config
-        _check_counts(saved, reference)
         return assemble(
             reference=reference,
             image_id=saved.config_digest,

@@ -177,9 +177,9 @@ class DaemonSource:
         history, certain = history_from_api(api_history, len(diff_ids))
         contents: list[LayerContent] | None = None
         if wanted is not None:
-            cached = [cache.get(d, wanted) for d in diff_ids]
             # every layer cached: skip the export, unless only the config can tie steps to layers
-            if certain and all(c is not None for c in cached):
+            cached = [cache.get(d, wanted) for d in diff_ids] if certain else [None]
+            if all(c is not None for c in cached):
                 contents = [c for c in cached if c is not None]
             else:
                 contents, saved_history = self._export(image_id, diff_ids, wanted, cache)

@@ -92,8 +92,9 @@ def list_images(
             if not isinstance(entry, dict) or "Config" not in entry:
                 raise ArchiveError(f"{label}: manifest.json has an entry without Config")
             config_name = normalize(str(entry["Config"]))
-            config = _json(read(config_name), f"{label}: {config_name}")
-            digest = _digest_of(config_name, read(config_name))
+            data = read(config_name)
+            config = _json(data, f"{label}: {config_name}")
+            digest = _digest_of(config_name, data)
             images.append(
                 SavedImage(
                     config=_tolerant(config),
