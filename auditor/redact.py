@@ -65,12 +65,18 @@ def is_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.match(value.strip().strip("'\"")))
 
 
+def looks_secret(key: str, value: str) -> bool:
+    """Whether KEY=value holds a secret: a credential-shaped value, or a secret name with a
+    real (not placeholder) value."""
+    return bool(secret_value_kind(value)) or (is_secret_name(key) and not is_placeholder(value))
+
+
 def redact(text: str) -> str:
     """The text with every secret-looking value replaced by a mask; names are kept."""
 
     def assignment(match: re.Match[str]) -> str:
         key, value = match.group("key"), match.group("value")
-        if (is_secret_name(key) and not is_placeholder(value)) or secret_value_kind(value):
+        if looks_secret(key, value):
             return f"{key}={MASK}"
         return match.group(0)
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity
-from auditor.redact import MASK, is_placeholder, is_secret_name, secret_value_kind
+from auditor.redact import MASK, is_secret_name, looks_secret, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -81,7 +81,7 @@ def secret_in_build_arg(image: Image, limits: Limits) -> Iterator[Verdict]:
         for key, value in pairs:
             names.add(key)
             kind = secret_value_kind(value)
-            if not kind and not (is_secret_name(key) and not is_placeholder(value)):
+            if not looks_secret(key, value):
                 continue
             if (key, step.index) in seen:
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from auditor.model import Flag, Image, Limits, Origin, Passed, Severity
-from auditor.redact import MASK, is_placeholder, is_secret_name, redact, secret_value_kind
+from auditor.redact import MASK, looks_secret, redact, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 
 SECRETS_PRACTICE = 11
@@ -16,7 +16,7 @@ def _judge_pairs(pairs: Sequence[tuple[str, str]], field: str, origin_of: dict[s
                  ) -> Iterator[Flag]:
     for key, value in pairs:
         kind = secret_value_kind(value)
-        if kind is None and not (is_secret_name(key) and not is_placeholder(value)):
+        if not looks_secret(key, value):
             continue
         what = f"a {kind}" if kind else "a secret-looking value"
         yield Flag(
