@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity
-from auditor.redact import MASK, is_secret_name, looks_secret, secret_value_kind
+from auditor.redact import MASK, looks_secret, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -48,7 +48,7 @@ def user_name_hardcoded(image: Image, limits: Limits) -> Iterator[Verdict]:
         used = [v for v in _VARIABLE.findall(step.body) if v in args or v in dict(step.build_args)]
         if used:
             value = dict(step.build_args).get(used[0], args.get(used[0], ""))
-            shown = f"{used[0]}={value}" if value and not is_secret_name(used[0]) else used[0]
+            shown = f"{used[0]}={value}" if value and not looks_secret(used[0], value) else used[0]
             yield Passed(f"{step.describe()} creates the user from build argument {shown}")
             return
     step = creating[-1]
