@@ -51,6 +51,13 @@ def test_buildkit_history_counts_the_same() -> None:
     assert result.status is Status.PASS and "USER_NAME=myuser" in result.note
 
 
+def test_a_credential_shaped_argument_value_is_not_shown_in_the_credit() -> None:
+    result = check(creating(adduser("adduser -D $USER_NAME", USER_NAME=TOKEN)), "IA501")
+    assert result.status is Status.PASS
+    assert TOKEN not in result.note
+    assert result.note.endswith("from build argument USER_NAME")
+
+
 def test_a_hard_coded_user_name() -> None:
     spec = creating(adduser("adduser -D myuser"))
     result = check(spec, "IA501")
