@@ -3,7 +3,9 @@ rule, scorer and format reads. Nothing here does I/O."""
 
 from __future__ import annotations
 
+import datetime
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -235,6 +237,34 @@ class RuleInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiver:
+    """Accepts a rule's findings on matching images (and paths) for a stated reason."""
+
+    rule: str  # a rule id, or a glob of ids (IA4*)
+    reason: str
+    images: str = "*"  # glob on the image reference or any of its tags
+    paths: str = ""  # glob on a finding's path; "" waives every finding of the rule
+    expires: datetime.date | None = None  # last day the waiver applies
+    source: str = ""  # where it was declared: a policy file, or the image's label
+
+
+class Novelty(enum.Enum):
+    """A finding against a baseline report: not in it (a regression) or already there."""
+
+    NEW = "new"
+    KNOWN = "known"
+
+
+_NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def fingerprint(rule: str, path: str, message: str) -> str:
+    """A finding's identity across rebuilds: layer numbers, sizes and counts left out."""
+    what = path if path else _NUMBERS.sub("#", message)
+    return f"{rule}:{what}"
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
     severity: Severity
@@ -244,6 +274,11 @@ class Finding:
     origin: Origin = Origin.OWN
     path: str = ""
     size: int | None = None
+    waiver: Waiver | None = None  # set when a waiver accepts this finding: shown, not scored
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.path, self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +327,15 @@ class Limits:
 class Policy:
     fail_under: int | None = None
     fail_on: Severity | None = None
-    ignore: frozenset[str] = frozenset()
+    ignore: frozenset[str] = frozenset()  # rule ids not run (shown as ignored)
     score_base: bool = False
     limits: Limits = Limits()
+    enable: frozenset[str] = frozenset()  # when set, only these rule ids run
+    severities: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
+    weights: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
+    waivers: tuple[Waiver, ...] = ()
+    image_waivers: bool = True  # honour an image's own io.imgaudit.waive label
+    fail_on_new: bool = False  # with a baseline: gate only on findings it does not hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +345,7 @@ class RuleResult:
     findings: tuple[Finding, ...] = ()  # findings of the image's own build (scored)
     base_findings: tuple[Finding, ...] = ()  # findings the base image brought (shown, not scored)
     note: str = ""  # pass evidence, skip or ignore reason, or error message
+    waived: tuple[Finding, ...] = ()  # findings a waiver accepted (each names it): not scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +361,24 @@ class ScoredFinding:
     finding: Finding
     rule: RuleInfo
     points: float  # points this finding cost the score (0 for base findings unless scored)
+    novelty: Novelty | None = None  # against a baseline report, when one was given
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineImage:
+    """What a previous report said about one image: enough to compare a new build with."""
+
+    reference: str
+    score: int
+    size: int
+    layers: int
+    fingerprints: tuple[str, ...]  # one per scored finding (repeats kept)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    source: str  # the report file it was read from
+    images: tuple[BaselineImage, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +389,9 @@ class ImageReport:
     findings: tuple[ScoredFinding, ...]
     score: int
     grade: str
+    notices: tuple[str, ...] = ()  # what a reader should know: expired or unused waivers, ...
+    baseline: BaselineImage | None = None  # the previous report's image this one is compared to
+    resolved: tuple[str, ...] = ()  # baseline fingerprints no finding matches any more
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,36 @@
+"""The command line: one module per command, each reading options, calling the verbs and
+picking the exit code (0 within policy, 1 policy failed, 2 could not audit)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+# Each command module registers itself on `app`; the list is explicit, never globbed.
+from auditor.cli import audit as _audit
+from auditor.cli import rules as _rules
+from auditor.cli.common import EXIT_ERROR, app, fail
+from auditor.errors import UsageError
+
+__all__ = ["app", "main"]
+_COMMANDS = (_audit, _rules)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("imgaudit: interrupted", err=True)
+        sys.exit(130)
+    except UsageError as exc:
+        fail(exc.message, exc.hint)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:
+        if os.environ.get("IMGAUDIT_DEBUG"):
+            traceback.print_exc()
+        fail(f"internal error: {type(exc).__name__}: {exc}",
+             "set IMGAUDIT_DEBUG=1 for a traceback and report it")
+        sys.exit(EXIT_ERROR)
