@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from auditor.errors import ImgauditError
+from auditor.errors import ImgauditError, UsageError
 from auditor.model import AuditFailure, Policy, Report
 
 try:
@@ -40,14 +41,12 @@ def audit(
     from auditor.sources.cache import default_cache_dir
 
     policy = policy or Policy()
-    rules, ignored = select(policy.ignore)
-    policy = Policy(
-        fail_under=policy.fail_under,
-        fail_on=policy.fail_on,
-        ignore=ignored,
-        score_base=policy.score_base,
-        limits=policy.limits,
-    )
+    rules, ignored = select(policy.ignore, policy.enable)
+    unknown = sorted(set(policy.severities) - {r.info.id for r in rules})
+    if unknown:
+        raise UsageError(f"unknown rule {unknown[0]} in a severity override",
+                         hint="`imgaudit rules` lists every rule id")
+    policy = dataclasses.replace(policy, ignore=ignored, enable=frozenset())
     active = [r for r in rules if r.info.id not in ignored]
     wanted = Wanted(wanted_files(active)) if content else None
     cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()

@@ -3,8 +3,11 @@ judges a report against a policy. No I/O."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from collections.abc import Sequence
 
+from auditor import waivers as waiving
 from auditor.model import (
     Finding,
     Flag,
@@ -17,12 +20,13 @@ from auditor.model import (
     Report,
     RuleResult,
     Status,
+    Waiver,
 )
 from auditor.rules import PRACTICES, Rule
 from auditor.scoring import score, status_for
 
 
-def _finding(image: Image, rule: Rule, flag: Flag) -> Finding:
+def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy) -> Finding:
     origin = flag.origin
     if origin is None and flag.layer is not None:
         origin = image.origin_of_layer(flag.layer)
@@ -31,9 +35,10 @@ def _finding(image: Image, rule: Rule, flag: Flag) -> Finding:
     layer = flag.layer
     if layer is None and flag.step is not None and 0 <= flag.step < len(image.history):
         layer = image.history[flag.step].layer
+    severity = flag.severity if flag.severity is not None else rule.info.severity
     return Finding(
         rule=rule.info.id,
-        severity=flag.severity if flag.severity is not None else rule.info.severity,
+        severity=policy.severities.get(rule.info.id, severity),
         message=flag.message,
         evidence=flag.evidence,
         layer=layer,
@@ -43,11 +48,16 @@ def _finding(image: Image, rule: Rule, flag: Flag) -> Finding:
     )
 
 
-def check(image: Image, rule: Rule, policy: Policy) -> RuleResult:
-    """One rule's result; a rule that raises is an ERROR result, never a lost one."""
+def check(
+    image: Image, rule: Rule, policy: Policy, waivers: Sequence[Waiver] = ()
+) -> RuleResult:
+    """One rule's result; a rule that raises is an ERROR result, never a lost one. Findings a
+    waiver accepts are kept, marked with it, and not scored."""
     info = rule.info
+    if info.id in policy.severities:
+        info = dataclasses.replace(info, severity=policy.severities[info.id])
     if info.id in policy.ignore:
-        return RuleResult(info, Status.IGNORED, note="ignored by policy (--ignore)")
+        return RuleResult(info, Status.IGNORED, note="ignored by policy")
     if info.needs_content and not image.content_read:
         return RuleResult(info, Status.SKIP, note="layer contents were not read (--no-content)")
     try:
@@ -56,13 +66,31 @@ def check(image: Image, rule: Rule, policy: Policy) -> RuleResult:
         return RuleResult(info, Status.SKIP, note=skip.reason)
     except Exception as exc:
         return RuleResult(info, Status.ERROR, note=f"rule crashed: {type(exc).__name__}: {exc}")
-    findings = [_finding(image, rule, v) for v in verdicts if isinstance(v, Flag)]
+    findings = []
+    waived = []
+    for verdict in verdicts:
+        if not isinstance(verdict, Flag):
+            continue
+        finding = _finding(image, rule, verdict, policy)
+        waiver = waiving.waiver_for(finding, waivers)
+        if waiver is None:
+            findings.append(finding)
+        else:
+            waived.append(dataclasses.replace(finding, waiver=waiver))
     own = tuple(f for f in findings if f.origin is Origin.OWN)
     base = tuple(f for f in findings if f.origin is Origin.BASE)
     passes = [v.evidence for v in verdicts if isinstance(v, Passed)]
     scored = own + (base if policy.score_base else ())
+    accepted = tuple(waived)
+    waived_note = f"{len(accepted)} finding(s) waived" if accepted else ""
     if scored:
-        return RuleResult(info, status_for(scored), own, base)
+        return RuleResult(info, status_for(scored), own, base, note=waived_note, waived=accepted)
+    if accepted:
+        reasons = dict.fromkeys(
+            f"{f.waiver.reason} ({f.waiver.source or 'policy'})" for f in accepted if f.waiver
+        )
+        note = "waived: " + "; ".join(reasons)
+        return RuleResult(info, Status.IGNORED, own, base, note=note, waived=accepted)
     if base:
         note = f"{len(base)} finding(s) in the base image, not scored"
         return RuleResult(info, Status.PASS, own, base, note=note)
@@ -71,10 +99,27 @@ def check(image: Image, rule: Rule, policy: Policy) -> RuleResult:
     return RuleResult(info, Status.ERROR, note="rule ended without a verdict")
 
 
-def run(image: Image, rules: Sequence[Rule], policy: Policy) -> ImageReport:
-    results = tuple(check(image, rule, policy) for rule in rules)
-    total, grade, practices, findings = score(results, PRACTICES, policy.score_base)
-    return ImageReport(image, results, practices, findings, total, grade)
+def run(
+    image: Image,
+    rules: Sequence[Rule],
+    policy: Policy,
+    today: datetime.date | None = None,
+) -> ImageReport:
+    active, notices = waiving.applicable(
+        image,
+        policy.waivers,
+        policy.image_waivers,
+        (r.info.id for r in rules),
+        today or datetime.date.today(),
+    )
+    results = tuple(check(image, rule, policy, active) for rule in rules)
+    used = [f.waiver for r in results for f in r.waived if f.waiver is not None]
+    notices += waiving.unused(active, used)
+    practices = [
+        dataclasses.replace(p, weight=policy.weights.get(p.id, p.weight)) for p in PRACTICES
+    ]
+    total, grade, practice_results, findings = score(results, practices, policy.score_base)
+    return ImageReport(image, results, practice_results, findings, total, grade, notices=notices)
 
 
 def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
@@ -88,6 +133,7 @@ def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
             over = [
                 s for s in image.findings
                 if s.finding.severity >= policy.fail_on
+                and s.finding.waiver is None
                 and (s.finding.origin is Origin.OWN or policy.score_base)
             ]
             if over:

@@ -76,6 +76,7 @@ def score(
                 scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.base_findings)
             if result.status in _UNSCORED:
                 scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.findings)
+            scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.waived)
         practice_results.append(
             PracticeResult(
                 practice=practice,

@@ -5,6 +5,7 @@ Modules are listed here by hand, not discovered: what runs is what this file nam
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 
 from auditor.errors import UsageError
@@ -70,16 +71,32 @@ ALL_RULES: tuple[Rule, ...] = (
 )
 
 
-def select(ignore: Iterable[str] = ()) -> tuple[tuple[Rule, ...], frozenset[str]]:
-    """Every rule, and the ids among them to report as ignored; an unknown id is an error."""
-    known = {r.info.id for r in ALL_RULES}
-    ignored = frozenset(i.strip().upper() for i in ignore if i.strip())
-    unknown = sorted(ignored - known)
-    if unknown:
-        raise UsageError(
-            f"unknown rule {', '.join(unknown)}",
-            hint="`imgaudit rules` lists every rule id",
-        )
+def resolve(patterns: Iterable[str], what: str = "rule") -> frozenset[str]:
+    """The rule ids that ids or globs (IA4*) name; a pattern naming no rule is an error."""
+    known = [r.info.id for r in ALL_RULES]
+    ids: set[str] = set()
+    for pattern in patterns:
+        pattern = pattern.strip().upper()
+        if not pattern:
+            continue
+        matched = fnmatch.filter(known, pattern)
+        if not matched:
+            raise UsageError(
+                f"unknown {what} {pattern}", hint="`imgaudit rules` lists every rule id"
+            )
+        ids.update(matched)
+    return frozenset(ids)
+
+
+def select(
+    ignore: Iterable[str] = (), enable: Iterable[str] = ()
+) -> tuple[tuple[Rule, ...], frozenset[str]]:
+    """Every rule, and the ids among them to report as ignored: those named by `ignore`, and
+    when `enable` names any, every rule it does not name. An unknown id is an error."""
+    ignored = resolve(ignore)
+    enabled = resolve(enable)
+    if enabled:
+        ignored |= {r.info.id for r in ALL_RULES} - enabled
     return ALL_RULES, ignored
 
 

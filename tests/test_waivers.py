@@ -1,0 +1,128 @@
+"""Waivers, severity overrides, practice weights and rule selection: waived findings stay in the
+report marked with their waiver and cost nothing; expired waivers stop applying and say so."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from auditor import assess
+from auditor.errors import UsageError
+from auditor.model import Policy, Severity, Status, Waiver
+from auditor.rules import ALL_RULES, select
+from auditor.waivers import from_label
+from tests.factory import build
+from tests.test_scoring import bad
+
+TODAY = datetime.date(2026, 11, 29)
+IDS = [r.info.id for r in ALL_RULES]
+
+
+def audit(policy: Policy, *, labels: dict[str, str] | None = None, reference: str = "app:1"
+          ) -> assess.ImageReport:
+    spec = bad()
+    if labels:
+        spec = spec.configured(Labels=labels)
+    return assess.run(build(spec, reference=reference), ALL_RULES, policy, today=TODAY)
+
+
+def result(item: assess.ImageReport, rule: str) -> assess.RuleResult:
+    return next(r for r in item.results if r.rule.id == rule)
+
+
+def test_a_rule_waiver_keeps_its_findings_visible_and_unscored() -> None:
+    plain = audit(Policy())
+    assert result(plain, "IA201").status is Status.FAIL
+    waiver = Waiver(rule="IA201", reason="legacy app, ticket OPS-12", source="test policy")
+    item = audit(Policy(waivers=(waiver,)))
+    got = result(item, "IA201")
+    assert got.status is Status.IGNORED and not got.findings
+    assert got.waived and all(f.waiver == waiver for f in got.waived)
+    assert "legacy app, ticket OPS-12" in got.note
+    shown = [s for s in item.findings if s.rule.id == "IA201"]
+    assert shown and all(s.points == 0 and s.finding.waiver == waiver for s in shown)
+    assert item.score > plain.score
+
+
+def test_a_path_waiver_accepts_only_matching_findings() -> None:
+    waiver = Waiver(rule="IA4*", reason="vendored checkout", paths="myapp/.git*")
+    item = audit(Policy(waivers=(waiver,)))
+    assert [f.path for f in result(item, "IA402").waived] == ["myapp/.git"]
+    assert result(item, "IA402").status is Status.IGNORED
+    kept = result(item, "IA401")
+    assert kept.status is Status.FAIL and not kept.waived
+    assert [f.path for f in kept.findings] == ["myapp/.env"]
+
+
+def test_an_image_pattern_limits_a_waiver() -> None:
+    waiver = Waiver(rule="IA201", reason="r", images="other/*")
+    assert result(audit(Policy(waivers=(waiver,))), "IA201").status is Status.FAIL
+    waiver = Waiver(rule="IA201", reason="r", images="app")  # the repository, any tag
+    assert result(audit(Policy(waivers=(waiver,))), "IA201").status is Status.IGNORED
+
+
+def test_an_expired_waiver_stops_applying_and_says_so() -> None:
+    yesterday = TODAY - datetime.timedelta(1)
+    expired = Waiver(rule="IA201", reason="until the rewrite", expires=yesterday)
+    item = audit(Policy(waivers=(expired,)))
+    assert result(item, "IA201").status is Status.FAIL
+    assert any("expired on 2026-11-28" in n and "until the rewrite" in n for n in item.notices)
+    last_day = Waiver(rule="IA201", reason="r", expires=TODAY)
+    assert result(audit(Policy(waivers=(last_day,))), "IA201").status is Status.IGNORED
+
+
+def test_an_unused_waiver_is_noticed() -> None:
+    item = audit(Policy(waivers=(Waiver(rule="IA101", reason="r", paths="nowhere/*"),)))
+    assert any("matched no finding" in n for n in item.notices)
+
+
+def test_image_label_waivers_are_honoured_unless_forbidden() -> None:
+    labels = {"io.imgaudit.waive": "IA201: runs as root by design; IA40* myapp/.git: vendored"}
+    item = audit(Policy(), labels=labels)
+    assert result(item, "IA201").status is Status.IGNORED
+    assert "runs as root by design" in result(item, "IA201").note
+    assert [f.path for f in result(item, "IA402").waived] == ["myapp/.git"]
+    assert result(item, "IA401").status is Status.FAIL
+    refused = audit(Policy(image_waivers=False), labels=labels)
+    assert result(refused, "IA201").status is Status.FAIL
+    assert any("not honoured" in n for n in refused.notices)
+
+
+def test_unreadable_label_entries_are_noticed_not_applied() -> None:
+    waivers, notices = from_label("IA201; XX999: nope; : empty; IA2*: both user rules", IDS)
+    assert [w.rule for w in waivers] == ["IA2*"]
+    assert len(notices) == 3
+
+
+def test_waived_findings_do_not_fail_the_policy() -> None:
+    waivers = tuple(Waiver(rule=r, reason="r") for r in ("IA1101", "IA201", "IA401"))
+    policy = Policy(fail_on=Severity.HIGH, waivers=waivers)
+    assert not assess.policy_failures(assess.Report((audit(policy),)), policy)
+    strict = Policy(fail_on=Severity.HIGH)
+    assert assess.policy_failures(assess.Report((audit(strict),)), strict)
+
+
+def test_a_severity_override_changes_findings_and_status() -> None:
+    item = audit(Policy(severities={"IA201": Severity.LOW}))
+    got = result(item, "IA201")
+    assert got.rule.severity is Severity.LOW and got.status is Status.WARN
+    assert all(f.severity is Severity.LOW for f in got.findings)
+
+
+def test_weights_change_what_a_practice_costs() -> None:
+    plain = audit(Policy())
+    heavier = audit(Policy(weights={2: 40}))
+    lost = {p.practice.id: p.points_lost for p in heavier.practices}
+    assert lost[2] > {p.practice.id: p.points_lost for p in plain.practices}[2]
+    zero = audit(Policy(weights={2: 0}))
+    assert next(p for p in zero.practices if p.practice.id == 2).points_lost == 0
+
+
+def test_enable_runs_only_the_named_rules() -> None:
+    _, ignored = select(enable=["IA2*"])
+    assert set(IDS) - ignored == {"IA201", "IA202"}
+    _, ignored = select(ignore=["ia201"], enable=["IA2*"])
+    assert set(IDS) - ignored == {"IA202"}
+    with pytest.raises(UsageError, match="unknown rule IA9999"):
+        select(enable=["IA9999"])
