@@ -53,3 +53,10 @@ class BaseImageError(SourceError):
 
 class UsageError(ImgauditError):
     """A command-line value or setting is not one imgaudit can use."""
+
+
+class BaselineError(ImgauditError):
+    """A baseline report could not be read or is not one imgaudit can compare with."""
+
+    default_hint = ("pass a JSON report of an earlier build, written by "
+                    "`imgaudit IMAGE --format json -o baseline.json`")
