@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from auditor.errors import ImgauditError, UsageError
-from auditor.model import AuditFailure, Policy, Report
+from auditor.model import AuditFailure, Baseline, Policy, Report
 
 try:
     __version__ = version("imgaudit")
@@ -30,17 +30,25 @@ def audit(
     base: str | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    baseline: Baseline | None = None,
 ) -> Report:
     """Audit each target; one that cannot be read is a failure in the report, not an exception.
+    With a baseline (auditor.baseline.read_baseline), each image is compared with its image there.
 
-    Raises ImgauditError only for bad settings (an unknown rule id in the policy).
+    Raises ImgauditError only for bad settings (an unknown rule id in the policy, fail_on_new
+    without a baseline).
     """
     from auditor.assess import run
+    from auditor.compare import compare
     from auditor.rules import select, wanted_files
     from auditor.sources import DaemonSource, LayerCache, Wanted, open_image
     from auditor.sources.cache import default_cache_dir
 
     policy = policy or Policy()
+    if policy.fail_on_new and baseline is None:
+        raise UsageError("--fail-on-new needs a baseline to tell new findings from known ones",
+                         hint="pass --baseline OLD_REPORT.json, the JSON report of an earlier "
+                         "build")
     rules, ignored = select(policy.ignore, policy.enable)
     unknown = sorted(set(policy.severities) - {r.info.id for r in rules})
     if unknown:
@@ -60,4 +68,5 @@ def audit(
             failures.append(AuditFailure(target, exc.message, exc.hint))
             continue
         images.append(run(image, rules, policy))
-    return Report(tuple(images), tuple(failures), __version__)
+    compared = tuple(images) if baseline is None else compare(images, baseline)
+    return Report(compared, tuple(failures), __version__)

@@ -8,17 +8,20 @@ import datetime
 from collections.abc import Sequence
 
 from auditor import waivers as waiving
+from auditor.compare import counts
 from auditor.model import (
     Finding,
     Flag,
     Image,
     ImageReport,
     NotApplicable,
+    Novelty,
     Origin,
     Passed,
     Policy,
     Report,
     RuleResult,
+    Severity,
     Status,
     Waiver,
 )
@@ -123,25 +126,50 @@ def run(
 
 
 def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
-    """Why the report fails the policy, one reason per line; empty when it passes."""
+    """Why the report fails the policy, one reason per line; empty when it passes.
+
+    With policy.fail_on_new only regressions against the baseline fail: findings not in it (at
+    or above fail_on, else low or worse), and a score under fail_under only when it is also lower
+    than the baseline's. An image the baseline does not hold is all new.
+    """
     reasons = []
     for image in report.images:
         ref = image.image.reference
+        old = image.baseline if policy.fail_on_new else None
         if policy.fail_under is not None and image.score < policy.fail_under:
-            reasons.append(f"{ref}: score {image.score} is under --fail-under {policy.fail_under}")
-        if policy.fail_on is not None:
+            if old is None:
+                reasons.append(
+                    f"{ref}: score {image.score} is under --fail-under {policy.fail_under}"
+                )
+            elif image.score < old.score:
+                reasons.append(
+                    f"{ref}: score {image.score} is under --fail-under {policy.fail_under} "
+                    f"and below the baseline's {old.score}"
+                )
+        if policy.fail_on_new:
+            threshold = policy.fail_on if policy.fail_on is not None else Severity.LOW
+            over = [
+                s for s in image.findings
+                if counts(s) and s.novelty is not Novelty.KNOWN
+                and s.finding.severity >= threshold
+            ]
+            what = "new finding(s)"
+        elif policy.fail_on is not None:
+            threshold = policy.fail_on
             over = [
                 s for s in image.findings
                 if s.finding.severity >= policy.fail_on
                 and s.finding.waiver is None
                 and (s.finding.origin is Origin.OWN or policy.score_base)
             ]
-            if over:
-                worst = max(s.finding.severity for s in over)
-                reasons.append(
-                    f"{ref}: {len(over)} finding(s) at or above {policy.fail_on.label} "
-                    f"(worst: {worst.label})"
-                )
+            what = "finding(s)"
+        else:
+            continue
+        if over:
+            worst = max(s.finding.severity for s in over)
+            reasons.append(
+                f"{ref}: {len(over)} {what} at or above {threshold.label} (worst: {worst.label})"
+            )
     return tuple(reasons)
 
 

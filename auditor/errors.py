@@ -62,3 +62,10 @@ class StoreError(ImgauditError):
         "give the --db file a sweep wrote (`imgaudit sweep HOST --db sweep.db`), "
         "or a new path to start one"
     )
+
+
+class BaselineError(ImgauditError):
+    """A baseline report could not be read or is not one imgaudit can compare with."""
+
+    default_hint = ("pass a JSON report of an earlier build, written by "
+                    "`imgaudit IMAGE --format json -o baseline.json`")

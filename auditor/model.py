@@ -373,6 +373,8 @@ class BaselineImage:
     size: int
     layers: int
     fingerprints: tuple[str, ...]  # one per scored finding (repeats kept)
+    id: str = ""
+    repo_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +394,32 @@ class ImageReport:
     notices: tuple[str, ...] = ()  # what a reader should know: expired or unused waivers, ...
     baseline: BaselineImage | None = None  # the previous report's image this one is compared to
     resolved: tuple[str, ...] = ()  # baseline fingerprints no finding matches any more
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeChange:
+    practice: Practice
+    old: Status
+    new: Status
+
+    @property
+    def changed(self) -> bool:
+        return self.old is not self.new
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDiff:
+    """Two audits side by side: what changed from an old image to a new one."""
+
+    old: ImageReport
+    new: ImageReport  # compared with the old: its findings carry their novelty
+    practices: tuple[PracticeChange, ...]
+    added: tuple[ScoredFinding, ...]  # the new image's findings the old one did not have
+    removed: tuple[ScoredFinding, ...]  # the old image's findings the new one no longer has
+
+    @property
+    def score_change(self) -> int:
+        return self.new.score - self.old.score
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +12,12 @@ import typer
 
 from auditor import audit
 from auditor.assess import policy_failures, rule_errors
+from auditor.baseline import read_baseline
 from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail, parse_size
+from auditor.compare import new_findings
 from auditor.errors import ImgauditError
 from auditor.formats import render
-from auditor.model import Limits, Policy, Report, Severity
+from auditor.model import ImageReport, Limits, Policy, Report, Severity
 from auditor.units import human_size
 
 
@@ -23,14 +26,27 @@ class Format(str, enum.Enum):
     json = "json"
 
 
+def _delta(change: int, show: Callable[[int], str] = str) -> str:
+    return ("-" if change < 0 else "+") + show(abs(change))
+
+
+def _headline(item: ImageReport) -> str:
+    """One image's summary line; against a baseline, with what changed since."""
+    image, old = item.image, item.baseline
+    if old is None:
+        scored = [s for s in item.findings if s.points > 0]
+        return (f"{image.reference}: score {item.score} ({item.grade}), "
+                f"{len(scored)} scored finding(s), {human_size(image.size)}")
+    return (f"{image.reference}: score {item.score} ({item.grade}) "
+            f"{_delta(item.score - old.score)} vs baseline, {len(new_findings(item))} new, "
+            f"{len(item.resolved)} resolved finding(s), {human_size(image.size)} "
+            f"({_delta(image.size - old.size, human_size)}), {len(image.layers)} layers "
+            f"({_delta(len(image.layers) - old.layers)})")
+
+
 def _summary(report: Report) -> None:
     for item in report.images:
-        scored = [s for s in item.findings if s.points > 0]
-        typer.echo(
-            f"imgaudit: {item.image.reference}: score {item.score} ({item.grade}), "
-            f"{len(scored)} scored finding(s), {human_size(item.image.size)}",
-            err=True,
-        )
+        typer.echo(f"imgaudit: {_headline(item)}", err=True)
     for failure in report.failures:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
 
@@ -76,6 +92,14 @@ def audit_command(
         help="Size limit for the base image (250MB).")] = None,
     max_layers: Annotated[int | None, typer.Option(
         min=1, help="Most non-empty layers the image's own build may add (10).")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="A JSON report of an earlier build: mark findings new or known, show deltas.",
+        metavar="OLD_REPORT.json", dir_okay=False,
+    )] = None,
+    fail_on_new: Annotated[bool, typer.Option(
+        "--fail-on-new", help="With --baseline: fail only on regressions (new findings at or "
+        "above --fail-on, default low; a score under --fail-under and the baseline's).",
+    )] = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     try:
@@ -93,10 +117,11 @@ def audit_command(
         part.strip().upper() for item in ignore or () for part in item.split(",") if part.strip()
     )
     policy = Policy(fail_under=fail_under, fail_on=severity, ignore=ignored,
-                    score_base=score_base, limits=limits)
+                    score_base=score_base, limits=limits, fail_on_new=fail_on_new)
     try:
+        previous = read_baseline(baseline) if baseline is not None else None
         report = audit(images, policy=policy, content=not no_content, base=base,
-                       use_cache=not no_cache)
+                       use_cache=not no_cache, baseline=previous)
         text = render(report, fmt.value)
     except ImgauditError as exc:
         fail(exc.message, exc.hint)

@@ -1,0 +1,137 @@
+"""Reading baselines: a JSON report read back is the snapshot of the audit that wrote it, with or
+without the per-finding fingerprint and waiver fields; bad files are one-line errors with hints.
+The --baseline and --fail-on-new options end to end on the shipped demo archive (no engine)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.baseline import parse_baseline, read_baseline
+from auditor.compare import snapshot
+from auditor.errors import BaselineError
+from auditor.formats.json import render
+from auditor.model import Policy, Report, Waiver
+from tests.factory import good, report
+from tests.test_cli import BAD, GOOD, assert_one_line_error, imgaudit
+from tests.test_scoring import bad
+
+
+def written(tmp_path: Path, document: Any, name: str = "old.json") -> Path:
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+def test_a_report_read_back_is_its_snapshot(tmp_path: Path) -> None:
+    items = (report(bad()), report(good().tagged("lib:2", "lib:latest"), reference="lib:2"))
+    path = written(tmp_path, render(Report(items, tool_version="1.0.0")))
+    baseline = read_baseline(path)
+    assert baseline.source == str(path)
+    assert baseline.images == tuple(snapshot(item) for item in items)
+    assert baseline.images[0].fingerprints  # bad() has counted findings
+
+
+def test_fingerprint_and_waiver_fields_are_used_when_present() -> None:
+    document = json.loads(render(Report((report(bad()),))))
+    findings = document["images"][0]["findings"]
+    counted = [f for f in findings if f["points"] > 0]
+    assert len(counted) >= 3
+    counted[0]["fingerprint"] = "IA999:given"
+    counted[1]["waiver"] = {"reason": "accepted", "source": "policy"}
+    for finding in findings[2:]:
+        finding["waiver"] = None
+    # An own finding that cost no points (its practice weighs 0) counts when the report says
+    # it is not waived; without the field, it could have been waived, so it does not.
+    zero = dict(counted[2], points=0.0, fingerprint="IA998:zero", waiver=None)
+    findings.append(zero)
+    findings.append({k: v for k, v in zero.items() if k != "waiver"} | {"fingerprint": "IA997:x"})
+    prints = parse_baseline(document, "x.json").images[0].fingerprints
+    assert "IA999:given" in prints
+    assert "IA998:zero" in prints and "IA997:x" not in prints
+    # every finding that cost points, less the waived one, plus the zero-point one
+    assert len(prints) == len(counted) - 1 + 1
+
+
+def test_waived_findings_are_left_out_of_a_rendered_report() -> None:
+    waiver = Waiver("IA201", "a legacy port needs root", source="policy")
+    item = report(bad(), Policy(waivers=(waiver,)))
+    baseline = parse_baseline(json.loads(render(Report((item,)))), "x.json")
+    assert not [p for p in baseline.images[0].fingerprints if p.startswith("IA201:")]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, ("does not exist",)),
+        ("{not json", ("is not JSON", "line 1")),
+        ("[1, 2]", ("not an imgaudit JSON report",)),
+        ({"version": "2.1.0", "runs": []}, ("not an imgaudit JSON report",)),
+        ({"schema_version": 7, "tool": {"name": "imgaudit"}, "images": []},
+         ("schema_version 7", "reads 1")),
+        ({"schema_version": 1, "kind": "diff", "tool": {"name": "imgaudit"}},
+         ("is an imgaudit diff",)),
+        ({"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [{"reference": "a"}]},
+         ("lacks 'score'",)),
+        ({"schema_version": 1, "tool": {"name": "imgaudit"}, "images": {"a": 1}},
+         ("wrong type",)),
+    ],
+)
+def test_bad_baselines_are_one_line_errors(tmp_path: Path, content: Any,
+                                           words: tuple[str, ...]) -> None:
+    path = tmp_path / "old.json" if content is None else written(tmp_path, content)
+    with pytest.raises(BaselineError) as caught:
+        read_baseline(path)
+    message = caught.value.message
+    assert "\n" not in message and str(path) in message
+    assert caught.value.hint
+    for word in words:
+        assert word in message
+
+
+def test_a_folder_is_not_a_baseline(tmp_path: Path) -> None:
+    with pytest.raises(BaselineError, match="is a folder"):
+        read_baseline(tmp_path)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def test_cli_baseline_marks_regressions(cli_env: dict[str, str], tmp_path: Path) -> None:
+    old = tmp_path / "good.json"
+    assert imgaudit(GOOD, "-f", "json", "-o", str(old), env=cli_env).returncode == 0
+    bad_report = tmp_path / "bad.json"
+    imgaudit(BAD, "-f", "json", "-o", str(bad_report), env=cli_env)
+    counted = read_baseline(bad_report).images[0]
+    good_image = read_baseline(old).images[0]
+    done = imgaudit(BAD, "--baseline", str(old), "--fail-on-new", env=cli_env)
+    assert done.returncode == 1, done.stderr
+    delta_score = counted.score - good_image.score
+    line = next(x for x in done.stderr.splitlines() if "vs baseline" in x)
+    assert f"score {counted.score} (F) {delta_score:+d} vs baseline, " in line
+    assert f"{len(counted.fingerprints)} new, 0 resolved finding(s)" in line
+    assert re.search(rf"{counted.layers} layers \(\+{counted.layers - good_image.layers}\)", line)
+    assert "policy failed" in done.stderr and "new finding(s)" in done.stderr
+    # The bad image against its own report: nothing new, the gate passes.
+    again = imgaudit(BAD, "--baseline", str(bad_report), "--fail-on-new", "--fail-on", "low",
+                     env=cli_env)
+    assert again.returncode == 0, again.stderr
+    assert "+0 vs baseline, 0 new, 0 resolved" in again.stderr
+
+
+def test_cli_fail_on_new_needs_a_baseline(cli_env: dict[str, str]) -> None:
+    assert_one_line_error(imgaudit(GOOD, "--fail-on-new", env=cli_env), "--fail-on-new")
+    done = imgaudit(GOOD, "--fail-on-new", env=cli_env)
+    assert "--baseline" in done.stderr.split("hint:", 1)[1]
+
+
+def test_cli_bad_baseline_is_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    assert_one_line_error(imgaudit(GOOD, "--baseline", str(missing), env=cli_env),
+                          "does not exist", "nope.json")
+    junk = written(tmp_path, "<html>", "junk.json")
+    assert_one_line_error(imgaudit(GOOD, "--baseline", str(junk), env=cli_env), "not JSON")
