@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from auditor.errors import UsageError
-from auditor.formats import json, table
+from auditor.formats import github, json, junit, markdown, sarif, table
 from auditor.model import Report
 
 RENDERERS: dict[str, Callable[[Report], str]] = {
     "table": table.render,
     "json": json.render,
+    "sarif": sarif.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
+    "github": github.render,
 }
+# Formats that can colour their text for a terminal.
+_COLOURED: dict[str, Callable[..., str]] = {"table": table.render}
 
 
-def render(report: Report, fmt: str) -> str:
-    try:
-        renderer = RENDERERS[fmt]
-    except KeyError:
+def render(report: Report, fmt: str, *, color: bool = False) -> str:
+    if fmt not in RENDERERS:
         raise UsageError(
             f"unknown format {fmt!r}", hint="choose from " + ", ".join(RENDERERS)
-        ) from None
-    return renderer(report)
+        )
+    if color and fmt in _COLOURED:
+        return _COLOURED[fmt](report, color=True)
+    return RENDERERS[fmt](report)
