@@ -234,6 +234,8 @@ class RuleInfo:
     needs_content: bool = False
     files: tuple[str, ...] = ()  # small files (glob patterns) whose bytes the rule reads
     doc: str = ""
+    # "security" marks a security rule (SARIF security-severity); "external/cwe/cwe-N" a CWE
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import enum
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -14,16 +12,12 @@ from auditor import audit
 from auditor.assess import policy_failures, rule_errors
 from auditor.baseline import read_baseline
 from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail, parse_size
+from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.compare import new_findings
 from auditor.errors import ImgauditError
-from auditor.formats import render
+from auditor.formats import RENDERERS
 from auditor.model import ImageReport, Limits, Policy, Report, Severity
 from auditor.units import human_size
-
-
-class Format(str, enum.Enum):
-    table = "table"
-    json = "json"
 
 
 def _delta(change: int, show: Callable[[int], str] = str) -> str:
@@ -44,9 +38,11 @@ def _headline(item: ImageReport) -> str:
             f"({_delta(len(image.layers) - old.layers)})")
 
 
-def _summary(report: Report) -> None:
+def _summary(report: Report, quiet: bool) -> None:
+    """A line per image (unless quiet), and an error line per image that could not be read."""
     for item in report.images:
-        typer.echo(f"imgaudit: {_headline(item)}", err=True)
+        if not quiet:
+            typer.echo(f"imgaudit: {_headline(item)}", err=True)
     for failure in report.failures:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
 
@@ -58,9 +54,21 @@ def audit_command(
         help="NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]",
         show_default=False,
     )],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", metavar="FMT[=FILE]",
+        help="Report format, to stdout or to FILE; repeatable, one audit for all: "
+        + ", ".join(RENDERERS) + " (default table).",
+    )] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the report to FILE instead of stdout.", dir_okay=False,
+        "--output", "-o", help="Write the report of the --format without =FILE to FILE "
+        "instead of stdout.", dir_okay=False,
+    )] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No summary lines on stderr (errors are still shown).",
+    )] = False,
+    color: Annotated[bool | None, typer.Option(
+        "--color/--no-color", help="Colour the table on stdout (default: on a terminal, "
+        "unless NO_COLOR is set).", show_default=False,
     )] = None,
     fail_under: Annotated[int | None, typer.Option(
         min=0, max=100, help="Exit 1 when an image scores below SCORE.", metavar="SCORE",
@@ -119,28 +127,19 @@ def audit_command(
     policy = Policy(fail_under=fail_under, fail_on=severity, ignore=ignored,
                     score_base=score_base, limits=limits, fail_on_new=fail_on_new)
     try:
+        outputs = parse_outputs(formats or (), output)
         previous = read_baseline(baseline) if baseline is not None else None
         report = audit(images, policy=policy, content=not no_content, base=base,
                        use_cache=not no_cache, baseline=previous)
-        text = render(report, fmt.value)
+        written = write_outputs(report, outputs, color=use_color(color))
     except ImgauditError as exc:
         fail(exc.message, exc.hint)
         raise typer.Exit(EXIT_ERROR) from None
-    if output is not None:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot write {output}: {exc.strerror}", "check the folder exists and is "
-                  "writable")
-            raise typer.Exit(EXIT_ERROR) from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    _summary(report)
+    _summary(report, quiet)
     errors = rule_errors(report)
     for line in errors:
         fail(line, "this is a bug in imgaudit; please report it")
-    if report.failures or errors:
+    if report.failures or errors or not written:
         raise typer.Exit(EXIT_ERROR)
     reasons = policy_failures(report, policy)
     for reason in reasons:

@@ -33,6 +33,7 @@ def rules_document() -> list[dict[str, Any]]:
             "rationale": r.info.rationale,
             "fix": r.info.fix,
             "checks": r.info.doc,
+            "tags": list(r.info.tags),
         }
         for r in ALL_RULES
     ]

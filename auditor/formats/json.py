@@ -5,9 +5,50 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auditor.model import ImageReport, Report
+from auditor.formats.facts import delta
+from auditor.model import ImageReport, Report, ScoredFinding
 
 SCHEMA_VERSION = 1
+
+
+def _baseline(item: ImageReport) -> dict[str, Any] | None:
+    change = delta(item)
+    if item.baseline is None or change is None:
+        return None
+    return {
+        "reference": item.baseline.reference,
+        "score": item.baseline.score,
+        "size": item.baseline.size,
+        "layers": item.baseline.layers,
+        "score_delta": change.score,
+        "size_delta": change.size,
+        "layers_delta": change.layers,
+    }
+
+
+def finding_document(s: ScoredFinding) -> dict[str, Any]:
+    waiver = s.finding.waiver
+    return {
+        "rule": s.rule.id,
+        "title": s.rule.title,
+        "practice": s.rule.practice,
+        "severity": s.finding.severity.label,
+        "message": s.finding.message,
+        "evidence": s.finding.evidence,
+        "layer": s.finding.layer,
+        "origin": s.finding.origin.value,
+        "path": s.finding.path or None,
+        "size": s.finding.size,
+        "points": s.points,
+        "fix": s.rule.fix,
+        "fingerprint": s.finding.fingerprint,
+        "waiver": None if waiver is None else {
+            "reason": waiver.reason,
+            "source": waiver.source or None,
+            "expires": waiver.expires.isoformat() if waiver.expires else None,
+        },
+        "novelty": s.novelty.value if s.novelty else None,
+    }
 
 
 def image_document(item: ImageReport) -> dict[str, Any]:
@@ -50,26 +91,14 @@ def image_document(item: ImageReport) -> dict[str, Any]:
                 "findings": len(r.findings),
                 "base_findings": len(r.base_findings),
                 "note": r.note or None,
+                "waived": len(r.waived),
             }
             for r in item.results
         ],
-        "findings": [
-            {
-                "rule": s.rule.id,
-                "title": s.rule.title,
-                "practice": s.rule.practice,
-                "severity": s.finding.severity.label,
-                "message": s.finding.message,
-                "evidence": s.finding.evidence,
-                "layer": s.finding.layer,
-                "origin": s.finding.origin.value,
-                "path": s.finding.path or None,
-                "size": s.finding.size,
-                "points": s.points,
-                "fix": s.rule.fix,
-            }
-            for s in item.findings
-        ],
+        "findings": [finding_document(s) for s in item.findings],
+        "notices": list(item.notices),
+        "baseline": _baseline(item),
+        "resolved": list(item.resolved),
     }
 
 

@@ -65,6 +65,7 @@ def user_name_hardcoded(image: Image, limits: Limits) -> Iterator[Verdict]:
     "text; a token passed with --build-arg ships with the image.",
     fix="Use `RUN --mount=type=secret,id=...` (BuildKit) or a multi-stage build whose final "
     "stage never sees the secret; rotate the leaked value.",
+    tags=("security", "external/cwe/cwe-798"),
 )
 def secret_in_build_arg(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag build arguments whose name or value looks secret, in ARG steps and RUN prefixes."""

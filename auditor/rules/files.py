@@ -113,6 +113,7 @@ def _collect(image: Image, match: re.Pattern[str], root_only: bool) -> dict[int,
     fix="List .env, keys and credential files in .dockerignore; pass secrets at run time or with "
     "`RUN --mount=type=secret`.",
     needs_content=True,
+    tags=("security", "external/cwe/cwe-538"),
 )
 def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag .env files, private keys and credential files in the image's own layers."""

@@ -74,6 +74,7 @@ def privileged_port_as_non_root(image: Image, limits: Limits) -> Iterator[Verdic
     rationale="An SSH server in a container is a second, long-lived way in; `docker exec` does "
     "the job without one.",
     fix="Remove sshd and `EXPOSE 22`; use `docker exec` or `kubectl exec` to get a shell.",
+    tags=("security",),
 )
 def ssh_port_exposed(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag port 22 among the exposed ports."""

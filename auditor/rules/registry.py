@@ -29,6 +29,7 @@ def rule(
     fix: str,
     needs_content: bool = False,
     files: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
 ) -> Callable[[Check], Rule]:
     """Declares a rule. Its function yields Flags for what is wrong and a Passed when all is
     well; it raises NotApplicable when it cannot judge the image."""
@@ -46,6 +47,7 @@ def rule(
                 needs_content=needs_content,
                 files=files,
                 doc=doc,
+                tags=tags,
             ),
             check,
         )

@@ -52,6 +52,7 @@ def _set_by(image: Image, instruction: str) -> dict[str, Origin]:
     "anyone who can pull the image.",
     fix="Remove the ENV and pass the value at run time (`docker run -e`, an orchestrator "
     "secret); rotate the leaked value.",
+    tags=("security", "external/cwe/cwe-798"),
 )
 def secret_in_env(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag Config.Env entries whose name or value looks secret."""
@@ -68,6 +69,7 @@ def secret_in_env(image: Image, limits: Limits) -> Iterator[Verdict]:
     severity=Severity.HIGH,
     rationale="Labels are public metadata: registries, scanners and `docker inspect` show them.",
     fix="Remove the label; keep credentials out of image metadata and rotate the leaked value.",
+    tags=("security", "external/cwe/cwe-798"),
 )
 def secret_in_label(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag labels whose name or value looks secret."""
@@ -87,6 +89,7 @@ def secret_in_label(image: Image, limits: Limits) -> Iterator[Verdict]:
     "image even if the step deleted its files.",
     fix="Pass credentials with `RUN --mount=type=secret` and read them from the mounted file; "
     "rotate the leaked value.",
+    tags=("security", "external/cwe/cwe-798"),
 )
 def secret_in_history(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag RUN, COPY and ADD command lines that carry a password, token or key."""

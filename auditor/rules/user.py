@@ -30,6 +30,7 @@ def _user_origin(image: Image) -> tuple[Origin, int | None]:
     fix="Create an unprivileged user and end the Dockerfile with `USER app` (or a numeric "
     "`USER 10001`).",
     files=PASSWD_FILES,
+    tags=("security", "external/cwe/cwe-250"),
 )
 def runs_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag images whose config sets no USER, a root USER, or a user that maps to UID 0."""

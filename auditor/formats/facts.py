@@ -1,0 +1,125 @@
+"""What several formats say alike: a finding's standing (scored, waived, base), the change since
+a baseline, status counts, practice names. Reads the report; renders nothing."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from auditor.model import (
+    STATUS_ORDER,
+    ImageReport,
+    Novelty,
+    Origin,
+    ScoredFinding,
+    Severity,
+    Status,
+)
+from auditor.units import human_size
+
+# Worst first, then the statuses that judged nothing: the order every format lists them in.
+STATUSES: tuple[Status, ...] = STATUS_ORDER
+
+
+class Standing(enum.Enum):
+    """Why a finding does or does not count against the score."""
+
+    SCORED = "scored"  # counts (or would, at info severity)
+    WAIVED = "waived"  # a waiver accepted it: shown, not scored
+    BASE = "base"  # the base image brought it: shown, not scored (unless --score-base)
+
+
+def standing(scored: ScoredFinding) -> Standing:
+    if scored.finding.waiver is not None:
+        return Standing.WAIVED
+    if scored.finding.origin is Origin.BASE and scored.points == 0:
+        return Standing.BASE
+    return Standing.SCORED
+
+
+def of_standing(item: ImageReport, wanted: Standing) -> list[ScoredFinding]:
+    """The image's findings of one standing, costliest first (the report's order)."""
+    return [s for s in item.findings if standing(s) is wanted]
+
+
+def practice_names(item: ImageReport) -> dict[int, str]:
+    return {p.practice.id: p.practice.name for p in item.practices}
+
+
+def slug(text: str) -> str:
+    """'Non-root user' -> 'non-root-user'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def camel(text: str) -> str:
+    """'Image runs as root' -> 'ImageRunsAsRoot' (a SARIF rule name)."""
+    return "".join(word[:1].upper() + word[1:] for word in re.split(r"[^A-Za-z0-9]+", text))
+
+
+def status_counts(item: ImageReport) -> dict[Status, int]:
+    counts = Counter(r.status for r in item.results)
+    return {status: counts.get(status, 0) for status in STATUSES}
+
+
+def describe_counts(item: ImageReport) -> str:
+    """'2 fail, 5 warn, 1 info, 12 pass, 2 skip, 1 ignored, 0 error'."""
+    return ", ".join(f"{n} {s.value}" for s, n in status_counts(item).items())
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """This image against the baseline report's: positive means more (score, bytes, layers)."""
+
+    reference: str
+    score: int
+    size: int
+    layers: int
+    new: int
+    known: int
+    resolved: int
+
+
+def delta(item: ImageReport) -> Delta | None:
+    if item.baseline is None:
+        return None
+    novelty = Counter(s.novelty for s in item.findings)
+    return Delta(
+        reference=item.baseline.reference,
+        score=item.score - item.baseline.score,
+        size=item.image.size - item.baseline.size,
+        layers=len(item.image.layers) - item.baseline.layers,
+        new=novelty.get(Novelty.NEW, 0),
+        known=novelty.get(Novelty.KNOWN, 0),
+        resolved=len(item.resolved),
+    )
+
+
+def signed(number: int) -> str:
+    return f"+{number}" if number > 0 else ("±0" if number == 0 else str(number))
+
+
+def signed_size(size: int) -> str:
+    if size == 0:
+        return "±0 B"
+    return ("+" if size > 0 else "-") + human_size(abs(size))
+
+
+def describe_delta(change: Delta) -> str:
+    """'vs baseline app:0: score -8, size +1.2 MB, layers +1; 3 new, 2 known, 1 resolved'."""
+    return (
+        f"vs baseline {change.reference}: score {signed(change.score)}, size "
+        f"{signed_size(change.size)}, layers {signed(change.layers)}; {change.new} new, "
+        f"{change.known} known, {change.resolved} resolved"
+    )
+
+
+# critical/high break a build, medium is worth a look, low and info are advice.
+LEVELS: dict[Severity, str] = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}

@@ -1,0 +1,86 @@
+"""GitHub Actions workflow commands: an annotation per finding (`::error title=...::...`), waived
+and base-image findings as notices, one error per image that could not be audited or rule that
+crashed, and a summary notice per image. No file or line: an image has neither."""
+
+from __future__ import annotations
+
+from auditor.formats.facts import (
+    LEVELS,
+    Standing,
+    delta,
+    describe_counts,
+    describe_delta,
+    standing,
+)
+from auditor.model import ImageReport, Report, ScoredFinding, Status
+
+# A step shows at most 10 annotations of each level; the report lists findings costliest first.
+_LEVEL_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str, **properties: str) -> str:
+    props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
+    return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def _finding(item: ImageReport, scored: ScoredFinding) -> str:
+    finding = scored.finding
+    rule = scored.rule
+    reference = item.image.reference
+    title = f"{rule.id} {rule.title}"
+    text = f"{reference}: {finding.message} — {finding.evidence}"
+    novelty = f" [{scored.novelty.value}]" if scored.novelty is not None else ""
+    match standing(scored):
+        case Standing.WAIVED:
+            assert finding.waiver is not None
+            waiver = finding.waiver
+            until = f", until {waiver.expires.isoformat()}" if waiver.expires else ""
+            return command("notice", f"{text}. Waived: {waiver.reason} "
+                           f"({waiver.source or 'policy'}{until}); not scored.",
+                           title=f"{title} (waived)")
+        case Standing.BASE:
+            return command("notice", f"{text}. From the base image; not scored. "
+                           f"Fix: {rule.fix}", title=f"{title} (base image)")
+        case Standing.SCORED:
+            level = _LEVEL_COMMAND[LEVELS[finding.severity]]
+            return command(level, f"{text}.{novelty} Fix: {rule.fix}",
+                           title=f"{title} [{finding.severity.label}]")
+
+
+def _image(item: ImageReport) -> list[str]:
+    reference = item.image.reference
+    lines = [_finding(item, s) for s in item.findings]
+    for result in item.results:
+        if result.status is Status.ERROR:
+            lines.append(command("error", f"{reference}: {result.rule.id} error: {result.note}",
+                                 title=f"{result.rule.id} rule error"))
+    lines += [command("warning", f"{reference}: {n}", title="imgaudit notice")
+              for n in item.notices]
+    summary = (f"{reference}: score {item.score}/100, grade {item.grade}; rules: "
+               f"{describe_counts(item)}")
+    skipped = [f"{r.rule.id} {r.status.value} ({r.note})" for r in item.results
+               if r.status in (Status.SKIP, Status.IGNORED)]
+    if skipped:
+        summary += "\nnot judged: " + "; ".join(skipped)
+    change = delta(item)
+    if change is not None:
+        summary += f"\n{describe_delta(change)}"
+    lines.append(command("notice", summary, title=f"imgaudit {reference}"))
+    return lines
+
+
+def render(report: Report) -> str:
+    lines = [line for item in report.images for line in _image(item)]
+    for failure in report.failures:
+        hint = f" (hint: {failure.hint})" if failure.hint else ""
+        lines.append(command("error", f"{failure.reference}: {failure.message}{hint}",
+                             title="imgaudit could not audit the image"))
+    return "".join(line + "\n" for line in lines)

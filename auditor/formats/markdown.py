@@ -1,0 +1,153 @@
+"""GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` and merge-request comments: per image the
+score, the practices table and the costliest findings with their fixes; the rest collapsed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from auditor.formats.facts import (
+    Standing,
+    delta,
+    of_standing,
+    signed,
+    signed_size,
+)
+from auditor.model import ImageReport, Novelty, Report, ScoredFinding, Status
+from auditor.units import human_size
+
+STATUS: dict[Status, str] = {
+    Status.PASS: "✅ pass",
+    Status.INFO: "ℹ️ info",
+    Status.WARN: "⚠️ warn",
+    Status.FAIL: "❌ fail",
+    Status.SKIP: "⏭️ skip",
+    Status.IGNORED: "🔕 ignored",
+    Status.ERROR: "💥 error",
+}
+TOP = 8  # findings shown before the collapsed sections
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!&])")
+
+
+def escape(text: str) -> str:
+    """Plain text that Markdown shows as written, on one line, safe in a table cell."""
+    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def markdown_cell(text: str) -> str:
+    """imgaudit's own Markdown (a rule's fix, with `code`), kept on one line in a table cell."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    marks = [":---:" if a == "c" else "---:" if a == "r" else "---"
+             for a in align.ljust(len(headers), "l")]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _details(summary: str, body: str) -> list[str]:
+    # the blank lines let GitHub render the Markdown inside the HTML block
+    return ["", f"<details><summary>{summary}</summary>", "", body, "", "</details>"]
+
+
+def _novelty(scored: ScoredFinding) -> str:
+    if scored.novelty is None:
+        return ""
+    return "🆕 new" if scored.novelty is Novelty.NEW else "known"
+
+
+def _header(item: ImageReport) -> list[str]:
+    image = item.image
+    statuses = {r.status for r in item.results}
+    worst = next((s for s in (Status.ERROR, Status.FAIL, Status.WARN) if s in statuses), None)
+    icon = STATUS[worst].split()[0] if worst else "✅"
+    lines = [f"### {icon} {escape(image.reference)}: {item.score}/100, grade {item.grade}", ""]
+    change = delta(item)
+    score = f"**{item.score}**/100 ({item.grade})"
+    size = f"{human_size(image.size)} ({human_size(image.own_size)} own)"
+    layers = f"{len(image.layers)} ({len(image.own_layers)} own)"
+    if change is not None:
+        score += f" {signed(change.score)}"
+        size += f" {signed_size(change.size)}"
+        layers += f" {signed(change.layers)}"
+    lines.append(_table(("Score", "Size", "Layers", "Base image"),
+                        [(score, size, layers, escape(image.boundary.evidence))]))
+    if change is not None:
+        lines += ["", f"Against baseline {escape(change.reference)}: **{change.new} new**, "
+                      f"{change.known} known, {change.resolved} resolved finding(s)."]
+    if image.history_note:
+        lines += ["", f"History: {escape(image.history_note)}"]
+    if not image.content_read:
+        lines += ["", "Layer contents were not read (`--no-content`): content checks skipped."]
+    return lines
+
+
+def _practices(item: ImageReport) -> str:
+    rows = [
+        (str(p.practice.id), escape(p.practice.name), STATUS[p.status], str(p.findings),
+         f"-{p.points_lost:g}" if p.points_lost else "")
+        for p in item.practices
+    ]
+    return _table(("#", "Practice", "Status", "Findings", "Points"), rows, "rllrr")
+
+
+def _finding_row(scored: ScoredFinding) -> tuple[str, ...]:
+    finding = scored.finding
+    return (finding.severity.label, f"`{scored.rule.id}`", escape(finding.message),
+            escape(finding.evidence), markdown_cell(scored.rule.fix))
+
+
+def _image(item: ImageReport) -> str:
+    lines = _header(item)
+    lines += ["", _practices(item)]
+    scored = of_standing(item, Standing.SCORED)
+    top = [s for s in scored if s.points > 0][:TOP]
+    if top:
+        lines += ["", f"**Top findings** ({len(top)} of {len(scored)}, costliest first)", "",
+                  _table(("Severity", "Rule", "Finding", "Evidence", "Fix"),
+                         [_finding_row(s) for s in top])]
+    shown = [s for s in item.findings if s.finding.waiver is None]
+    if shown:
+        rows = [
+            (s.finding.severity.label, f"`{s.rule.id}`", escape(s.finding.message),
+             escape(s.finding.evidence), s.finding.origin.value, f"{s.points:g}", _novelty(s))
+            for s in shown
+        ]
+        lines += _details(f"All findings ({len(shown)})", _table(
+            ("Severity", "Rule", "Finding", "Evidence", "Origin", "Points", "Baseline"), rows,
+            "llllrrl"))
+    waived = of_standing(item, Standing.WAIVED)
+    if waived:
+        waived_rows: list[tuple[str, ...]] = []
+        for s in waived:
+            waiver = s.finding.waiver
+            assert waiver is not None
+            waived_rows.append((
+                f"`{s.rule.id}`", escape(s.finding.message), escape(s.finding.evidence),
+                escape(waiver.reason), escape(waiver.source or "policy"),
+                waiver.expires.isoformat() if waiver.expires else "",
+            ))
+        lines += _details(f"🔕 Waived findings ({len(waived)}), not scored", _table(
+            ("Rule", "Finding", "Evidence", "Reason", "Waiver from", "Expires"), waived_rows))
+    odd = [r for r in item.results if r.status in (Status.ERROR, Status.SKIP, Status.IGNORED)]
+    if odd:
+        odd_rows = [(f"`{r.rule.id}`", escape(r.rule.title), STATUS[r.status], escape(r.note))
+                    for r in odd]
+        lines += _details(f"Rules not judged ({len(odd)}): skipped, ignored or errors",
+                          _table(("Rule", "Title", "Status", "Why"), odd_rows))
+    if item.notices:
+        lines += _details(f"Notices ({len(item.notices)})",
+                          "\n".join(f"- {escape(n)}" for n in item.notices))
+    return "\n".join(lines)
+
+
+def render(report: Report) -> str:
+    parts = ["## imgaudit"]
+    parts += [_image(item) for item in report.images]
+    for failure in report.failures:
+        hint = f" Hint: {escape(failure.hint)}." if failure.hint else ""
+        parts.append(f"### 💥 {escape(failure.reference)}: could not audit\n\n"
+                     f"{escape(failure.message)}.{hint}")
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,230 @@
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF viewers: one run, a reportingDescriptor per
+rule, a result per finding located at the image (there is no source file), every rule status."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from auditor.formats.facts import LEVELS, Standing, camel, delta, practice_names, standing
+from auditor.model import (
+    Image,
+    ImageReport,
+    Novelty,
+    Report,
+    RuleInfo,
+    ScoredFinding,
+    Severity,
+    Status,
+)
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+# GitHub reads security-severity (0.0-10.0) on rules tagged "security": > 9 critical, 7-8.9
+# high, 4-6.9 medium, 0.1-3.9 low.
+SECURITY_SEVERITY: dict[Severity, str] = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+}
+FINGERPRINT_KEY = "imgauditFinding/v1"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
+_CONFIG_FIELD = re.compile(r"^config\.(\w+)")
+_TRANSPORTS = ("docker-archive:", "oci:")
+
+
+def artifact_uri(image: Image) -> str:
+    """The image's repository as a relative path (`ghcr.io/org/app` for `ghcr.io/org/app:1.4`).
+
+    There is no source file to point at, and GitHub requires a location: the repository, without
+    tag or digest, stays the same from build to build, so code scanning can follow a finding.
+    """
+    name = image.reference
+    if name.startswith(_TRANSPORTS):
+        # an archive's path may be a temporary one: name the image by its tag, else the file
+        name = image.repo_tags[0] if image.repo_tags else name.split(":", 1)[1].rsplit("/", 1)[-1]
+    if name.startswith("sha256:") or not name:
+        return "image-" + image.id.removeprefix("sha256:")[:12]
+    name = name.split("@", 1)[0]
+    head, sep, tail = name.rpartition(":")
+    if sep and "/" not in tail:
+        name = head
+    return _UNSAFE.sub("_", name).strip("/") or "image"
+
+
+def _rule(info: RuleInfo, practices: dict[int, str]) -> dict[str, Any]:
+    practice = practices.get(info.practice, "")
+    where = f"Practice {info.practice}: {practice}" if practice else f"Practice {info.practice}"
+    tags = ["container-image", f"practice-{info.practice}", *info.tags]
+    properties: dict[str, Any] = {"tags": tags, "precision": "high"}
+    if "security" in info.tags and info.severity in SECURITY_SEVERITY:
+        properties["security-severity"] = SECURITY_SEVERITY[info.severity]
+    checks = f"\n\nWhat it checks: {info.doc}" if info.doc else ""
+    return {
+        "id": info.id,
+        "name": camel(info.title),
+        "shortDescription": {"text": info.title},
+        "fullDescription": {"text": info.rationale},
+        "help": {
+            "text": f"{info.rationale}\n\nFix: {info.fix}{checks}\n\n{where}.",
+            "markdown": f"**Why:** {info.rationale}\n\n**Fix:** {info.fix}"
+            + (f"\n\n**What it checks:** {info.doc}" if info.doc else "")
+            + f"\n\n{where} · default severity {info.severity.label}",
+        },
+        "defaultConfiguration": {"level": LEVELS[info.severity]},
+        "properties": properties,
+    }
+
+
+def _logical_locations(item: ImageReport, scored: ScoredFinding) -> list[dict[str, Any]]:
+    reference = item.image.reference
+    finding = scored.finding
+    places: list[dict[str, Any]] = [
+        {"name": reference, "fullyQualifiedName": reference, "kind": "resource"}
+    ]
+    if finding.layer is not None:
+        layer = f"layer {finding.layer}"
+        places.append({"name": layer, "fullyQualifiedName": f"{reference}//{layer}",
+                       "kind": "module"})
+        if finding.path:
+            places.append({"name": finding.path,
+                           "fullyQualifiedName": f"{reference}//{layer}/{finding.path}",
+                           "kind": "resource"})
+    field = _CONFIG_FIELD.match(finding.evidence)
+    if field:
+        name = f"config.{field.group(1)}"
+        places.append({"name": name, "fullyQualifiedName": f"{reference}//{name}",
+                       "kind": "member"})
+    return places
+
+
+def _result(item: ImageReport, scored: ScoredFinding, index: int) -> dict[str, Any]:
+    finding = scored.finding
+    kind = standing(scored)
+    text = f"{finding.message} ({item.image.reference}). Evidence: {finding.evidence}."
+    if kind is Standing.BASE:
+        text += " Brought by the base image (not scored)."
+    text += f" Fix: {scored.rule.fix}"
+    result: dict[str, Any] = {
+        "ruleId": scored.rule.id,
+        "ruleIndex": index,
+        "level": LEVELS[finding.severity],
+        "message": {"text": text},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": artifact_uri(item.image)},
+                "region": {"startLine": 1},
+            },
+            "logicalLocations": _logical_locations(item, scored),
+        }],
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "properties": {
+            "image": item.image.reference,
+            "severity": finding.severity.label,
+            "origin": finding.origin.value,
+            "points": scored.points,
+            "scored": kind is Standing.SCORED,
+        },
+    }
+    if finding.waiver is not None:
+        waiver = finding.waiver
+        justification = f"{waiver.reason} ({waiver.source or 'policy'}"
+        justification += f", until {waiver.expires.isoformat()})" if waiver.expires else ")"
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": justification}
+        ]
+    if scored.novelty is not None:
+        result["baselineState"] = "new" if scored.novelty is Novelty.NEW else "unchanged"
+    return result
+
+
+def _notification(text: str, level: str, rule: tuple[str, int] | None = None) -> dict[str, Any]:
+    note: dict[str, Any] = {"level": level, "message": {"text": text}}
+    if rule is not None:
+        note["associatedRule"] = {"id": rule[0], "index": rule[1]}
+    return note
+
+
+_STATUS_LEVEL = {Status.SKIP: "note", Status.IGNORED: "note", Status.ERROR: "error"}
+
+
+def _image_properties(item: ImageReport) -> dict[str, Any]:
+    image = item.image
+    properties: dict[str, Any] = {
+        "reference": image.reference,
+        "id": image.id,
+        "artifact": artifact_uri(image),
+        "score": item.score,
+        "grade": item.grade,
+        "size": image.size,
+        "layers": len(image.layers),
+        "rules": {r.rule.id: r.status.value for r in item.results},
+        "notices": list(item.notices),
+    }
+    change = delta(item)
+    if change is not None:
+        properties["baseline"] = {
+            "reference": change.reference,
+            "score_delta": change.score,
+            "size_delta": change.size,
+            "layers_delta": change.layers,
+            "new": change.new,
+            "known": change.known,
+            "resolved": change.resolved,
+        }
+    return properties
+
+
+def render(report: Report) -> str:
+    rules: dict[str, tuple[int, RuleInfo]] = {}
+    practices: dict[int, str] = {}
+    for item in report.images:
+        practices.update(practice_names(item))
+        for result in item.results:
+            rules.setdefault(result.rule.id, (len(rules), result.rule))
+    results = [
+        _result(item, scored, rules[scored.rule.id][0])
+        for item in report.images
+        for scored in item.findings
+    ]
+    execution = []
+    configuration = []
+    for item in report.images:
+        reference = item.image.reference
+        for result in item.results:
+            if result.status in _STATUS_LEVEL:
+                execution.append(_notification(
+                    f"{reference}: {result.rule.id} {result.status.value}: {result.note}",
+                    _STATUS_LEVEL[result.status],
+                    (result.rule.id, rules[result.rule.id][0]),
+                ))
+        configuration += [_notification(f"{reference}: {n}", "warning") for n in item.notices]
+    for failure in report.failures:
+        hint = f" (hint: {failure.hint})" if failure.hint else ""
+        execution.append(_notification(
+            f"{failure.reference}: could not audit: {failure.message}{hint}", "error"))
+    crashed = any(r.status is Status.ERROR for item in report.images for r in item.results)
+    invocation: dict[str, Any] = {
+        "executionSuccessful": not report.failures and not crashed,
+        "toolExecutionNotifications": execution,
+    }
+    if configuration:
+        invocation["toolConfigurationNotifications"] = configuration
+    driver: dict[str, Any] = {
+        "name": "imgaudit",
+        "rules": [_rule(info, practices) for _, info in rules.values()],
+    }
+    if report.tool_version:
+        driver["version"] = report.tool_version
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": driver},
+            "invocations": [invocation],
+            "results": results,
+            "properties": {"images": [_image_properties(item) for item in report.images]},
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,162 @@
+"""Every format shows every status (pass, info, warn, fail, skip, ignored, error) in its own terms,
+and none ever shows a secret value: on a report made by the real runner, and on the shipped
+archive whose fake secrets are known."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from auditor import audit
+from auditor.formats import RENDERERS, render
+from auditor.formats.markdown import STATUS as MARKDOWN_STATUS
+from auditor.model import Report, Status
+from tests.formats.sample import SECRET, every_status
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"
+BAD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-bad:buildkit"
+ARCHIVE_SECRETS = ("ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k", "s3cr3t-pass")
+ALL = {s.value for s in Status}
+
+
+def _table(text: str) -> set[str]:
+    marks = {"pass": "pass", "info": "info", "WARN": "warn", "FAIL": "fail", "skip": "skip",
+             "ignored": "ignored", "ERROR": "error"}
+    # the practices table's status column, and the "Not judged" lines
+    found = set(re.findall(r"^\s*\d+\s+.+?\s{2,}(pass|info|WARN|FAIL|skip|ignored|ERROR)\s",
+                           text, re.MULTILINE))
+    found |= set(re.findall(r"^  IA\d+ (skip|ignored|ERROR): ", text, re.MULTILINE))
+    return {marks[m] for m in found}
+
+
+def _json(text: str) -> set[str]:
+    document = json.loads(text)
+    return {r["status"] for image in document["images"] for r in image["rules"]}
+
+
+def _sarif(text: str) -> set[str]:
+    run = json.loads(text)["runs"][0]
+    levels = {r["level"] for r in run["results"]}
+    shown = set()
+    if "error" in levels:
+        shown.add("fail")
+    if "warning" in levels:
+        shown.add("warn")
+    severities = {r["properties"]["severity"] for r in run["results"]}
+    if "info" in severities:
+        shown.add("info")
+    for note in run["invocations"][0]["toolExecutionNotifications"]:
+        match = re.match(r"\S+: IA\d+ (skip|ignored|error): ", note["message"]["text"])
+        if match and note.get("associatedRule"):
+            shown.add(match.group(1))
+    # pass has no result: every rule's status is in the run's properties
+    shown |= {s for image in run["properties"]["images"] for s in image["rules"].values()
+              if s == "pass"}
+    return shown
+
+
+def _junit(text: str) -> set[str]:
+    shown = set()
+    for case in ET.fromstring(text).iter("testcase"):
+        failure, skipped, error = (case.find(t) for t in ("failure", "skipped", "error"))
+        if failure is not None:
+            shown.add("fail" if failure.get("type") in ("high", "critical") else "warn")
+        elif skipped is not None:
+            ignored = skipped.get("message", "").startswith("ignored: ")
+            shown.add("ignored" if ignored else "skip")
+        elif error is not None:
+            shown.add("error")
+        else:  # pass and info pass, and say which in system-out
+            shown.add(re.split(r"[:\n]", case.findtext("system-out", ""), maxsplit=1)[0])
+    return shown
+
+
+def _markdown(text: str) -> set[str]:
+    return {status.value for status, words in MARKDOWN_STATUS.items() if f"| {words} |" in text}
+
+
+def _github(text: str) -> set[str]:
+    summaries = re.findall(r"^::notice title=imgaudit [^:]*::.*rules: ([^%]*)", text, re.M)
+    shown = set()
+    for line in summaries:
+        shown |= {word for count, word in re.findall(r"(\d+) (\w+)", line) if int(count)}
+    return shown
+
+
+SHOWN: dict[str, Callable[[str], set[str]]] = {
+    "table": _table, "json": _json, "sarif": _sarif, "junit": _junit, "markdown": _markdown,
+    "github": _github,
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return every_status()
+
+
+@pytest.fixture(scope="module")
+def archive_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    return audit([BAD], cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_every_format_is_tested() -> None:
+    assert set(SHOWN) == set(RENDERERS)
+
+
+def test_the_sample_holds_every_status(report: Report) -> None:
+    statuses = {r.status.value for image in report.images for r in image.results}
+    assert statuses == ALL
+    assert report.failures and report.images[0].notices and report.images[0].baseline
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_every_status_is_shown(report: Report, fmt: str) -> None:
+    assert SHOWN[fmt](render(report, fmt)) == ALL
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_waived_findings_stay_visible_with_their_reason(report: Report, fmt: str) -> None:
+    text = render(report, fmt)
+    # formats escape it their own way; its words survive
+    for word in ("legacy app", "OPS-12", "migration", "vendored checkout"):
+        assert word in text
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_no_format_shows_a_secret_value(
+    report: Report, archive_report: Report, fmt: str
+) -> None:
+    text = render(report, fmt)
+    assert SECRET not in text
+    assert "API_TOKEN" in text.replace("\\_", "_")  # the key is named, its value masked
+    archive = render(archive_report, fmt)
+    assert "DEPLOY_TOKEN" in archive.replace("\\_", "_")
+    for secret in ARCHIVE_SECRETS:
+        assert secret not in archive
+    assert render(archive_report, "table", color=True).count(ARCHIVE_SECRETS[0]) == 0
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_an_image_that_could_not_be_audited_is_shown(report: Report, fmt: str) -> None:
+    text = render(report, fmt)
+    assert "nosuch:1" in text.replace("%3A", ":")
+    assert "no image nosuch:1 in the engine" in text
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_rendering_is_deterministic(report: Report, fmt: str) -> None:
+    assert render(report, fmt) == render(report, fmt)
+
+
+def test_only_the_table_is_coloured(report: Report) -> None:
+    assert "\x1b[" in render(report, "table", color=True)
+    assert "\x1b[" not in render(report, "table")
+    for fmt in RENDERERS:
+        if fmt != "table":
+            assert render(report, fmt, color=True) == render(report, fmt)
