@@ -53,3 +53,9 @@ class BaseImageError(SourceError):
 
 class UsageError(ImgauditError):
     """A command-line value or setting is not one imgaudit can use."""
+
+
+class ConfigError(UsageError):
+    """A policy file, or a policy option, holds a key or value imgaudit cannot use."""
+
+    default_hint = "the README's Policy file section lists every key and its values"

@@ -11,10 +11,19 @@ import typer
 
 from auditor import audit
 from auditor.assess import policy_failures, rule_errors
-from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail, parse_size
+from auditor.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_POLICY,
+    ConfigOption,
+    NoConfigOption,
+    app,
+    fail,
+)
+from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats import render
-from auditor.model import Limits, Policy, Report, Severity
+from auditor.model import Report
 from auditor.units import human_size
 
 
@@ -33,6 +42,13 @@ def _summary(report: Report) -> None:
         )
     for failure in report.failures:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
+
+
+def _notices(report: Report) -> None:
+    """What a reader should know about each image: expired or unused waivers, refused labels."""
+    for item in report.images:
+        for notice in item.notices:
+            typer.echo(f"imgaudit: notice: {item.image.reference}: {notice}", err=True)
 
 
 @app.command("audit")
@@ -63,9 +79,9 @@ def audit_command(
         help="The base image (its layers must begin this image's); default: found from local "
         "images, labels or history.", metavar="REF",
     )] = None,
-    score_base: Annotated[bool, typer.Option(
-        "--score-base", help="Score the base image's findings too.",
-    )] = False,
+    score_base: Annotated[bool | None, typer.Option(
+        "--score-base/--no-score-base", help="Score the base image's findings too.",
+    )] = None,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Neither read nor write the per-layer analysis cache.",
     )] = False,
@@ -76,24 +92,16 @@ def audit_command(
         help="Size limit for the base image (250MB).")] = None,
     max_layers: Annotated[int | None, typer.Option(
         min=1, help="Most non-empty layers the image's own build may add (10).")] = None,
+    config: ConfigOption = None,
+    no_config: NoConfigOption = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
-    try:
-        severity = Severity.parse(fail_on) if fail_on and fail_on.lower() != "none" else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--fail-on") from None
-    defaults = Limits()
-    limits = Limits(
-        max_size=parse_size(max_size) if max_size else defaults.max_size,
-        max_own_size=parse_size(max_own_size) if max_own_size else defaults.max_own_size,
-        max_base_size=parse_size(max_base_size) if max_base_size else defaults.max_base_size,
-        max_own_layers=max_layers or defaults.max_own_layers,
-    )
-    ignored = frozenset(
-        part.strip().upper() for item in ignore or () for part in item.split(",") if part.strip()
-    )
-    policy = Policy(fail_under=fail_under, fail_on=severity, ignore=ignored,
-                    score_base=score_base, limits=limits)
+    # Defaults < the policy file < the options given here (None: not given).
+    policy = load_policy(config, no_config=no_config, overrides={
+        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
+        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
+        "max-base-size": max_base_size, "max-layers": max_layers,
+    }).policy
     try:
         report = audit(images, policy=policy, content=not no_content, base=base,
                        use_cache=not no_cache)
@@ -111,6 +119,7 @@ def audit_command(
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+    _notices(report)
     _summary(report)
     errors = rule_errors(report)
     for line in errors:
