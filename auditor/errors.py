@@ -69,3 +69,9 @@ class BaselineError(ImgauditError):
 
     default_hint = ("pass a JSON report of an earlier build, written by "
                     "`imgaudit IMAGE --format json -o baseline.json`")
+
+
+class ConfigError(UsageError):
+    """A policy file, or a policy option, holds a key or value imgaudit cannot use."""
+
+    default_hint = "the README's Policy file section lists every key and its values"

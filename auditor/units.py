@@ -1,6 +1,13 @@
-"""Byte counts as people read them."""
+"""Byte counts as people read and write them."""
 
 from __future__ import annotations
+
+import re
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i)?)?b?\s*$", re.IGNORECASE)
+_UNITS = " kmgt"
+_DECIMAL = ("", "kB", "MB", "GB", "TB")
+_BINARY = ("", "KiB", "MiB", "GiB", "TiB")
 
 
 def human_size(size: int | float) -> str:
@@ -10,3 +17,23 @@ def human_size(size: int | float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
+
+
+def parse_size(text: str) -> int:
+    """'400MB', '1.5G', '512MiB', '2kb' or a byte count; ValueError for anything else."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (try 400MB, 1.5GB or 512MiB)")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    power = _UNITS.index((unit or " ").lower())
+    return int(float(number) * base**power)
+
+
+def size_setting(size: int) -> str:
+    """The shortest exact way to write a byte count for parse_size: '400MB', '512MiB', '1234'."""
+    for power in range(len(_UNITS) - 1, 0, -1):
+        for base, names in ((1000, _DECIMAL), (1024, _BINARY)):
+            if size and size % base**power == 0:
+                return f"{size // base**power}{names[power]}"
+    return str(size)

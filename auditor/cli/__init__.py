@@ -11,6 +11,7 @@ import typer
 
 # Each command module registers itself on `app`; the list is explicit, never globbed.
 from auditor.cli import audit as _audit
+from auditor.cli import config as _config
 from auditor.cli import diff as _diff
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
@@ -18,7 +19,7 @@ from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _diff, _report, _rules)
+_COMMANDS = (_audit, _config, _diff, _report, _rules)
 
 
 def main() -> None:

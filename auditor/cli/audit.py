@@ -11,12 +11,21 @@ import typer
 from auditor import audit
 from auditor.assess import policy_failures, rule_errors
 from auditor.baseline import read_baseline
-from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail, parse_size
+from auditor.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_POLICY,
+    ConfigOption,
+    NoConfigOption,
+    app,
+    fail,
+)
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.compare import new_findings
+from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats import RENDERERS
-from auditor.model import ImageReport, Limits, Policy, Report, Severity
+from auditor.model import ImageReport, Report
 from auditor.units import human_size
 
 
@@ -45,6 +54,13 @@ def _summary(report: Report, quiet: bool) -> None:
             typer.echo(f"imgaudit: {_headline(item)}", err=True)
     for failure in report.failures:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
+
+
+def _notices(report: Report) -> None:
+    """What a reader should know about each image: expired or unused waivers, refused labels."""
+    for item in report.images:
+        for notice in item.notices:
+            typer.echo(f"imgaudit: notice: {item.image.reference}: {notice}", err=True)
 
 
 @app.command("audit")
@@ -87,9 +103,9 @@ def audit_command(
         help="The base image (its layers must begin this image's); default: found from local "
         "images, labels or history.", metavar="REF",
     )] = None,
-    score_base: Annotated[bool, typer.Option(
-        "--score-base", help="Score the base image's findings too.",
-    )] = False,
+    score_base: Annotated[bool | None, typer.Option(
+        "--score-base/--no-score-base", help="Score the base image's findings too.",
+    )] = None,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Neither read nor write the per-layer analysis cache.",
     )] = False,
@@ -104,28 +120,22 @@ def audit_command(
         help="A JSON report of an earlier build: mark findings new or known, show deltas.",
         metavar="OLD_REPORT.json", dir_okay=False,
     )] = None,
-    fail_on_new: Annotated[bool, typer.Option(
+    fail_on_new: Annotated[bool | None, typer.Option(
         "--fail-on-new", help="With --baseline: fail only on regressions (new findings at or "
         "above --fail-on, default low; a score under --fail-under and the baseline's).",
-    )] = False,
+        show_default=False,
+    )] = None,
+    config: ConfigOption = None,
+    no_config: NoConfigOption = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
-    try:
-        severity = Severity.parse(fail_on) if fail_on and fail_on.lower() != "none" else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--fail-on") from None
-    defaults = Limits()
-    limits = Limits(
-        max_size=parse_size(max_size) if max_size else defaults.max_size,
-        max_own_size=parse_size(max_own_size) if max_own_size else defaults.max_own_size,
-        max_base_size=parse_size(max_base_size) if max_base_size else defaults.max_base_size,
-        max_own_layers=max_layers or defaults.max_own_layers,
-    )
-    ignored = frozenset(
-        part.strip().upper() for item in ignore or () for part in item.split(",") if part.strip()
-    )
-    policy = Policy(fail_under=fail_under, fail_on=severity, ignore=ignored,
-                    score_base=score_base, limits=limits, fail_on_new=fail_on_new)
+    # Defaults < the policy file < the options given here (None: not given).
+    policy = load_policy(config, no_config=no_config, overrides={
+        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
+        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
+        "max-base-size": max_base_size, "max-layers": max_layers,
+        "fail-on-new": fail_on_new,
+    }).policy
     try:
         outputs = parse_outputs(formats or (), output)
         previous = read_baseline(baseline) if baseline is not None else None
@@ -135,6 +145,8 @@ def audit_command(
     except ImgauditError as exc:
         fail(exc.message, exc.hint)
         raise typer.Exit(EXIT_ERROR) from None
+    if not quiet:
+        _notices(report)
     _summary(report, quiet)
     errors = rule_errors(report)
     for line in errors:

@@ -1,9 +1,10 @@
-"""What every command shares: the typer app, exit codes, one-line errors, size parsing."""
+"""What every command shares: the typer app, exit codes, one-line errors, the policy-file
+options."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -34,23 +35,20 @@ app = typer.Typer(
 )
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """'400MB', '1.5G', '512MiB' or a byte count."""
-    match = _SIZE.match(text)
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a size (try 400MB or 1.5GB)")
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    power = " kmgt".index(unit.lower() or " ")
-    return int(float(number) * base**power)
-
-
 def fail(message: str, hint: str = "") -> None:
     """One line on stderr: what went wrong and, when known, what to do."""
     line = f"imgaudit: error: {message}"
     if hint:
         line += f" (hint: {hint})"
     typer.echo(line, err=True)
+
+
+# Where the policy file is, for every command that reads the policy.
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", metavar="PATH", dir_okay=False,
+    help="Read the policy from PATH (a .imgaudit.toml, or a pyproject.toml with a "
+    "tool.imgaudit table) instead of searching from the working directory upward.",
+)]
+NoConfigOption = Annotated[bool, typer.Option(
+    "--no-config", help="Read no policy file: built-in defaults and command-line options only.",
+)]
