@@ -339,3 +339,16 @@ def test_an_artifact_is_not_an_image(registry: Registry) -> None:
     assert "not a container image" in caught.value.message
     assert "helm" in caught.value.message
 
+
+
+def test_schema_1_is_named_not_read() -> None:
+    from auditor.sources.registry.client import DOCKER_SCHEMA1_SIGNED, Manifest
+    from auditor.sources.registry.reference import parse_reference
+
+    old = Manifest("sha256:" + "1" * 64, DOCKER_SCHEMA1_SIGNED, b"{}",
+                   {"schemaVersion": 1, "fsLayers": [], "signatures": []})
+    source = RegistrySource(RegistryClient("127.0.0.1:9"))
+    with pytest.raises(UnsupportedManifest) as caught:
+        source._choose(source.clients("127.0.0.1:9"), parse_reference("docker://127.0.0.1:9/a:1"),
+                       old, None, False)
+    assert "Docker schema 1" in caught.value.message and "push the image again" in caught.value.hint
