@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +27,9 @@ from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats import RENDERERS
 from auditor.model import ImageReport, Report
+
+if TYPE_CHECKING:
+    from auditor.sources.registry import RegistryOptions
 from auditor.units import human_size
 
 
@@ -63,11 +67,40 @@ def _notices(report: Report) -> None:
             typer.echo(f"imgaudit: notice: {item.image.reference}: {notice}", err=True)
 
 
+def _registry_options(
+    platform: str | None, all_platforms: bool, username: str | None, password_stdin: bool,
+    insecure: bool,
+) -> RegistryOptions:
+    from auditor.sources.registry import Credentials, Platform, RegistryOptions
+
+    if platform is not None:
+        try:
+            Platform.parse(platform)
+        except ImgauditError as exc:
+            raise typer.BadParameter(f"{exc.message}; {exc.hint}",
+                                     param_hint="--platform") from None
+    if all_platforms and platform:
+        raise typer.BadParameter("give --platform or --all-platforms, not both",
+                                 param_hint="--all-platforms")
+    credentials = None
+    if username is not None or password_stdin:
+        if not (username and password_stdin):
+            raise typer.BadParameter("--username and --password-stdin go together (the password "
+                                     "is never an argument)", param_hint="--username")
+        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise typer.BadParameter("no password on stdin", param_hint="--password-stdin")
+        credentials = Credentials(username, password, source="--username and --password-stdin")
+    return RegistryOptions(platform=platform, all_platforms=all_platforms,
+                           credentials=credentials, insecure=insecure)
+
+
 @app.command("audit")
 def audit_command(
     images: Annotated[list[str], typer.Argument(
         metavar="IMAGE...",
-        help="NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]",
+        help="NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF], oci:DIR[:REF] "
+        "or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]",
         show_default=False,
     )],
     formats: Annotated[list[str] | None, typer.Option(
@@ -127,6 +160,19 @@ def audit_command(
     )] = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
+    # docker://HOST/REPO[:TAG|@DIGEST] targets (see _registry_options)
+    platform: Annotated[str | None, typer.Option(
+        help="From a multi-platform image, audit this one (default: this machine's).",
+        metavar="OS/ARCH[/VARIANT]")] = None,
+    all_platforms: Annotated[bool, typer.Option(
+        "--all-platforms", help="Audit every platform of a multi-platform image.")] = False,
+    username: Annotated[str | None, typer.Option(
+        help="Registry user (with --password-stdin); default: the Docker config's login.",
+        metavar="USER")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the registry password or token from stdin.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Plain HTTP to registries that are not on loopback.")] = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     # Defaults < the policy file < the options given here (None: not given).
@@ -136,11 +182,12 @@ def audit_command(
         "max-base-size": max_base_size, "max-layers": max_layers,
         "fail-on-new": fail_on_new,
     }).policy
+    registry = _registry_options(platform, all_platforms, username, password_stdin, insecure)
     try:
         outputs = parse_outputs(formats or (), output)
         previous = read_baseline(baseline) if baseline is not None else None
         report = audit(images, policy=policy, content=not no_content, base=base,
-                       use_cache=not no_cache, baseline=previous)
+                       use_cache=not no_cache, baseline=previous, registry=registry)
         written = write_outputs(report, outputs, color=use_color(color))
     except ImgauditError as exc:
         fail(exc.message, exc.hint)

@@ -90,7 +90,8 @@ def _image(item: ImageReport, paint: _Paint) -> str:
     lines = [
         paint(f"{image.reference}  ({image.id[:19]})", "1"),
         f"score {item.score}/100  {grade}   size {human_size(image.size)} "
-        f"({human_size(image.own_size)} own)   layers {len(image.layers)} "
+        f"({human_size(image.own_size)} own{', compressed' if image.compressed_sizes else ''})"
+        f"   layers {len(image.layers)} "
         f"({len(image.own_layers)} own)",
         f"base: {image.boundary.evidence}",
     ]
