@@ -6,22 +6,25 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 
 import typer
 
 # Each command module registers itself on `app`; the list is explicit, never globbed.
 from auditor.cli import audit as _audit
+from auditor.cli import plugin as _plugin
 from auditor.cli import rules as _rules
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _rules)
+_COMMANDS = (_audit, _rules, _plugin)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Runs the command line (the console script; `docker audit` passes its own words)."""
     try:
-        app()
+        app(args=args, prog_name=prog_name)
     except KeyboardInterrupt:
         typer.echo("imgaudit: interrupted", err=True)
         sys.exit(130)
