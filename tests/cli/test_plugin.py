@@ -274,5 +274,5 @@ def test_newer_docker_completes_through_the_plugin(installed: Path,
     assert options.returncode == 0, options.stderr
     assert {"--fail-under", "--fail-on"} <= set(options.stdout.split())
     assert ":4" in options.stdout.split()
-    values = docker(client, "__complete", "audit", "app:1", "--format", "", env=docker_env)
-    assert "json" in values.stdout.split()
+    commands = docker(client, "__complete", "audit", "app:1", "--no-c", env=docker_env)
+    assert {"--no-content", "--no-cache"} <= set(commands.stdout.split())
