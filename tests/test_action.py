@@ -239,7 +239,7 @@ def test_readme_workflow_uses_the_action_as_declared() -> None:
 
 
 def test_readme_gitlab_job_runs(runner: dict[str, str], tmp_path: Path) -> None:
-    job = readme_yaml("reports:")["imgaudit"]
+    job = readme_yaml("docker:27-dind")["imgaudit"]
     command = next(line for line in job["script"] if "imgaudit" in line and "--format" in line)
     junit = re.search(r"--format junit=(\S+)", command)
     assert junit and job["artifacts"]["reports"]["junit"] == junit.group(1)

@@ -255,14 +255,27 @@ def test_newer_docker_stops_the_plugin_through_its_socket(
     process = subprocess.Popen([client, "audit", f"docker-archive:{fifo}"], env=docker_env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-    time.sleep(3)
-    assert process.poll() is None
-    process.send_signal(signal.SIGTERM)  # no terminal: docker passes it on by the socket
     try:
-        code = process.wait(timeout=20)
+        _wait_for_fifo_reader(process.pid)
+        process.send_signal(signal.SIGTERM)  # no terminal: docker passes it on by the socket
+        code = process.wait(timeout=30)
     finally:
         process.kill()
     assert code == 130
+
+
+def _wait_for_fifo_reader(docker_pid: int) -> None:
+    """Until docker's plugin process blocks opening the FIFO (the kernel's wait_for_partner),
+    so the signal meets imgaudit at work rather than still starting."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{docker_pid}/task").glob("*"):
+            for child in (task / "children").read_text().split():
+                wchan = Path(f"/proc/{child}/wchan")
+                if wchan.exists() and wchan.read_text() == "wait_for_partner":
+                    return
+        time.sleep(0.2)
+    pytest.fail("the plugin never started reading the archive")
 
 
 @pytest.mark.skipif(_socket_client() is None, reason="no docker client 25 or later")
