@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 
 import typer
 
@@ -13,18 +14,20 @@ import typer
 from auditor.cli import audit as _audit
 from auditor.cli import config as _config
 from auditor.cli import diff as _diff
+from auditor.cli import plugin as _plugin
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _config, _diff, _report, _rules)
+_COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Runs the command line (the console script; `docker audit` passes its own words)."""
     try:
-        app()
+        app(args=args, prog_name=prog_name)
     except KeyboardInterrupt:
         typer.echo("imgaudit: interrupted", err=True)
         sys.exit(130)

@@ -11,7 +11,8 @@ from typer.core import TyperGroup
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 
-_GROUP_OPTIONS = ("--help", "-h", "--install-completion", "--show-completion")
+_COMPLETION_OPTIONS = ("--install-completion", "--show-completion")
+_GROUP_OPTIONS = ("--help", "-h", *_COMPLETION_OPTIONS)
 
 
 class _DefaultToAudit(TyperGroup):
@@ -20,7 +21,11 @@ class _DefaultToAudit(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         first = next((a for a in args if not a.startswith("-")), None)
         group_only = all(a in _GROUP_OPTIONS for a in args)
-        if args and not group_only and (first is None or first not in self.commands):
+        # `--show-completion bash` names a shell, not an image.
+        completion = bool(args) and args[0].partition("=")[0] in _COMPLETION_OPTIONS
+        if args and not group_only and not completion and (
+            first is None or first not in self.commands
+        ):
             args = ["audit", *args]
         return super().parse_args(ctx, args)
 
