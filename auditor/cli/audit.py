@@ -16,10 +16,23 @@ from auditor.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_POLICY,
+    BaseOption,
     ConfigOption,
+    FailOnNewOption,
+    FailOnOption,
+    FailUnderOption,
+    IgnoreOption,
+    MaxBaseSizeOption,
+    MaxLayersOption,
+    MaxOwnSizeOption,
+    MaxSizeOption,
+    NoCacheOption,
     NoConfigOption,
+    NoContentOption,
+    ScoreBaseOption,
     app,
     fail,
+    policy_overrides,
 )
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.compare import new_findings
@@ -95,6 +108,10 @@ def _registry_options(
                            credentials=credentials, insecure=insecure)
 
 
+def _complete_format(incomplete: str) -> list[str]:
+    return [name for name in RENDERERS if name.startswith(incomplete)]
+
+
 @app.command("audit")
 def audit_command(
     images: Annotated[list[str], typer.Argument(
@@ -104,7 +121,7 @@ def audit_command(
         show_default=False,
     )],
     formats: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", metavar="FMT[=FILE]",
+        "--format", "-f", metavar="FMT[=FILE]", autocompletion=_complete_format,
         help="Report format, to stdout or to FILE; repeatable, one audit for all: "
         + ", ".join(RENDERERS) + " (default table).",
     )] = None,
@@ -119,45 +136,22 @@ def audit_command(
         "--color/--no-color", help="Colour the table on stdout (default: on a terminal, "
         "unless NO_COLOR is set).", show_default=False,
     )] = None,
-    fail_under: Annotated[int | None, typer.Option(
-        min=0, max=100, help="Exit 1 when an image scores below SCORE.", metavar="SCORE",
-    )] = None,
-    fail_on: Annotated[str | None, typer.Option(
-        help="Exit 1 on a scored finding of this severity or worse "
-        "(info, low, medium, high, critical).", metavar="SEVERITY",
-    )] = None,
-    ignore: Annotated[list[str] | None, typer.Option(
-        help="Do not run RULE (repeatable, or comma-separated).", metavar="RULE",
-    )] = None,
-    no_content: Annotated[bool, typer.Option(
-        "--no-content", help="Read metadata only; skip checks that need layer contents.",
-    )] = False,
-    base: Annotated[str | None, typer.Option(
-        help="The base image (its layers must begin this image's); default: found from local "
-        "images, labels or history.", metavar="REF",
-    )] = None,
-    score_base: Annotated[bool | None, typer.Option(
-        "--score-base/--no-score-base", help="Score the base image's findings too.",
-    )] = None,
-    no_cache: Annotated[bool, typer.Option(
-        "--no-cache", help="Neither read nor write the per-layer analysis cache.",
-    )] = False,
-    max_size: Annotated[str | None, typer.Option(help="Size limit for the image (400MB).")] = None,
-    max_own_size: Annotated[str | None, typer.Option(
-        help="Size limit for the image's own layers (200MB).")] = None,
-    max_base_size: Annotated[str | None, typer.Option(
-        help="Size limit for the base image (250MB).")] = None,
-    max_layers: Annotated[int | None, typer.Option(
-        min=1, help="Most non-empty layers the image's own build may add (10).")] = None,
+    fail_under: FailUnderOption = None,
+    fail_on: FailOnOption = None,
+    ignore: IgnoreOption = None,
+    no_content: NoContentOption = False,
+    base: BaseOption = None,
+    score_base: ScoreBaseOption = None,
+    no_cache: NoCacheOption = False,
+    max_size: MaxSizeOption = None,
+    max_own_size: MaxOwnSizeOption = None,
+    max_base_size: MaxBaseSizeOption = None,
+    max_layers: MaxLayersOption = None,
     baseline: Annotated[Path | None, typer.Option(
         help="A JSON report of an earlier build: mark findings new or known, show deltas.",
         metavar="OLD_REPORT.json", dir_okay=False,
     )] = None,
-    fail_on_new: Annotated[bool | None, typer.Option(
-        "--fail-on-new", help="With --baseline: fail only on regressions (new findings at or "
-        "above --fail-on, default low; a score under --fail-under and the baseline's).",
-        show_default=False,
-    )] = None,
+    fail_on_new: FailOnNewOption = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
     # docker://HOST/REPO[:TAG|@DIGEST] targets (see _registry_options)
@@ -176,12 +170,11 @@ def audit_command(
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     # Defaults < the policy file < the options given here (None: not given).
-    policy = load_policy(config, no_config=no_config, overrides={
-        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
-        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
-        "max-base-size": max_base_size, "max-layers": max_layers,
-        "fail-on-new": fail_on_new,
-    }).policy
+    policy = load_policy(config, no_config=no_config, overrides=policy_overrides(
+        fail_under=fail_under, fail_on=fail_on, ignore=ignore, score_base=score_base,
+        max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
+        max_layers=max_layers, fail_on_new=fail_on_new,
+    )).policy
     registry = _registry_options(platform, all_platforms, username, password_stdin, insecure)
     try:
         outputs = parse_outputs(formats or (), output)

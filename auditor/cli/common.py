@@ -1,5 +1,5 @@
-"""What every command shares: the typer app, exit codes, one-line errors, the policy-file
-options."""
+"""What every command shares: the typer app, exit codes, one-line errors, and the options of
+the policy and of reading images, declared once for audit, diff and config."""
 
 from __future__ import annotations
 
@@ -57,3 +57,56 @@ ConfigOption = Annotated[Path | None, typer.Option(
 NoConfigOption = Annotated[bool, typer.Option(
     "--no-config", help="Read no policy file: built-in defaults and command-line options only.",
 )]
+
+
+# The policy's options: None means "not given", so the policy file's value stands.
+FailUnderOption = Annotated[int | None, typer.Option(
+    min=0, max=100, metavar="SCORE", help="Exit 1 when an image scores below SCORE.")]
+FailOnOption = Annotated[str | None, typer.Option(
+    metavar="SEVERITY", help="Exit 1 on a scored finding of this severity or worse "
+    "(info, low, medium, high, critical).")]
+IgnoreOption = Annotated[list[str] | None, typer.Option(
+    metavar="RULE", help="Do not run RULE (repeatable, or comma-separated; globs like IA4*).")]
+ScoreBaseOption = Annotated[bool | None, typer.Option(
+    "--score-base/--no-score-base", help="Score the base image's findings too.",
+    show_default=False)]
+MaxSizeOption = Annotated[str | None, typer.Option(help="Size limit for the image (400MB).")]
+MaxOwnSizeOption = Annotated[str | None, typer.Option(
+    help="Size limit for the image's own layers (200MB).")]
+MaxBaseSizeOption = Annotated[str | None, typer.Option(
+    help="Size limit for the base image (250MB).")]
+MaxLayersOption = Annotated[int | None, typer.Option(
+    min=1, help="Most non-empty layers the image's own build may add (10).")]
+FailOnNewOption = Annotated[bool | None, typer.Option(
+    "--fail-on-new", help="With --baseline: fail only on regressions (new findings at or "
+    "above --fail-on, default low; a score under --fail-under and the baseline's).",
+    show_default=False)]
+
+# How images are read.
+NoContentOption = Annotated[bool, typer.Option(
+    "--no-content", help="Read metadata only; skip checks that need layer contents.")]
+BaseOption = Annotated[str | None, typer.Option(
+    metavar="REF", help="The base image (its layers must begin the image's); default: found "
+    "from local images, labels or history.")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="Neither read nor write the per-layer analysis cache.")]
+
+
+def policy_overrides(
+    *,
+    fail_under: int | None = None,
+    fail_on: str | None = None,
+    ignore: list[str] | None = None,
+    score_base: bool | None = None,
+    max_size: str | None = None,
+    max_own_size: str | None = None,
+    max_base_size: str | None = None,
+    max_layers: int | None = None,
+    fail_on_new: bool | None = None,
+) -> dict[str, object]:
+    """The policy options given on the command line, keyed as in the policy file."""
+    return {
+        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
+        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
+        "max-base-size": max_base_size, "max-layers": max_layers, "fail-on-new": fail_on_new,
+    }

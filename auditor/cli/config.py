@@ -11,7 +11,21 @@ from typing import Annotated, Any
 import typer
 from tabulate import tabulate
 
-from auditor.cli.common import ConfigOption, NoConfigOption, app
+from auditor.cli.common import (
+    ConfigOption,
+    FailOnNewOption,
+    FailOnOption,
+    FailUnderOption,
+    IgnoreOption,
+    MaxBaseSizeOption,
+    MaxLayersOption,
+    MaxOwnSizeOption,
+    MaxSizeOption,
+    NoConfigOption,
+    ScoreBaseOption,
+    app,
+    policy_overrides,
+)
 from auditor.config import (
     DEFAULT,
     SETTING_NOTES,
@@ -137,32 +151,26 @@ def config_command(
         "--format", "-f", help="table: each setting and its source; json: the same as data; "
         "toml: a complete policy file to start from.",
     )] = ConfigFormat.table,
-    fail_under: Annotated[int | None, typer.Option(
-        min=0, max=100, metavar="SCORE", help="As for `imgaudit audit`.")] = None,
-    fail_on: Annotated[str | None, typer.Option(
-        metavar="SEVERITY", help="As for `imgaudit audit`.")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(
-        metavar="RULE", help="As for `imgaudit audit`.")] = None,
-    score_base: Annotated[bool | None, typer.Option(
-        "--score-base/--no-score-base", help="As for `imgaudit audit`.")] = None,
-    max_size: Annotated[str | None, typer.Option(help="As for `imgaudit audit`.")] = None,
-    max_own_size: Annotated[str | None, typer.Option(help="As for `imgaudit audit`.")] = None,
-    max_base_size: Annotated[str | None, typer.Option(help="As for `imgaudit audit`.")] = None,
-    max_layers: Annotated[int | None, typer.Option(
-        min=1, help="As for `imgaudit audit`.")] = None,
-    fail_on_new: Annotated[bool | None, typer.Option(
-        "--fail-on-new", help="As for `imgaudit audit`.", show_default=False)] = None,
+    fail_under: FailUnderOption = None,
+    fail_on: FailOnOption = None,
+    ignore: IgnoreOption = None,
+    score_base: ScoreBaseOption = None,
+    max_size: MaxSizeOption = None,
+    max_own_size: MaxOwnSizeOption = None,
+    max_base_size: MaxBaseSizeOption = None,
+    max_layers: MaxLayersOption = None,
+    fail_on_new: FailOnNewOption = None,
 ) -> None:
     """Show the policy in force and where each setting came from.
 
     Each setting's value and source (default, the policy file, or the command line), the
     waivers and whether each still applies. Takes the audit command's policy options, to show
     what they change."""
-    effective = load_policy(config, no_config=no_config, overrides={
-        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
-        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
-        "max-base-size": max_base_size, "max-layers": max_layers, "fail-on-new": fail_on_new,
-    })
+    effective = load_policy(config, no_config=no_config, overrides=policy_overrides(
+        fail_under=fail_under, fail_on=fail_on, ignore=ignore, score_base=score_base,
+        max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
+        max_layers=max_layers, fail_on_new=fail_on_new,
+    ))
     today = datetime.date.today()
     if fmt is ConfigFormat.toml:
         typer.echo(dump_policy(effective.policy), nl=False)

@@ -3,8 +3,8 @@ and the exit code (1 only when a gate option is given and the new image regresse
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +12,31 @@ import typer
 
 from auditor import audit
 from auditor.assess import rule_errors
-from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail
+from auditor.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_POLICY,
+    BaseOption,
+    ConfigOption,
+    IgnoreOption,
+    MaxBaseSizeOption,
+    MaxLayersOption,
+    MaxOwnSizeOption,
+    MaxSizeOption,
+    NoCacheOption,
+    NoConfigOption,
+    NoContentOption,
+    ScoreBaseOption,
+    app,
+    fail,
+    policy_overrides,
+)
+from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
+from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats.diff import render_diff
-from auditor.model import Policy, Severity
+from auditor.model import Severity
 
 _TARGET_HELP = "NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]"
 
@@ -45,22 +65,17 @@ def diff_command(
     max_score_drop: Annotated[int | None, typer.Option(
         min=0, metavar="N", help="Exit 1 when NEW_IMAGE scores more than N points lower.",
     )] = None,
-    ignore: Annotated[list[str] | None, typer.Option(
-        help="Do not run RULE (repeatable, or comma-separated).", metavar="RULE",
-    )] = None,
-    no_content: Annotated[bool, typer.Option(
-        "--no-content", help="Read metadata only; skip checks that need layer contents.",
-    )] = False,
-    base: Annotated[str | None, typer.Option(
-        help="The base image of both (its layers must begin each image's); default: found "
-        "for each from local images, labels or history.", metavar="REF",
-    )] = None,
-    score_base: Annotated[bool, typer.Option(
-        "--score-base", help="Score the base image's findings too.",
-    )] = False,
-    no_cache: Annotated[bool, typer.Option(
-        "--no-cache", help="Neither read nor write the per-layer analysis cache.",
-    )] = False,
+    ignore: IgnoreOption = None,
+    no_content: NoContentOption = False,
+    base: BaseOption = None,
+    score_base: ScoreBaseOption = None,
+    no_cache: NoCacheOption = False,
+    max_size: MaxSizeOption = None,
+    max_own_size: MaxOwnSizeOption = None,
+    max_base_size: MaxBaseSizeOption = None,
+    max_layers: MaxLayersOption = None,
+    config: ConfigOption = None,
+    no_config: NoConfigOption = False,
 ) -> None:
     """Compare two images side by side: size, layers, per-practice status, score, and the
     findings NEW_IMAGE added and removed. Exits 0 unless a gate option is given."""
@@ -68,10 +83,12 @@ def diff_command(
         severity = Severity.parse(fail_on) if fail_on and fail_on.lower() != "none" else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fail-on") from None
-    ignored = frozenset(
-        part.strip().upper() for item in ignore or () for part in item.split(",") if part.strip()
-    )
-    policy = Policy(ignore=ignored, score_base=score_base)
+    # The same policy as `imgaudit audit` (file, then options), without its exit gates.
+    policy = load_policy(config, no_config=no_config, overrides=policy_overrides(
+        ignore=ignore, score_base=score_base, max_size=max_size, max_own_size=max_own_size,
+        max_base_size=max_base_size, max_layers=max_layers,
+    )).policy
+    policy = dataclasses.replace(policy, fail_under=None, fail_on=None, fail_on_new=False)
     try:
         report = audit([old_image, new_image], policy=policy, content=not no_content, base=base,
                        use_cache=not no_cache)
@@ -87,17 +104,8 @@ def diff_command(
         raise typer.Exit(EXIT_ERROR)
     old, new = report.images
     change = diff(old, new)
-    text = render_diff(change, fmt.value)
-    if output is not None:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot write {output}: {exc.strerror}", "check the folder exists and is "
-                 "writable")
-            raise typer.Exit(EXIT_ERROR) from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if not emit(render_diff(change, fmt.value), output, "diff"):
+        raise typer.Exit(EXIT_ERROR)
     typer.echo(
         f"imgaudit: diff {old.image.reference} -> {new.image.reference}: score {old.score} -> "
         f"{new.score}, {len(change.added)} finding(s) added, {len(change.removed)} removed",

@@ -69,16 +69,22 @@ def write_outputs(report: Report, outputs: Sequence[Output], *, color: bool) -> 
     written = True
     for out in outputs:
         text = render(report, out.fmt, color=color and out.path is None)
-        if out.path is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            continue
-        try:
-            # errors="replace": a lone surrogate from an image's JSON must not lose the report
-            out.path.write_text(text, encoding="utf-8", errors="replace")
-        except OSError as exc:
-            fail(f"cannot write the {out.fmt} report to {out.path}: {exc.strerror or exc}",
-                 "check the folder exists and is writable")
-            written = False
+        written = emit(text, out.path, f"{out.fmt} report") and written
     return written
+
+
+def emit(text: str, path: Path | None, what: str) -> bool:
+    """Writes text to path, or stdout when None; False (after one error line) when it cannot."""
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    try:
+        # errors="replace": a lone surrogate from an image's JSON must not lose the report
+        path.write_text(text, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        fail(f"cannot write the {what} to {path}: {exc.strerror or exc}",
+             "check the folder exists and is writable")
+        return False
+    return True
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from auditor.cli.common import EXIT_ERROR, app, fail
+from auditor.cli.outputs import emit
 from auditor.errors import ImgauditError
 from auditor.formats import render_sweep
 from auditor.formats.sweep import headline, summarize
@@ -42,15 +42,7 @@ def report_command(
     except ImgauditError as exc:
         fail(exc.message, exc.hint)
         raise typer.Exit(EXIT_ERROR) from None
-    if output is not None:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot write {output}: {exc.strerror}",
-                 "check the folder exists and is writable")
-            raise typer.Exit(EXIT_ERROR) from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if not emit(text, output, f"{fmt.value} report"):
+        raise typer.Exit(EXIT_ERROR)
     if output is not None or fmt is not ReportFormat.table:
         typer.echo(f"imgaudit: {headline(summarize(results))}", err=True)

@@ -75,6 +75,7 @@ def test_bash_completes_options_after_an_image(env: dict[str, str]) -> None:
     options = {"--fail-under", "--fail-on", "--fail-on-new"}
     assert set(complete("imgaudit app:1 --fail", env)) == options
     assert "markdown" in complete("imgaudit rules --format ", env)  # an option's choices
+    assert set(complete("imgaudit app:1 --format s", env)) == {"sarif"}
     assert "--fail-under" in complete("imgaudit audit app:1 --fail", env)
 
 
