@@ -53,3 +53,12 @@ class BaseImageError(SourceError):
 
 class UsageError(ImgauditError):
     """A command-line value or setting is not one imgaudit can use."""
+
+
+class StoreError(ImgauditError):
+    """A sweep results database cannot be opened, read or written."""
+
+    default_hint = (
+        "give the --db file a sweep wrote (`imgaudit sweep HOST --db sweep.db`), "
+        "or a new path to start one"
+    )

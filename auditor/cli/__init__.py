@@ -11,12 +11,13 @@ import typer
 
 # Each command module registers itself on `app`; the list is explicit, never globbed.
 from auditor.cli import audit as _audit
+from auditor.cli import report as _report
 from auditor.cli import rules as _rules
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _rules)
+_COMMANDS = (_audit, _report, _rules)
 
 
 def main() -> None:
