@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# real registries, their contents and the fault proxy, for the registry source and sweeps
+pytest_plugins = ["tests.registry_env"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 BUILDERS = ("classic", "buildkit")
