@@ -62,3 +62,51 @@ class StoreError(ImgauditError):
         "give the --db file a sweep wrote (`imgaudit sweep HOST --db sweep.db`), "
         "or a new path to start one"
     )
+
+
+class RegistryError(SourceError):
+    """A registry could not give what was asked of it (see the subclasses for why)."""
+
+    default_hint = "check the reference with `docker manifest inspect --insecure HOST/REPO:TAG`"
+
+
+class InvalidReference(RegistryError):
+    default_hint = (
+        "write docker://HOST[:PORT]/REPO[:TAG|@sha256:DIGEST], for example "
+        "docker://registry.example.com/team/app:1 (Docker Hub: docker://registry-1.docker.io/"
+        "library/NAME:TAG)"
+    )
+
+
+class RegistryUnavailable(RegistryError):
+    default_hint = (
+        "check the host and port and that the registry runs; plain HTTP is used only for "
+        "loopback hosts or with --insecure"
+    )
+
+
+class RegistryUnauthorized(RegistryError):
+    default_hint = "log in with `docker login HOST`, or pass --username USER --password-stdin"
+
+
+class ManifestUnknown(RegistryError):
+    default_hint = "check the repository and tag (GET /v2/REPO/tags/list lists the tags)"
+
+
+class BlobUnknown(RegistryError):
+    default_hint = "the registry lost a blob its manifest names: push the image again"
+
+
+class DigestMismatch(RegistryError):
+    default_hint = (
+        "the registry (or something between it and you) served altered content: do not trust "
+        "this image; push it again and check the registry's storage"
+    )
+
+
+class UnsupportedManifest(RegistryError):
+    default_hint = "push the image again with a current Docker or buildah (Docker schema 2 or OCI)"
+
+
+class PlatformUnavailable(RegistryError):
+    default_hint = "pick one with --platform OS/ARCH[/VARIANT], or audit each with --all-platforms"

@@ -180,6 +180,10 @@ class Image:
     repo_tags: tuple[str, ...] = ()
     # The merged filesystem after whiteouts; None when layer contents were not read.
     files: Mapping[str, PlacedFile] | None = None
+    digest: str = ""  # the manifest digest, when read from a registry
+    # Layer sizes are a registry's compressed blob sizes (a metadata-only registry audit), not
+    # the unpacked sizes every other source reports.
+    compressed_sizes: bool = False
 
     @property
     def content_read(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from auditor.cli.common import EXIT_ERROR, EXIT_OK, EXIT_POLICY, app, fail, pars
 from auditor.errors import ImgauditError
 from auditor.formats import render
 from auditor.model import Limits, Policy, Report, Severity
+
+if TYPE_CHECKING:
+    from auditor.sources.registry import RegistryOptions
 from auditor.units import human_size
 
 
@@ -35,11 +38,40 @@ def _summary(report: Report) -> None:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
 
 
+def _registry_options(
+    platform: str | None, all_platforms: bool, username: str | None, password_stdin: bool,
+    insecure: bool,
+) -> RegistryOptions:
+    from auditor.sources.registry import Credentials, Platform, RegistryOptions
+
+    if platform is not None:
+        try:
+            Platform.parse(platform)
+        except ImgauditError as exc:
+            raise typer.BadParameter(f"{exc.message}; {exc.hint}",
+                                     param_hint="--platform") from None
+    if all_platforms and platform:
+        raise typer.BadParameter("give --platform or --all-platforms, not both",
+                                 param_hint="--all-platforms")
+    credentials = None
+    if username is not None or password_stdin:
+        if not (username and password_stdin):
+            raise typer.BadParameter("--username and --password-stdin go together (the password "
+                                     "is never an argument)", param_hint="--username")
+        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise typer.BadParameter("no password on stdin", param_hint="--password-stdin")
+        credentials = Credentials(username, password, source="--username and --password-stdin")
+    return RegistryOptions(platform=platform, all_platforms=all_platforms,
+                           credentials=credentials, insecure=insecure)
+
+
 @app.command("audit")
 def audit_command(
     images: Annotated[list[str], typer.Argument(
         metavar="IMAGE...",
-        help="NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]",
+        help="NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF], oci:DIR[:REF] "
+        "or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]",
         show_default=False,
     )],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
@@ -76,6 +108,19 @@ def audit_command(
         help="Size limit for the base image (250MB).")] = None,
     max_layers: Annotated[int | None, typer.Option(
         min=1, help="Most non-empty layers the image's own build may add (10).")] = None,
+    # docker://HOST/REPO[:TAG|@DIGEST] targets (see _registry_options)
+    platform: Annotated[str | None, typer.Option(
+        help="From a multi-platform image, audit this one (default: this machine's).",
+        metavar="OS/ARCH[/VARIANT]")] = None,
+    all_platforms: Annotated[bool, typer.Option(
+        "--all-platforms", help="Audit every platform of a multi-platform image.")] = False,
+    username: Annotated[str | None, typer.Option(
+        help="Registry user (with --password-stdin); default: the Docker config's login.",
+        metavar="USER")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the registry password or token from stdin.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Plain HTTP to registries that are not on loopback.")] = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     try:
@@ -94,9 +139,10 @@ def audit_command(
     )
     policy = Policy(fail_under=fail_under, fail_on=severity, ignore=ignored,
                     score_base=score_base, limits=limits)
+    registry = _registry_options(platform, all_platforms, username, password_stdin, insecure)
     try:
         report = audit(images, policy=policy, content=not no_content, base=base,
-                       use_cache=not no_cache)
+                       use_cache=not no_cache, registry=registry)
         text = render(report, fmt.value)
     except ImgauditError as exc:
         fail(exc.message, exc.hint)

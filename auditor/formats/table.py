@@ -31,7 +31,8 @@ def _image(item: ImageReport) -> str:
     lines = [
         f"{image.reference}  ({image.id[:19]})",
         f"score {item.score}/100  grade {item.grade}   size {human_size(image.size)} "
-        f"({human_size(image.own_size)} own)   layers {len(image.layers)} "
+        f"({human_size(image.own_size)} own{', compressed' if image.compressed_sizes else ''})"
+        f"   layers {len(image.layers)} "
         f"({len(image.own_layers)} own)",
         f"base: {image.boundary.evidence}",
     ]

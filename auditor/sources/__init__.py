@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from auditor.errors import UnsupportedSource
 from auditor.model import Image
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.cache import LayerCache
 from auditor.sources.daemon import DaemonSource
 from auditor.sources.layers import Wanted
+from auditor.sources.registry import Platform, RegistrySource
 
-__all__ = ["DaemonSource", "LayerCache", "Wanted", "open_image", "split_transport"]
+__all__ = [
+    "DaemonSource", "LayerCache", "Platform", "RegistrySource", "Wanted", "open_image",
+    "open_images", "split_transport",
+]
 
 _TRANSPORTS = ("docker-archive", "oci-archive", "oci", "docker-daemon")
 
@@ -33,15 +36,35 @@ def open_image(
     cache: LayerCache,
     base: str | None = None,
     daemon: DaemonSource | None = None,
+    registry: RegistrySource | None = None,
+    platform: Platform | None = None,
 ) -> Image:
-    """The image a target names. wanted=None reads metadata only and no layer."""
+    """The image a target names. wanted=None reads metadata only and no layer. For docker://
+    targets, `platform` picks from a list or index (default: this machine's)."""
     transport, rest = split_transport(target)
     if transport in ("docker-archive", "oci-archive", "oci"):
         image = ArchiveSource(daemon).open(rest, wanted, cache, base)
         return dataclasses.replace(image, reference=target)
     if transport == "docker":
-        raise UnsupportedSource(
-            f"registry sources (docker://) are not supported by this version: {target}",
-            hint="pull or save the image first: docker save IMAGE -o image.tar",
-        )
+        return (registry or RegistrySource(daemon=daemon)).open(
+            target, wanted, cache, base, platform)
     return (daemon or DaemonSource()).open(rest, wanted, cache, base)
+
+
+def open_images(
+    target: str,
+    wanted: Wanted | None,
+    *,
+    cache: LayerCache,
+    base: str | None = None,
+    daemon: DaemonSource | None = None,
+    registry: RegistrySource | None = None,
+    platform: Platform | None = None,
+    all_platforms: bool = False,
+) -> list[Image]:
+    """As open_image; with all_platforms, a docker:// list or index gives one Image per platform."""
+    if all_platforms and split_transport(target)[0] == "docker":
+        return (registry or RegistrySource(daemon=daemon)).open_all(
+            target, wanted, cache, base, platform, all_platforms=True)
+    return [open_image(target, wanted, cache=cache, base=base, daemon=daemon, registry=registry,
+                       platform=platform)]

@@ -1,0 +1,415 @@
+"""A registry as a source: the manifest (a platform's, from a list or index) and config for
+metadata, each layer blob streamed through its decompressor into the layer scanner for contents,
+both digests verified, skipped when the layer's scan is cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform as host
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.errors import (
+    ArchiveError,
+    BaseImageError,
+    DigestMismatch,
+    ImgauditError,
+    PlatformUnavailable,
+    RegistryError,
+    UnsupportedManifest,
+    UsageError,
+)
+from auditor.model import Image, LayerContent
+from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.cache import LayerCache
+from auditor.sources.daemon import DaemonSource
+from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.registry.auth import Credentials
+from auditor.sources.registry.client import (
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    IMAGE_TYPES,
+    Manifest,
+    RegistryClient,
+)
+from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
+from auditor.sources.registry.streams import HashingReader, decompressed
+
+CONFIG_TYPES = frozenset(
+    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
+)
+# platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
+_MACHINES = {
+    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
+    "arm64": ("arm64", ""), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+    "i386": ("386", ""), "i686": ("386", ""), "ppc64le": ("ppc64le", ""),
+    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
+}
+# the variant an architecture means when none is named
+_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """OS/ARCH[/VARIANT], as in `--platform linux/arm64`."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.strip().lower().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UsageError(
+                f"{text!r} is not a platform",
+                hint="write OS/ARCH[/VARIANT], for example linux/amd64 or linux/arm/v7")
+        return cls(*parts)
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> Platform:
+        """The platform of an index entry's `platform` object, or of an image config."""
+        return cls(str(entry.get("os") or ""), str(entry.get("architecture") or ""),
+                   str(entry.get("variant") or ""))
+
+    def matches(self, other: Platform) -> bool:
+        """Whether `other` (what an image is) satisfies this (what is wanted); no variant wanted
+        takes any, and arm64 means arm64/v8."""
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        default = _DEFAULT_VARIANTS.get(self.architecture, "")
+        return not self.variant or (self.variant or default) == (other.variant or default)
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def host_platform() -> Platform:
+    """This machine's platform as images name it: linux and Go's name for the CPU."""
+    architecture, variant = _MACHINES.get(host.machine().lower(), (host.machine().lower(), ""))
+    return Platform("linux", architecture, variant)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    """How `auditor.audit()` reads `docker://` targets."""
+
+    platform: str | None = None  # OS/ARCH[/VARIANT] from a list or index; None: this machine's
+    all_platforms: bool = False  # audit every platform of a list or index
+    credentials: Credentials | None = None  # None: the Docker config's (else anonymous)
+    insecure: bool = False  # plain HTTP for hosts that are not loopback
+
+
+class ClientPool:
+    """One RegistryClient per host, made on first use with the same settings; thread safe."""
+
+    def __init__(self, *, credentials: Credentials | None = None, insecure: bool = False,
+                 timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> None:
+        self._settings: dict[str, Any] = {
+            "credentials": credentials, "insecure": insecure, "timeout": timeout,
+            "retries": retries, "backoff": backoff,
+        }
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, host_name: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(host_name)
+            if client is None:
+                client = self._clients[host_name] = RegistryClient(host_name, **self._settings)
+            return client
+
+    def add(self, client: RegistryClient) -> None:
+        with self._lock:
+            self._clients[client.host] = client
+
+    @property
+    def clients(self) -> tuple[RegistryClient, ...]:
+        with self._lock:
+            return tuple(self._clients.values())
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    manifest: Manifest
+    platform: Platform | None  # from the list or index entry; None for a lone manifest
+
+
+class RegistrySource:
+    """Images in registries. `clients` is one RegistryClient (its host, and a client with its
+    settings for any other host), a callable host -> RegistryClient, or None (a ClientPool with
+    default settings). Safe to share between threads: a layer wanted by several at once is
+    downloaded and scanned by one, the others read its scan from the cache."""
+
+    def __init__(
+        self, clients: RegistryClient | Callable[[str], RegistryClient] | None = None,
+        *, daemon: DaemonSource | None = None,
+    ) -> None:
+        if isinstance(clients, RegistryClient):
+            pool = ClientPool(insecure=clients.insecure, timeout=clients.timeout,
+                              retries=clients.retries, backoff=clients.backoff)
+            pool.add(clients)
+            clients = pool
+        self.clients: Callable[[str], RegistryClient] = clients or ClientPool()
+        self.daemon = daemon
+        self._lock = threading.Lock()
+        self._layer_locks: dict[str, threading.Lock] = {}
+        self._bases: dict[tuple[str, str], tuple[tuple[str, ...], int]] = {}
+
+    def open(
+        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
+        base: str | None = None, platform: Platform | str | None = None,
+    ) -> Image:
+        """The image `ref` (docker://HOST/REPO[:TAG|@DIGEST], prefix optional, or a parsed
+        RegistryReference) names; from a list or index, the image for `platform` (default: this
+        machine's). wanted=None reads the manifest and config only. The Image's reference is ref
+        as given (a RegistryReference's `target`), its id the config digest, its digest the
+        manifest's, its repo_tags (REPO:TAG,)."""
+        return self.open_all(ref, wanted, cache, base, platform)[0]
+
+    def open_all(
+        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
+        base: str | None = None, platform: Platform | str | None = None,
+        all_platforms: bool = False,
+    ) -> list[Image]:
+        """As open(); with all_platforms, every image of a list or index (attestations left out),
+        each with its platform after the reference: `docker://reg/app:1 (linux/arm64)`."""
+        wanted_platform = Platform.parse(platform) if isinstance(platform, str) else platform
+        parsed = ref if isinstance(ref, RegistryReference) else parse_reference(ref)
+        target = ref.target if isinstance(ref, RegistryReference) else ref
+        client = self.clients(parsed.host)
+        top = client.manifest(parsed.repository, parsed.reference)
+        chosen = self._choose(client, parsed, top, wanted_platform, all_platforms)
+        images = []
+        for item in chosen:
+            reference = target
+            if all_platforms and item.platform is not None:
+                reference = f"{target} ({item.platform})"
+            images.append(self._image(client, parsed, reference, item, wanted, cache, base,
+                                      wanted_platform))
+        return images
+
+    # ------------------------------------------------------------------------- manifests
+
+    def _choose(
+        self, client: RegistryClient, parsed: RegistryReference, top: Manifest,
+        wanted: Platform | None, all_platforms: bool, depth: int = 0,
+    ) -> list[_Chosen]:
+        shown = f"{parsed.host}/{parsed.name}"
+        if top.media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED):
+            raise UnsupportedManifest(f"{shown} is a Docker schema 1 image, which imgaudit does "
+                                      "not read")
+        if not top.is_index:
+            if top.media_type in IMAGE_TYPES or "layers" in top.document:
+                return [_Chosen(top, None)]
+            raise UnsupportedManifest(
+                f"{shown} is not a container image (its manifest is {top.media_type or 'untyped'})",
+                hint="imgaudit audits container images, not other artifacts")
+        entries = [
+            (entry, Platform.of(entry.get("platform") or {}))
+            for entry in top.document.get("manifests") or ()
+            if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
+        ]
+        if not entries:
+            raise UnsupportedManifest(f"{shown} is an index that lists no image")
+        if all_platforms:
+            picked = entries
+        else:
+            target = wanted or host_platform()
+            matching = [(e, p) for e, p in entries if target.matches(p)]
+            if not matching:
+                have = ", ".join(sorted({str(p) or "unknown" for _, p in entries}))
+                raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
+            # exact variant first, then the default variant, then the first listed
+            matching.sort(key=lambda item: (item[1].variant != target.variant,
+                                            item[1].variant not in ("", _DEFAULT_VARIANTS.get(
+                                                target.architecture, ""))))
+            picked = matching[:1]
+        chosen = []
+        for entry, entry_platform in picked:
+            manifest = client.manifest(parsed.repository, str(entry["digest"]))
+            if manifest.is_index:
+                if depth > 2:
+                    raise UnsupportedManifest(f"{shown} nests indexes too deep")
+                nested = self._choose(client, parsed, manifest, wanted or entry_platform,
+                                      all_platforms, depth + 1)
+                chosen.extend(nested)
+                continue
+            chosen.append(_Chosen(manifest, entry_platform))
+        return chosen
+
+    # ------------------------------------------------------------------------- images
+
+    def _image(
+        self, client: RegistryClient, parsed: RegistryReference, reference: str, chosen: _Chosen,
+        wanted: Wanted | None, cache: LayerCache, base: str | None, explicit: Platform | None,
+    ) -> Image:
+        manifest = chosen.manifest
+        shown = f"{parsed.host}/{parsed.repository}@{manifest.digest[:19]}"
+        document = manifest.document
+        descriptor = document.get("config") or {}
+        config_type = str(descriptor.get("mediaType") or "")
+        if config_type and config_type not in CONFIG_TYPES:
+            raise UnsupportedManifest(
+                f"{shown} is not a container image (its config is {config_type})",
+                hint="imgaudit audits container images, not other artifacts")
+        config_digest = str(descriptor.get("digest") or "")
+        if not config_digest:
+            raise RegistryError(f"manifest of {shown} names no config")
+        config = _config(client.blob(parsed.repository, config_digest), shown)
+        actual = Platform.of(config)
+        if explicit is not None and chosen.platform is None and not explicit.matches(actual):
+            raise PlatformUnavailable(
+                f"{parsed.host}/{parsed.name} is a single image for {actual}, not {explicit}",
+                hint="leave out --platform, or name a tag built for that platform")
+        rootfs = config.get("rootfs") or {}
+        diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
+        layers = [d for d in document.get("layers") or () if isinstance(d, dict)]
+        if len(layers) != len(diff_ids):
+            raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
+                                "config", hint="push the image again")
+        contents = None
+        if wanted is not None:
+            contents = self._contents(client, parsed.repository, layers, diff_ids, wanted, cache)
+        known = self._known_base(base, diff_ids, actual) if base else None
+        image = assemble(
+            reference=reference,
+            image_id=config_digest,
+            config=image_config(config.get("config")),
+            history=list(config.get("history") or ()),
+            diff_ids=diff_ids,
+            layer_sizes=[int(layer.get("size") or 0) for layer in layers],
+            contents=contents,
+            known_base=known,
+            os_name=actual.os or "linux",
+            architecture="/".join(p for p in (actual.architecture, actual.variant) if p),
+            repo_tags=(parsed.name,) if parsed.tag else (),
+        )
+        return dataclasses.replace(image, digest=manifest.digest,
+                                   compressed_sizes=contents is None)
+
+    def _contents(
+        self, client: RegistryClient, repo: str, layers: Sequence[Mapping[str, Any]],
+        diff_ids: Sequence[str], wanted: Wanted, cache: LayerCache,
+    ) -> list[LayerContent]:
+        contents: list[LayerContent] = []
+        seen: dict[str, LayerContent] = {}
+        for number, (descriptor, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
+            content = seen.get(diff_id) or cache.get(diff_id, wanted)
+            if content is None:
+                with self._layer_lock(diff_id):
+                    # another thread may have scanned it while this one waited
+                    content = cache.get(diff_id, wanted)
+                    if content is None:
+                        content = self._scan(client, repo, number, descriptor, diff_id, wanted)
+                        cache.put(diff_id, wanted, content)
+            seen[diff_id] = content
+            contents.append(content)
+        return contents
+
+    def _layer_lock(self, diff_id: str) -> threading.Lock:
+        with self._lock:
+            return self._layer_locks.setdefault(diff_id, threading.Lock())
+
+    def _scan(
+        self, client: RegistryClient, repo: str, number: int, descriptor: Mapping[str, Any],
+        diff_id: str, wanted: Wanted,
+    ) -> LayerContent:
+        """One layer blob streamed once: decompressed, hashed (diff_id) and scanned as it
+        arrives; returned only when both its digest and its diff_id check out."""
+        digest = str(descriptor.get("digest") or "")
+        size = descriptor.get("size")
+        label = f"layer {number} ({digest[:19]}) of {client.host}/{repo}"
+        with client.open_blob(repo, digest, int(size) if size is not None else None) as blob:
+            try:
+                tar, _ = decompressed(blob, label)
+                unpacked = HashingReader(tar, diff_id)
+                content = scan_layer(unpacked, wanted, label)
+                unpacked.drain()
+            except ArchiveError:
+                # a corrupt stream is most often altered bytes: the blob's digest tells
+                blob.finish()
+                raise
+        if unpacked.digest != diff_id:
+            raise DigestMismatch(
+                f"{label} unpacks to {unpacked.digest}, not the diff_id {diff_id} its config names"
+            )
+        return content
+
+    # ------------------------------------------------------------------------- the base
+
+    def _known_base(self, base: str, diff_ids: Sequence[str], image_platform: Platform
+                    ) -> KnownBase:
+        """--base as a docker:// reference (the image's platform of it) or an engine image; read
+        once per source, since a sweep names the same base for every image."""
+        key = (base, str(image_platform))
+        with self._lock:
+            found = self._bases.get(key)
+        if found is None:
+            if base.startswith(PREFIX):
+                found = self._registry_base(base, image_platform)
+            else:
+                found = self._engine_base(base)
+            with self._lock:
+                self._bases[key] = found
+        layers, history_length = found
+        if tuple(diff_ids[: len(layers)]) != layers:
+            raise BaseImageError(f"{base} is not a base of this image: its layers differ")
+        return (base, len(layers), history_length, "option")
+
+    def _registry_base(self, base: str, image_platform: Platform) -> tuple[tuple[str, ...], int]:
+        parsed = parse_reference(base)
+        client = self.clients(parsed.host)
+        try:
+            top = client.manifest(parsed.repository, parsed.reference)
+            chosen = self._choose(client, parsed, top, image_platform, False)[0]
+            descriptor = chosen.manifest.document.get("config") or {}
+            config = _config(client.blob(parsed.repository, str(descriptor.get("digest"))), base)
+        except ImgauditError as exc:
+            raise BaseImageError(f"--base {base}: {exc.message}", exc.hint) from exc
+        rootfs = config.get("rootfs") or {}
+        return tuple(str(d) for d in rootfs.get("diff_ids") or ()), len(config.get("history") or ())
+
+    def _engine_base(self, base: str) -> tuple[tuple[str, ...], int]:
+        daemon = self.daemon or DaemonSource()
+        try:
+            inspect = daemon.inspect(base)
+            history = daemon.history(str(inspect["Id"]))
+        except ImgauditError as exc:
+            raise BaseImageError(
+                f"--base {base} is not a docker:// reference and the engine cannot give it "
+                f"({exc.message})",
+                hint="name the base as docker://HOST/REPO:TAG, or load it into the engine",
+            ) from exc
+        layers = tuple(str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ()))
+        return layers, len(history)
+
+
+def _is_attestation(entry: Mapping[str, Any]) -> bool:
+    """BuildKit's provenance and SBOM manifests, listed in an index as platform unknown/unknown."""
+    annotations = entry.get("annotations") or {}
+    platform = entry.get("platform") or {}
+    return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
+
+
+def _config(data: bytes, shown: str) -> dict[str, Any]:
+    """An image config, with the one shape its readers rely on: history, a list of objects."""
+    try:
+        config = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        config = None
+    if not isinstance(config, dict):
+        raise RegistryError(f"the config of {shown} is not a JSON object",
+                            hint="push the image again")
+    history = config.get("history")
+    if history is not None:
+        steps = history if isinstance(history, list) else []
+        config["history"] = [step if isinstance(step, dict) else {} for step in steps]
+    return config

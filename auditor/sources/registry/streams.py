@@ -1,0 +1,161 @@
+"""Streams a layer blob passes through: a hashing reader (for the digest of what was read) and a
+decompressor (gzip or zstd, found from the first bytes), each reading a little at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from typing import Any
+
+import zstandard
+
+from auditor.errors import ArchiveError
+from auditor.sources.layers import ZSTD_MAGIC, Readable
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def hasher(digest: str) -> Any:
+    """A hashlib object for a digest's algorithm (sha256 or sha512)."""
+    algorithm = digest.partition(":")[0]
+    if algorithm not in ("sha256", "sha512"):
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    return hashlib.new(algorithm)
+
+
+class HashingReader(io.RawIOBase):
+    """Passes a stream through, hashing every byte read with the algorithm of `digest`."""
+
+    def __init__(self, source: Readable, digest: str) -> None:
+        self._source = source
+        self._readinto = getattr(source, "readinto", None)
+        self.expected = digest
+        self._hash = hasher(digest)
+        self.count = 0
+        self.at_eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._readinto is not None:
+            count = int(self._readinto(view) or 0)
+        else:
+            data = self._source.read(len(view))
+            count = len(data)
+            view[:count] = data
+        if count:
+            self._hash.update(view[:count])
+            self.count += count
+        elif len(view):
+            self.at_eof = True
+        return count
+
+    def drain(self) -> None:
+        scratch = bytearray(CHUNK)
+        while self.readinto(scratch):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return f"{self.expected.partition(':')[0]}:{self._hash.hexdigest()}"
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip, one member after another (pigz and some tools write several), via zlib."""
+
+    def __init__(self, source: Readable, label: str) -> None:
+        self._source = source
+        self._label = label
+        self._inflate: Any = zlib.decompressobj(31)  # None between members
+        self._carry = b""  # input read past the end of the last member
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending:
+            if self._inflate is None:
+                data, self._carry = self._carry or self._source.read(CHUNK), b""
+                if not data:
+                    return 0
+                if not data.strip(b"\0"):
+                    continue  # zero padding after the last member (some writers add it)
+                self._inflate = zlib.decompressobj(31)
+            else:
+                data = self._inflate.unconsumed_tail or self._source.read(CHUNK)
+                if not data:
+                    raise ArchiveError(f"{self._label} ends inside its gzip stream (truncated)")
+            try:
+                self._pending = self._inflate.decompress(data, CHUNK)
+            except zlib.error as exc:
+                raise ArchiveError(f"{self._label} is not valid gzip ({exc})") from exc
+            if self._inflate.eof:
+                self._carry, self._inflate = self._inflate.unused_data, None
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+class _Unzstd(io.RawIOBase):
+    def __init__(self, source: Readable, label: str) -> None:
+        self._label = label
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            source, read_size=CHUNK, read_across_frames=True  # type: ignore[arg-type]
+        )
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._reader.readinto(buffer))
+        except zstandard.ZstdError as exc:
+            raise ArchiveError(f"{self._label} is not valid zstd ({exc})") from exc
+
+
+class _Peeked(io.RawIOBase):
+    """A stream whose first bytes were read to sniff its format, put back in front."""
+
+    def __init__(self, head: bytes, source: Readable) -> None:
+        self._head = head
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._source.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def decompressed(source: Readable, label: str) -> tuple[io.RawIOBase, str]:
+    """The tar inside a layer blob, and what it was compressed with: "gzip", "zstd" or "none".
+
+    The bytes tell, not the media type: some tools label a gzip layer as plain tar.
+    """
+    head = b""
+    while len(head) < 4:
+        more = source.read(4 - len(head))
+        if not more:
+            break
+        head += more
+    peeked = _Peeked(head, source)
+    if head.startswith(GZIP_MAGIC):
+        return _Gunzip(peeked, label), "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return _Unzstd(peeked, label), "zstd"
+    return peeked, "none"

@@ -1,0 +1,140 @@
+"""`imgaudit docker://...` end to end: exit codes, one-line errors with hints, credentials from
+--password-stdin and the Docker config, platforms, and no password or token in any output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factory import good
+from tests.sources.conftest import PASSWORD, USER, PushSpec, push_image
+from tests.sources.registries import Registry, TokenServer, docker_config, free_port
+from tests.test_cli import assert_one_line_error
+
+
+def imgaudit(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
+                          text=True, env=env, input=stdin, timeout=300)
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment with an empty Docker config of its own."""
+    return {**cli_env, "DOCKER_CONFIG": str(docker_config(tmp_path / "docker", {}))}
+
+
+@pytest.fixture(scope="module")
+def app(registry: Registry) -> str:
+    spec = good()
+    push_image(registry, "cli/app", "1", spec.config_document(), spec.layer_tars())
+    return registry.ref("cli/app", "1")
+
+
+def test_audit_from_a_registry(app: str, env: dict[str, str]) -> None:
+    done = imgaudit(app, "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    image = json.loads(done.stdout)["images"][0]
+    assert image["reference"] == app
+    assert image["repo_tags"] == ["cli/app:1"]
+    assert image["digest"].startswith("sha256:") and image["content_read"]
+    assert image["compressed_sizes"] is False
+    pinned = imgaudit(f"{app.rsplit(':', 1)[0]}@{image['digest']}", "--no-content", env=env)
+    assert pinned.returncode == 0, pinned.stderr
+    assert "compressed" in pinned.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [("docker://nginx:1", ("names no registry host", "docker://HOST")),
+     ("docker://{host}/cli/app:nosuch", ("has no image cli/app:nosuch", "tags/list")),
+     ("docker://{host}/cli/nosuch:1", ("has no image cli/nosuch:1",))],
+)
+def test_unknown_images_exit_2_with_a_hint(registry: Registry, app: str, env: dict[str, str],
+                                           target: str, words: tuple[str, ...]) -> None:
+    done = imgaudit(target.format(host=registry.host), env=env)
+    assert_one_line_error(done, *words)
+
+
+def test_a_registry_that_is_down(env: dict[str, str]) -> None:
+    done = imgaudit(f"docker://127.0.0.1:{free_port()}/app:1", env=env)
+    assert_one_line_error(done, "cannot reach registry", "connection refused")
+
+
+def test_a_tampered_image_exits_2(fresh_registry: Registry, push_spec: PushSpec,
+                                  env: dict[str, str]) -> None:
+    target = push_spec(fresh_registry, "app", "1", good())
+    document, _ = fresh_registry.get_manifest("app", "1")
+    layer = max(document["layers"], key=lambda item: item["size"])
+    path = fresh_registry.blob_file(layer["digest"])
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0x01
+    path.write_bytes(bytes(data))
+    done = imgaudit(target, env=env)
+    assert_one_line_error(done, "digest", "do not trust")
+    assert done.stdout.strip() == "" or "score" not in done.stdout.splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def basic_app(basic_registry: Registry) -> str:
+    spec = good()
+    push_image(basic_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
+    return basic_registry.ref("team/app", "1")
+
+
+def test_username_and_password_stdin(basic_app: str, env: dict[str, str]) -> None:
+    done = imgaudit(basic_app, "--username", USER, "--password-stdin", env=env,
+                    stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    wrong = imgaudit(basic_app, "--username", USER, "--password-stdin", env=env,
+                     stdin="Wrong-" + PASSWORD + "\n")
+    assert_one_line_error(wrong, "refused the credentials", "docker login")
+    anonymous = imgaudit(basic_app, env=env)
+    assert_one_line_error(anonymous, "needs credentials")
+    for run in (done, wrong, anonymous):
+        assert PASSWORD not in run.stdout + run.stderr
+
+
+def test_password_stdin_goes_with_username(basic_app: str, env: dict[str, str]) -> None:
+    done = imgaudit(basic_app, "--password-stdin", env=env, stdin=PASSWORD)
+    assert done.returncode == 2 and "--username" in done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_bearer_with_the_docker_config(token_registry: Registry, token_server: TokenServer,
+                                       env: dict[str, str], tmp_path: Path) -> None:
+    spec = good()
+    push_image(token_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
+    target = token_registry.ref("team/app", "1")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    logged_in = {**env, "DOCKER_CONFIG": str(docker_config(
+        tmp_path / "logged-in", {"auths": {token_registry.host: {"auth": auth}}}))}
+    before = len(token_server.issued)
+    done = imgaudit(target, "--format", "json", env=logged_in)
+    assert done.returncode == 0, done.stderr
+    assert len(token_server.issued) > before  # the CLI fetched its own token
+    refused = imgaudit(target, env=env)
+    assert_one_line_error(refused, "needs credentials", "docker login")
+    for run in (done, refused):
+        output = run.stdout + run.stderr
+        assert PASSWORD not in output and auth not in output
+        assert not any(token in output for token in token_server.issued)
+        assert not any(token.split(".")[2] in output for token in token_server.issued)
+
+
+@pytest.mark.engine
+def test_platform_options(multiplatform: object, env: dict[str, str]) -> None:
+    index = multiplatform.index  # type: ignore[attr-defined]
+    every = imgaudit(index, "--all-platforms", "--format", "json", env=env)
+    assert every.returncode == 0, every.stderr
+    images = json.loads(every.stdout)["images"]
+    assert [i["reference"] for i in images] == [f"{index} (linux/amd64)",
+                                                f"{index} (linux/arm64/v8)"]
+    missing = imgaudit(index, "--platform", "linux/riscv64", env=env)
+    assert_one_line_error(missing, "no image for linux/riscv64", "linux/amd64, linux/arm64/v8")
+    bad = imgaudit(index, "--platform", "arm64", env=env)
+    assert bad.returncode == 2 and "not a platform" in bad.stderr
