@@ -13,11 +13,12 @@ import typer
 from auditor.cli import audit as _audit
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
+from auditor.cli import sweep as _sweep
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _report, _rules)
+_COMMANDS = (_audit, _report, _rules, _sweep)
 
 
 def main() -> None:
