@@ -56,7 +56,7 @@ class _Rate(ProgressColumn):
     """Steps per second since the stage began (rich's own speed column is a short window)."""
 
     def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
+        elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
         rate = task.completed / elapsed if elapsed > 0 else 0.0
         return Text(f"{rate:6.1f}/s", style="progress.data.speed")
 
@@ -89,6 +89,8 @@ class BarProgress:
 
     def stage(self, name: str, total: int) -> None:
         with self._lock:
+            if self._task is not None:
+                self._bar.stop_task(self._task)
             self._failed = 0
             self._task = self._bar.add_task(name, total=total, failed=0)
 
