@@ -591,6 +591,9 @@ def sweep(
     work = _Sweep(client, store, options, source or RegistrySource(client),
                   cache or LayerCache.disabled(), progress)
     shard = options.shard
+    # The catalog first: a registry that cannot be read leaves no sweep behind in the database.
+    repositories = [name for name in client.repositories(options.page_size)
+                    if _matches(name, options.repositories)]
     sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options={
         "repo": list(options.repositories), "tag": list(options.tags), "newest": options.newest,
         "content": options.content, "platform": options.platform,
@@ -600,7 +603,7 @@ def sweep(
     plan = _Plan()
     interrupted, unfinished = False, 0
     try:
-        todo = _prepare(work, plan)
+        todo = _prepare(work, plan, repositories)
         progress.stage("images", len(todo))
         interrupted, unfinished = work.audit(todo)
     except KeyboardInterrupt:
@@ -628,12 +631,10 @@ class _Plan:
     no_platform: int = 0
 
 
-def _prepare(work: _Sweep, plan: _Plan) -> list[_Group]:
-    """Lists and resolves the tags, records what could not be resolved, links the tags of
-    manifests already audited, and returns the groups left to audit."""
+def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Group]:
+    """Lists and resolves the repositories' tags, records what could not be resolved, links the
+    tags of manifests already audited, and returns the groups left to audit."""
     client, options, store, shard = work.client, work.options, work.store, work.options.shard
-    repositories = [name for name in client.repositories(options.page_size)
-                    if _matches(name, options.repositories)]
     plan.repositories = len(repositories)
     planner = _Planner(client, options)
     with _Pool(options.jobs) as pool:

@@ -525,8 +525,12 @@ def test_a_content_sweep_of_the_shared_registry_records_every_tag(
 ])
 def test_bad_input_is_one_line_with_a_hint(args: tuple[str, ...], words: str, tmp_path: Path,
                                            env: dict[str, str]) -> None:
-    done = imgaudit("sweep", *args, "--db", str(tmp_path / "x.db"), env=env)
+    db = tmp_path / "x.db"
+    done = imgaudit("sweep", *args, "--db", str(db), env=env)
     assert done.returncode == 2, done.stderr
+    if db.exists():  # no sweep was begun
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM sweeps").fetchone() == (0,)
     errors = [line for line in done.stderr.splitlines() if line.startswith("imgaudit: error:")]
     assert len(errors) == 1, done.stderr
     assert words in errors[0] and "hint:" in errors[0]
