@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -141,6 +142,9 @@ def _check(conn: sqlite3.Connection, path: Path, create: bool) -> None:
         conn.execute("PRAGMA busy_timeout = 30000")
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.OperationalError as exc:  # locked, unreadable, no room for the WAL index
+        raise StoreError(f"cannot open {path}: {exc}", "check the file and its folder are "
+                         "readable and writable (SQLite keeps a -wal file beside it)") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not an imgaudit sweep database ({exc})", _NOT_OURS) from exc
     if app_id == 0 and tables == 0:
@@ -202,7 +206,11 @@ class SweepStore:
         return cls(path, conn)
 
     def close(self) -> None:
+        """Closes the database, folding the WAL into the main file: the .db alone is complete
+        (what a CI job or a Kubernetes pod hands on as its shard)."""
         with self._lock:
+            with suppress(sqlite3.Error):  # another connection may be reading: it folds later
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     def __enter__(self) -> SweepStore:
