@@ -36,6 +36,7 @@ demo: install
 
 bench: install engine
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/sweep.py
 
 rules-doc: install
 	$(BIN)/imgaudit rules --format markdown

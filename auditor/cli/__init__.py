@@ -17,11 +17,12 @@ from auditor.cli import diff as _diff
 from auditor.cli import plugin as _plugin
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
+from auditor.cli import sweep as _sweep
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import UsageError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules)
+_COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules, _sweep)
 
 
 def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> None:

@@ -1,0 +1,318 @@
+"""`imgaudit sweep HOST[:PORT]`: options to a sweep, a progress bar on stderr, a summary, the exit
+code (0 every image recorded as audited, 2 some could not be audited or the sweep could not run,
+130 interrupted)."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as Bar
+from rich.text import Text
+
+from auditor.cli.common import EXIT_ERROR, EXIT_OK, app, fail
+from auditor.errors import ImgauditError, UsageError
+from auditor.sources.cache import LayerCache, default_cache_dir
+from auditor.sources.registry.auth import Credentials
+from auditor.sources.registry.client import RegistryClient
+from auditor.sources.registry.reference import parse_host
+from auditor.sources.registry.source import Platform
+from auditor.store import SweepStore
+from auditor.sweep import Progress, SweepOptions, SweepSummary, shard_from_env, sweep
+from auditor.units import human_size
+
+EXIT_INTERRUPTED = 130
+DEFAULT_DB = "imgaudit-sweep.db"
+# Without a terminal, a plain progress line at most this often.
+PLAIN_EVERY = 10.0
+# Socket timeout of each request: a stalled read ends by then (and is retried), so a timed-out
+# image's thread does not linger long after the sweep recorded it.
+MAX_SOCKET_TIMEOUT = 30.0
+
+
+class _Rate(ProgressColumn):
+    """Steps per second since the stage began (rich's own speed column is a short window)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:6.1f}/s", style="progress.data.speed")
+
+
+class _Failed(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        failed = int(task.fields.get("failed", 0))
+        return Text(f"{failed} failed", style="red" if failed else "progress.remaining")
+
+
+class BarProgress:
+    """A rich progress bar on stderr, one line per stage."""
+
+    def __init__(self) -> None:
+        self._bar = Bar(
+            TextColumn("[bold]{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+            _Failed(), _Rate(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False,
+        )
+        self._task: TaskID | None = None
+        self._failed = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> BarProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.stop()
+
+    def stage(self, name: str, total: int) -> None:
+        with self._lock:
+            if self._task is not None:
+                self._bar.stop_task(self._task)
+            self._failed = 0
+            self._task = self._bar.add_task(name, total=total, failed=0)
+
+    def advance(self, failed: bool = False) -> None:
+        with self._lock:
+            if self._task is None:
+                return
+            self._failed += failed
+            self._bar.update(self._task, advance=1, failed=self._failed)
+
+    def note(self, text: str) -> None:
+        self._bar.console.print(f"imgaudit: {text}", highlight=False, markup=False)
+
+
+class PlainProgress:
+    """Without a terminal (CI logs): a line when a stage starts and at most every PLAIN_EVERY
+    seconds, so a log shows the sweep is alive without a line per image."""
+
+    def __init__(self, every: float = PLAIN_EVERY) -> None:
+        self.every = every
+        self._name = ""
+        self._total = self._done = self._failed = 0
+        self._started = self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def stage(self, name: str, total: int) -> None:
+        with self._lock:
+            self._name, self._total, self._done, self._failed = name, total, 0, 0
+            self._started = self._last = time.monotonic()
+        typer.echo(f"imgaudit: sweep: {total} {name} to do", err=True)
+
+    def advance(self, failed: bool = False) -> None:
+        with self._lock:
+            self._done += 1
+            self._failed += failed
+            now = time.monotonic()
+            if now - self._last < self.every and self._done < self._total:
+                return
+            self._last = now
+            elapsed = now - self._started
+            rate = self._done / elapsed if elapsed > 0 else 0.0
+            left = (self._total - self._done) / rate if rate > 0 else 0.0
+            line = (f"imgaudit: sweep: {self._done}/{self._total} {self._name}, {self._failed} "
+                    f"failed, {rate:.1f}/s, ETA {left:.0f} s")
+        typer.echo(line, err=True)
+
+    def note(self, text: str) -> None:
+        typer.echo(f"imgaudit: {text}", err=True)
+
+
+class QuietProgress(PlainProgress):
+    def stage(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, failed: bool = False) -> None:
+        pass
+
+
+def _progress(quiet: bool) -> BarProgress | PlainProgress:
+    if quiet:
+        return QuietProgress()
+    return BarProgress() if sys.stderr.isatty() else PlainProgress()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, a Kubernetes pod deleted) stops a sweep as Ctrl-C does:
+    running audits get a moment to finish, everything recorded stays."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _layer_cache(no_cache: bool) -> Iterator[LayerCache]:
+    """The shared layer cache; with --no-cache a temporary one for this sweep alone (layers
+    shared by its images are still read once)."""
+    if not no_cache:
+        yield LayerCache(default_cache_dir())
+        return
+    folder = tempfile.mkdtemp(prefix="imgaudit-sweep-cache-")
+    try:
+        yield LayerCache(Path(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
+    where = f"{summary.registry}" + (f" (shard {summary.shard})" if summary.shard else "")
+    shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
+    platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
+                 if summary.no_platform else "")
+    typer.echo(
+        f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} tags, "
+        f"{summary.images} images{shards}{platforms}", err=True)
+    done = summary.audited + summary.failed + summary.skipped
+    typer.echo(
+        f"imgaudit: audited {summary.audited}, skipped {summary.skipped} (already in {db}), "
+        f"failed {summary.failed}; {summary.linked} more tag(s) share those images; "
+        f"{done} in {summary.elapsed:.1f} s ({summary.rate:.1f} images/s), "
+        f"{human_size(summary.bytes_downloaded)} downloaded", err=True)
+    for failure in summary.failures:
+        fail(f"{failure.reference}: {failure.message}", failure.hint)
+    if summary.failed > len(summary.failures):
+        typer.echo(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
+                   f"imgaudit report {db}", err=True)
+    if summary.interrupted:
+        typer.echo(
+            f"imgaudit: interrupted with {summary.unfinished} image(s) not done; every finished "
+            f"one is saved in {db}. Resume with the same command: {command}", err=True)
+    else:
+        typer.echo(f"imgaudit: results in {db}: imgaudit report {db} --format html -o "
+                   "sweep.html", err=True)
+
+
+@app.command("sweep")
+def sweep_command(
+    host: Annotated[str, typer.Argument(
+        metavar="HOST[:PORT]", help="The registry to sweep, e.g. registry.example.com or "
+        "127.0.0.1:5000.", show_default=False)],
+    db: Annotated[Path, typer.Option(
+        "--db", help="The results database (created if missing; reused to resume).",
+        dir_okay=False)] = Path(DEFAULT_DB),
+    repo: Annotated[list[str] | None, typer.Option(
+        "--repo", help="Only repositories matching GLOB (repeatable), e.g. 'team/*'.",
+        metavar="GLOB")] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Only tags matching GLOB (repeatable), e.g. 'v*'.", metavar="GLOB")] = None,
+    newest: Annotated[int | None, typer.Option(
+        min=1, help="Per repository, only the N tags whose image was created last (reads each "
+        "tag's config: one more manifest and config request per tag).", metavar="N")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, max=256, help="Images audited at once.")] = 8,
+    timeout: Annotated[float, typer.Option(
+        min=1.0, help="Seconds one image may take; past it the image is recorded as an error.",
+        metavar="SECONDS")] = 300.0,
+    retries: Annotated[int, typer.Option(
+        min=0, max=20, help="Retries of a failed request (connection error, 5xx, 429), with "
+        "backoff; 429 waits as Retry-After says.")] = 4,
+    refresh: Annotated[bool, typer.Option(
+        "--refresh", help="Audit again images the database already holds.")] = False,
+    shard: Annotated[str | None, typer.Option(
+        help="Sweep only shard K of N (by manifest digest); run every K for the whole registry "
+        "and merge with `imgaudit report a.db b.db ...`.", metavar="K/N")] = None,
+    shards: Annotated[int | None, typer.Option(
+        min=1, help="Number of shards when JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) says "
+        "which one this is.", metavar="N")] = None,
+    metadata_only: Annotated[bool, typer.Option(
+        "--metadata-only/--content", help="Read manifests and configs only (fast), or every "
+        "layer too (checks on files; each unique layer read once).")] = False,
+    platform: Annotated[str | None, typer.Option(
+        help="From a multi-platform image, audit this platform (default: this machine's).",
+        metavar="OS/ARCH[/VARIANT]")] = None,
+    all_platforms: Annotated[bool, typer.Option(
+        "--all-platforms", help="From a multi-platform image, audit every platform.")] = False,
+    username: Annotated[str | None, typer.Option(
+        help="Log in as USER (the password comes from --password-stdin).",
+        metavar="USER")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password (or token) from standard input.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Plain HTTP to a registry that is not on loopback.")] = False,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Do not use the shared layer cache (a temporary one serves this "
+        "sweep).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress on stderr (the summary is still printed).")] = False,
+) -> None:
+    """Audit every image of a registry into a database; a rerun audits only what is new."""
+    try:
+        registry = parse_host(host)
+        if password_stdin and not username:
+            raise UsageError("--password-stdin needs --username",
+                             hint="echo \"$TOKEN\" | imgaudit sweep HOST --username USER "
+                             "--password-stdin")
+        if username and not password_stdin:
+            raise UsageError("--username needs --password-stdin (a password is never taken on "
+                             "the command line)",
+                             hint="echo \"$TOKEN\" | imgaudit sweep HOST --username USER "
+                             "--password-stdin; or log in with `docker login`")
+        if platform and all_platforms:
+            raise UsageError("--platform and --all-platforms exclude each other",
+                             hint="give one of them")
+        credentials = None
+        if username:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise UsageError("--password-stdin read an empty password",
+                                 hint="pipe the password or token into imgaudit")
+            credentials = Credentials(username, password, source="--password-stdin")
+        if platform:
+            Platform.parse(platform)
+        options = SweepOptions(
+            repositories=tuple(repo or ()), tags=tuple(tag or ()), newest=newest, jobs=jobs,
+            timeout=timeout, refresh=refresh, shard=shard_from_env(shard, shards),
+            content=not metadata_only, platform=platform, all_platforms=all_platforms,
+        )
+        client = RegistryClient(registry, credentials=credentials, insecure=insecure,
+                                timeout=min(timeout, MAX_SOCKET_TIMEOUT), retries=retries)
+        progress: Progress
+        with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
+                _progress(quiet) as progress, _sigterm_as_interrupt():
+            summary = sweep(client, store, options, cache=cache, progress=progress)
+    except ImgauditError as exc:
+        fail(exc.message, exc.hint)
+        raise typer.Exit(EXIT_ERROR) from None
+    _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_ERROR if summary.failed else EXIT_OK)

@@ -1,0 +1,715 @@
+"""Sweeps a whole registry: lists its repositories and tags, resolves each tag to its manifest,
+audits every manifest not yet in the results database once (threads, per-image deadline) and
+records each result as it finishes, so an interrupted sweep resumes where it stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from auditor.assess import run
+from auditor.errors import ImgauditError, UsageError
+from auditor.model import ImageReport, Policy, SweepTarget
+from auditor.rules import Rule, ruleset_version, select, wanted_files
+from auditor.sources.cache import LayerCache
+from auditor.sources.layers import Wanted
+from auditor.sources.registry.client import Manifest, RegistryClient
+from auditor.sources.registry.source import Platform, RegistrySource, host_platform
+from auditor.store import SweepStore
+
+__all__ = [
+    "GRACE_SECONDS",
+    "NullProgress",
+    "Progress",
+    "Shard",
+    "SweepOptions",
+    "SweepSummary",
+    "shard_from_env",
+    "shard_key",
+    "sweep",
+]
+
+# How long Ctrl-C waits for running audits before abandoning them (they are not recorded, so the
+# next sweep does them again).
+GRACE_SECONDS = 2.0
+# The most failures a summary keeps for printing; every one is in the database.
+_SHOWN_FAILURES = 20
+_ARM_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
+# ------------------------------------------------------------------------------------ sharding
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (1-based, as `--shard K/N` says it)."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (self.count >= 1 and 1 <= self.index <= self.count):
+            raise UsageError(f"shard {self.index}/{self.count} does not exist",
+                             hint="write --shard K/N with 1 <= K <= N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match:
+            raise UsageError(f"{text!r} is not a shard",
+                             hint="write --shard K/N, for example --shard 2/4")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def owns(self, key: str) -> bool:
+        return shard_key(key) % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def shard_key(key: str) -> int:
+    """A stable 64-bit number for a key: the same on every machine, Python version and run
+    (unlike hash(), which is salted per process)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def shard_from_env(shard: str | None, shards: int | None,
+                   env: Mapping[str, str] | None = None) -> Shard | None:
+    """The shard this process sweeps: `--shard K/N`, else IMGAUDIT_SHARD=K/N, else a Kubernetes
+    Indexed Job's JOB_COMPLETION_INDEX (0-based) with `--shards N` (or IMGAUDIT_SHARDS=N)."""
+    env = os.environ if env is None else env
+    if shard:
+        return Shard.parse(shard)
+    if explicit := env.get("IMGAUDIT_SHARD", "").strip():
+        return Shard.parse(explicit)
+    count = shards
+    if count is None and (text := env.get("IMGAUDIT_SHARDS", "").strip()):
+        if not text.isdigit():
+            raise UsageError(f"IMGAUDIT_SHARDS={text!r} is not a number of shards",
+                             hint="set IMGAUDIT_SHARDS to the Job's completions, e.g. 4")
+        count = int(text)
+    index = env.get("JOB_COMPLETION_INDEX", "").strip()
+    if count is None:
+        return None  # JOB_COMPLETION_INDEX alone does not say how many shards there are
+    if not index:
+        if count == 1:
+            return None
+        raise UsageError(f"--shards {count} needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job "
+                         "sets it) to say which shard this is",
+                         hint="use --shard K/N outside an Indexed Job")
+    if not index.isdigit():
+        raise UsageError(f"JOB_COMPLETION_INDEX={index!r} is not a number",
+                         hint="run in a Kubernetes Indexed Job, or use --shard K/N")
+    return Shard(int(index) + 1, count)
+
+
+# ------------------------------------------------------------------------------------ options
+
+
+@dataclass(frozen=True, slots=True)
+class SweepOptions:
+    repositories: tuple[str, ...] = ()  # globs on the repository name; () takes every one
+    tags: tuple[str, ...] = ()  # globs on the tag; () takes every one
+    newest: int | None = None  # per repository, the N tags whose image is newest (config.created)
+    jobs: int = 8
+    timeout: float = 300.0  # seconds one image may take before it is recorded as an error
+    refresh: bool = False  # audit digests the database already holds a result for
+    shard: Shard | None = None
+    content: bool = True  # read layer contents (False: manifest and config only)
+    platform: str | None = None  # from an index: this platform (default: this machine's)
+    all_platforms: bool = False  # from an index: every platform
+    page_size: int = 1000  # entries asked for per page of the catalog and of each tag list
+    policy: Policy = field(default_factory=Policy)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    reference: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSummary:
+    """What one sweep did. `images` counts manifests (a digest on a platform) this shard owns;
+    every tag of them is recorded, audited or linked to the audit of another tag."""
+
+    registry: str
+    ruleset: str
+    repositories: int  # repositories swept (after --repo)
+    tags: int  # tags swept (after --tag and --newest), in every shard
+    images: int  # unique manifests this shard owns
+    audited: int  # audited now, successfully
+    skipped: int  # already in the database for this rule set
+    failed: int  # could not be audited (recorded; the next sweep retries them)
+    linked: int  # tags recorded against another tag's audit of the same manifest
+    other_shards: int  # unique manifests left to the other shards
+    no_platform: int  # tags of an index without the wanted platform (not audited)
+    elapsed: float
+    bytes_downloaded: int
+    interrupted: bool = False
+    unfinished: int = 0  # audits not done when interrupted
+    failures: tuple[Failure, ...] = ()  # the first few, for printing
+    shard: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Manifests handled (audited, failed or skipped) per second of the whole sweep."""
+        done = self.audited + self.failed + self.skipped
+        return done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+# ------------------------------------------------------------------------------------ progress
+
+
+class Progress(Protocol):
+    """Where a sweep reports how far it got; the CLI draws a bar, tests count."""
+
+    def stage(self, name: str, total: int) -> None:
+        """A new stage ("tags": resolving tags, "images": auditing) with `total` steps."""
+
+    def advance(self, failed: bool = False) -> None:
+        """One step of the current stage done (failed: it ended in a recorded error)."""
+
+    def note(self, text: str) -> None:
+        """Something a person watching should know (one line, no secrets)."""
+
+
+class NullProgress:
+    def stage(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, failed: bool = False) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------ planning
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """One tag, resolved: the manifest digest it points at and the platform manifests chosen."""
+
+    repository: str
+    tag: str
+    digest: str  # what the tag points at (an index's digest, for a multi-platform image)
+    images: tuple[tuple[str, str], ...]  # (platform or "", manifest digest to read)
+    created: str = ""  # the newest image config's `created`, with --newest
+    no_platform: bool = False  # an index without the wanted platform
+
+
+@dataclass(frozen=True, slots=True)
+class _Unresolved:
+    repository: str
+    tag: str
+    message: str
+    hint: str
+
+
+@dataclass(slots=True)
+class _Group:
+    """Every tag that resolved to one manifest on one platform: audited once."""
+
+    digest: str
+    platform: str
+    manifest: str  # the platform manifest's digest, what is read
+    targets: list[SweepTarget]
+
+    @property
+    def primary(self) -> SweepTarget:
+        return self.targets[0]
+
+
+def _matches(name: str, globs: Sequence[str]) -> bool:
+    return not globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs)
+
+
+def _is_attestation(entry: Mapping[str, Any]) -> bool:
+    annotations = entry.get("annotations") or {}
+    platform = entry.get("platform") or {}
+    return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
+
+
+def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[tuple[str, str]]:
+    """(platform, digest) of the index entries to audit: every image, or the one for `wanted`
+    (default: this machine's), the exact variant first; [] when none fits."""
+    entries = [
+        (Platform.of(entry.get("platform") or {}), str(entry["digest"]))
+        for entry in index.document.get("manifests") or ()
+        if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
+    ]
+    if every:
+        return [(str(p), d) for p, d in entries]
+    target = wanted or host_platform()
+    matching = [(p, d) for p, d in entries if target.matches(p)]
+    default = _ARM_VARIANTS.get(target.architecture, "")
+    matching.sort(key=lambda item: (item[0].variant != target.variant,
+                                    item[0].variant not in ("", default)))
+    return [(str(p), d) for p, d in matching[:1]]
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def _when(created: str) -> datetime.datetime:
+    """An image config's `created` (RFC 3339, maybe with nanoseconds) as an aware datetime;
+    the epoch when absent or unreadable, so such images rank oldest."""
+    text = _FRACTION.sub(r"\1", created.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
+
+
+class _Planner:
+    """Lists and resolves tags, with a small cache of what several tags share."""
+
+    def __init__(self, client: RegistryClient, options: SweepOptions) -> None:
+        self.client = client
+        self.options = options
+        self.platform = Platform.parse(options.platform) if options.platform else None
+        self._created: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def tags(self, repository: str) -> list[str] | Failure:
+        """The repository's tags that --tag takes, sorted; a Failure when they cannot be listed."""
+        try:
+            found = self.client.tags(repository, self.options.page_size)
+            return sorted({t for t in found if _matches(t, self.options.tags)})
+        except ImgauditError as exc:
+            return Failure(repository, exc.message, exc.hint)
+
+    def resolve(self, repository: str, tag: str) -> _Resolved | _Unresolved:
+        try:
+            top = self.client.manifest(repository, tag)
+            if top.is_index:
+                images = tuple(_choose(top, self.platform, self.options.all_platforms))
+                if not images:
+                    return _Resolved(repository, tag, top.digest, (), no_platform=True)
+            else:
+                images = (("", top.digest),)
+            created = ""
+            if self.options.newest is not None:
+                created = max(
+                    (self._created_of(repository, digest, top if digest == top.digest else None)
+                     for _, digest in images),
+                    key=_when,
+                )
+            return _Resolved(repository, tag, top.digest, images, created)
+        except ImgauditError as exc:
+            return _Unresolved(repository, tag, exc.message, exc.hint)
+        except Exception as exc:  # a bug must not stop the sweep: recorded like any failure
+            return _Unresolved(repository, tag, f"internal error: {type(exc).__name__}: {exc}",
+                               "this is a bug in imgaudit; please report it")
+
+    def _created_of(self, repository: str, digest: str, manifest: Manifest | None) -> str:
+        """The image config's `created`: one manifest and one config read per digest."""
+        with self._lock:
+            known = self._created.get(digest)
+        if known is not None:
+            return known
+        manifest = manifest or self.client.manifest(repository, digest)
+        config = str((manifest.document.get("config") or {}).get("digest") or "")
+        created = ""
+        if config:
+            try:
+                document = json.loads(self.client.blob(repository, config))
+            except ValueError:
+                document = {}
+            if isinstance(document, dict):
+                created = str(document.get("created") or "")
+        with self._lock:
+            self._created[digest] = created
+        return created
+
+
+def _newest(resolved: Iterable[_Resolved], count: int) -> list[_Resolved]:
+    """Per repository, the `count` tags whose image was created last (ties: by tag, highest
+    first, so the choice is the same on every shard)."""
+    by_repository: dict[str, list[_Resolved]] = {}
+    for item in resolved:
+        by_repository.setdefault(item.repository, []).append(item)
+    kept = []
+    for items in by_repository.values():
+        items.sort(key=lambda r: (_when(r.created), r.tag), reverse=True)
+        kept += items[:count]
+    return kept
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+class _Job:
+    """One group's audit. The worker records its result unless the sweep left the job behind
+    first (timed out, or interrupted); whichever comes first wins."""
+
+    RUNNING, RECORDING, DONE, ABANDONED = "running", "recording", "done", "abandoned"
+
+    def __init__(self, group: _Group, deadline: float) -> None:
+        self.group = group
+        self.deadline = deadline
+        self.state = self.RUNNING
+        self.failed = False
+        self._lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """The worker's right to record its result; False once the sweep left it behind."""
+        with self._lock:
+            if self.state != self.RUNNING:
+                return False
+            self.state = self.RECORDING
+            return True
+
+    def abandon(self) -> bool:
+        """Leaves a running job behind; False if it is recording or done, whose result then
+        stands."""
+        with self._lock:
+            if self.state != self.RUNNING:
+                return False
+            self.state = self.ABANDONED
+            return True
+
+
+class _Sweep:
+    def __init__(self, client: RegistryClient, store: SweepStore, options: SweepOptions,
+                 source: RegistrySource, cache: LayerCache, progress: Progress) -> None:
+        self.client = client
+        self.store = store
+        self.options = options
+        self.source = source
+        self.cache = cache
+        self.progress = progress
+        policy = options.policy
+        rules, ignored = select(policy.ignore, policy.enable)
+        self.policy = dataclasses.replace(policy, ignore=ignored, enable=frozenset())
+        self.rules: tuple[Rule, ...] = rules
+        active = [r for r in rules if r.info.id not in ignored]
+        self.wanted = Wanted(wanted_files(active)) if options.content else None
+        self.ruleset = ruleset_version(self.policy, options.content)
+        self.failures: list[Failure] = []
+        self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0}
+        self._lock = threading.Condition()
+        self._fatal: BaseException | None = None
+        self._pending: list[_Group] = []  # groups not started, the next one last
+        self._running: list[_Job] = []
+        self._stopping = False
+
+    # -- bookkeeping
+
+    def count(self, name: str, by: int = 1) -> None:
+        with self._lock:
+            self.counts[name] += by
+
+    def failure(self, target: SweepTarget, message: str, hint: str, duration: float) -> None:
+        self.store.record_failure(target, message, hint, self.ruleset, duration)
+        with self._lock:
+            self.counts["failed"] += 1
+            if len(self.failures) < _SHOWN_FAILURES:
+                self.failures.append(Failure(target.reference, message, hint))
+
+    def failed_listing(self, repository: str, failure: Failure) -> None:
+        """A repository whose tags cannot be listed: counted and shown, not stored (there is no
+        tag to store it under); the next sweep lists it again."""
+        with self._lock:
+            self.counts["failed"] += 1
+            if len(self.failures) < _SHOWN_FAILURES:
+                self.failures.append(
+                    Failure(f"{self.client.host}/{repository}", failure.message, failure.hint))
+
+    def _link_rest(self, group: _Group) -> None:
+        for target in group.targets[1:]:
+            self.store.link_tag(target)
+        self.count("linked", len(group.targets) - 1)
+
+    # -- the audit of one manifest
+
+    def _open(self, group: _Group) -> ImageReport:
+        target = group.primary
+        pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
+        image = self.source.open(pinned, self.wanted, self.cache)
+        shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
+        if group.platform:
+            shown += f" ({group.platform})"
+        image = dataclasses.replace(image, reference=shown)
+        return run(image, self.rules, self.policy)
+
+    def _run(self, job: _Job) -> None:
+        started = time.monotonic()
+        group = job.group
+        item: ImageReport | None = None
+        message = hint = ""
+        try:
+            item = self._open(group)
+        except ImgauditError as exc:
+            message, hint = exc.message, exc.hint
+        except Exception as exc:  # one image's bug must not stop the sweep
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            hint = "this is a bug in imgaudit; please report it"
+        if not job.claim():
+            return  # the sweep recorded a timeout (or was interrupted) meanwhile
+        try:
+            duration = time.monotonic() - started
+            if item is not None:
+                self.store.record_report(group.primary, item, self.ruleset, duration)
+                self.count("audited")
+            else:
+                job.failed = True
+                self.failure(group.primary, message, hint, duration)
+            self._link_rest(group)
+        except BaseException as exc:  # the database cannot be written: the sweep must stop
+            with self._lock:
+                self._fatal = self._fatal or exc
+                self._stopping = True
+        finally:
+            with self._lock:
+                job.state = _Job.DONE
+                self._lock.notify_all()
+
+    def _worker(self) -> None:
+        """Takes groups until none is left or the sweep stops. Workers live for the whole sweep,
+        so each keeps its HTTP connection; one whose job was left behind ends after it (a
+        replacement took its place)."""
+        while True:
+            with self._lock:
+                if self._stopping or not self._pending:
+                    return
+                job = _Job(self._pending.pop(), time.monotonic() + self.options.timeout)
+                self._running.append(job)
+            self._run(job)
+            if job.state == _Job.ABANDONED:
+                return
+
+    def _start_worker(self) -> None:
+        threading.Thread(target=self._worker, daemon=True, name="imgaudit-sweep").start()
+
+    def _time_out(self, job: _Job) -> None:
+        group = job.group
+        timeout = self.options.timeout
+        self.failure(group.primary, f"timed out after {timeout:g} s",
+                     "raise --timeout, or check that the registry answers promptly; "
+                     "the next sweep tries it again", timeout)
+        self._link_rest(group)
+
+    def audit(self, groups: Sequence[_Group]) -> tuple[bool, int]:
+        """Audits the groups, `jobs` at a time; returns (interrupted, audits left unfinished).
+
+        A job past its deadline is recorded as timed out and left to its thread (which cannot be
+        killed; the client's socket timeout ends a stalled read), and a new worker takes its
+        place. Ctrl-C (KeyboardInterrupt) stops handing out groups and waits GRACE_SECONDS for
+        the audits under way; a second Ctrl-C stops waiting."""
+        self._pending = list(reversed(groups))
+        for _ in range(min(self.options.jobs, len(groups))):
+            self._start_worker()
+        interrupted = False
+        try:
+            while self._reap(until=None):
+                pass
+        except KeyboardInterrupt:
+            interrupted = True
+            with self._lock:
+                self._stopping = True
+            self.progress.note("interrupted: finishing the audits under way "
+                               f"(up to {GRACE_SECONDS:g} s; Ctrl-C again to stop now)")
+            deadline = time.monotonic() + GRACE_SECONDS
+            try:
+                while time.monotonic() < deadline and self._reap(until=deadline):
+                    pass
+            except KeyboardInterrupt:
+                pass
+        with self._lock:
+            self._stopping = True
+            left = len(self._pending) + sum(job.abandon() for job in self._running)
+        if self._fatal is not None:
+            raise self._fatal
+        return interrupted, left
+
+    def _reap(self, until: float | None) -> bool:
+        """Waits a little for audits to end, counts those that did, and records those past their
+        deadline as timed out. False when there is nothing left to wait for."""
+        with self._lock:
+            if not any(job.state == _Job.DONE for job in self._running):
+                nearest = min((job.deadline for job in self._running), default=0.0)
+                if until is not None:
+                    nearest = min(nearest, until)
+                # Wake at least every half second, so Ctrl-C is seen promptly.
+                self._lock.wait(max(0.01, min(0.5, nearest - time.monotonic())))
+            done = [job for job in self._running if job.state == _Job.DONE]
+            late = [job for job in self._running
+                    if job.state == _Job.RUNNING and time.monotonic() >= job.deadline]
+            for job in done:
+                self._running.remove(job)
+        for job in done:
+            self.progress.advance(failed=job.failed)
+        for job in late:
+            if job.abandon():
+                with self._lock:
+                    self._running.remove(job)
+                    replace = bool(self._pending) and not self._stopping
+                self._time_out(job)
+                self.progress.advance(failed=True)
+                if replace:
+                    self._start_worker()
+        with self._lock:
+            return self._fatal is None and bool(self._running or
+                                                (self._pending and not self._stopping))
+
+
+def sweep(
+    client: RegistryClient,
+    store: SweepStore,
+    options: SweepOptions,
+    *,
+    cache: LayerCache | None = None,
+    source: RegistrySource | None = None,
+    progress: Progress | None = None,
+) -> SweepSummary:
+    """Sweeps the registry `client` talks to into `store`; see the module docstring.
+
+    Raises ImgauditError when the sweep cannot run at all (the catalog cannot be read, bad
+    options, the database cannot be written); a failing image is recorded, never raised.
+    Ctrl-C (KeyboardInterrupt) is handled: the summary then says `interrupted`, and what was
+    recorded stays recorded."""
+    started = time.monotonic()
+    progress = progress or NullProgress()
+    work = _Sweep(client, store, options, source or RegistrySource(client),
+                  cache or LayerCache.disabled(), progress)
+    shard = options.shard
+    # The catalog first: a registry that cannot be read leaves no sweep behind in the database.
+    repositories = [name for name in client.repositories(options.page_size)
+                    if _matches(name, options.repositories)]
+    sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options={
+        "repo": list(options.repositories), "tag": list(options.tags), "newest": options.newest,
+        "content": options.content, "platform": options.platform,
+        "all_platforms": options.all_platforms, "refresh": options.refresh,
+        "ruleset": work.ruleset,
+    })
+    plan = _Plan()
+    interrupted, unfinished = False, 0
+    try:
+        todo = _prepare(work, plan, repositories)
+        progress.stage("images", len(todo))
+        interrupted, unfinished = work.audit(todo)
+    except KeyboardInterrupt:
+        interrupted = True
+    if not interrupted:
+        store.end_sweep(sweep_id)
+    counts = work.counts
+    return SweepSummary(
+        registry=client.host, ruleset=work.ruleset, repositories=plan.repositories,
+        tags=plan.tags, images=plan.images, audited=counts["audited"],
+        skipped=counts["skipped"], failed=counts["failed"], linked=counts["linked"],
+        other_shards=plan.other_shards, no_platform=plan.no_platform,
+        elapsed=time.monotonic() - started, bytes_downloaded=client.bytes_downloaded,
+        interrupted=interrupted, unfinished=unfinished, failures=tuple(work.failures),
+        shard=str(shard or ""),
+    )
+
+
+@dataclass(slots=True)
+class _Plan:
+    repositories: int = 0
+    tags: int = 0
+    images: int = 0
+    other_shards: int = 0
+    no_platform: int = 0
+
+
+def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Group]:
+    """Lists and resolves the repositories' tags, records what could not be resolved, links the
+    tags of manifests already audited, and returns the groups left to audit."""
+    client, options, store, shard = work.client, work.options, work.store, work.options.shard
+    plan.repositories = len(repositories)
+    planner = _Planner(client, options)
+    with _Pool(options.jobs) as pool:
+        listed: list[tuple[str, str]] = []
+        for repository, tags in zip(repositories, pool.map(planner.tags, repositories),
+                                    strict=True):
+            if isinstance(tags, Failure):
+                work.failed_listing(repository, tags)
+            else:
+                listed += [(repository, tag) for tag in tags]
+        work.progress.stage("tags", len(listed))
+        resolved: list[_Resolved | _Unresolved] = []
+        for result in pool.map(lambda item: planner.resolve(*item), listed):
+            work.progress.advance(failed=isinstance(result, _Unresolved))
+            resolved.append(result)
+    found = [r for r in resolved if isinstance(r, _Resolved)]
+    if options.newest is not None:
+        found = _newest(found, options.newest)
+    plan.no_platform = sum(r.no_platform for r in found)
+    lost = [r for r in resolved if isinstance(r, _Unresolved)]
+    plan.tags = len(found) + len(lost)
+    for item in lost:
+        # No digest to shard by: the tag's name decides which shard records it.
+        if shard is None or shard.owns(f"{item.repository}:{item.tag}"):
+            target = SweepTarget(client.host, item.repository, item.tag, "", "")
+            work.failure(target, item.message, item.hint, 0.0)
+    groups = _group(client.host, found)
+    mine = [g for g in groups if shard is None or shard.owns(g.digest)]
+    plan.images = len(mine)
+    plan.other_shards = len(groups) - len(mine)
+    todo = []
+    for group in mine:
+        if not options.refresh and store.seen(group.digest, group.platform, work.ruleset):
+            for target in group.targets:
+                store.link_tag(target)
+            work.count("skipped")
+            work.count("linked", len(group.targets) - 1)
+        else:
+            todo.append(group)
+    return todo
+
+
+class _Pool:
+    """A thread pool whose `map` yields results in order, and which on leaving (Ctrl-C
+    included) drops what has not started instead of waiting for it."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
+                                        thread_name_prefix="imgaudit-plan")
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        futures: list[Future[Any]] = [self._pool.submit(function, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _group(registry: str, found: Iterable[_Resolved]) -> list[_Group]:
+    """One group per (digest, platform), its tags in order; the first tag is the one read."""
+    groups: dict[tuple[str, str], _Group] = {}
+    for item in sorted(found, key=lambda r: (r.repository, r.tag)):
+        for platform, manifest in item.images:
+            target = SweepTarget(registry, item.repository, item.tag, item.digest, platform)
+            key = (item.digest, platform)
+            if key in groups:
+                groups[key].targets.append(target)
+            else:
+                groups[key] = _Group(item.digest, platform, manifest, [target])
+    return list(groups.values())

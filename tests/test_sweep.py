@@ -1,0 +1,574 @@
+"""`imgaudit sweep` end to end against a real registry of its own (Debian's docker-registry in a
+container), filled with `docker push` and through the registry API: every tag recorded, one audit
+per manifest, reruns, filters, shards, faults through a loopback proxy, SIGKILL and Ctrl-C in the
+middle, layer downloads counted, and an htpasswd registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.errors import UsageError
+from auditor.model import SweepResults
+from auditor.sources.registry.source import host_platform
+from auditor.store import load
+from auditor.sweep import Shard, _when, shard_from_env
+from tests.conftest import fixture_tag
+from tests.faultproxy import FaultKind, FaultProxy
+from tests.registry_env import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Registry,
+    RegistryContents,
+    RegistryFactory,
+    canonical,
+    descriptor,
+    docker_push,
+    upload_fixture,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Pushed with `docker push`: two tags of one image in team/app (1.1 and latest).
+PUSHED: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "fixtures/root-user": {"classic": ("root-user", "classic"),
+                           "buildkit": ("root-user", "buildkit")},
+    "fixtures/secrets": {"classic": ("secrets", "classic"), "buildkit": ("secrets", "buildkit")},
+    "team/app": {"1.0": ("user-hardcoded", "buildkit"), "1.1": ("numeric-user", "buildkit"),
+                 "latest": ("numeric-user", "buildkit")},
+    "team/web": {"1.0": ("no-workdir", "buildkit"), "2.0": ("no-expose", "buildkit")},
+}
+# Put through the API with a set `created`, to rank by --newest (b is newest, nanoseconds and
+# all); copies/app:same is byte for byte dated/app:a, in another repository.
+DATED = {"a": ("ssh-port", "2024-01-01T00:00:00Z"),
+         "b": ("low-port", "2024-03-01T12:00:00.123456789Z"),
+         "c": ("os-cache", "2024-02-01T00:00:00+00:00")}
+
+
+@dataclass(frozen=True)
+class Swept:
+    registry: Registry
+    tags: Mapping[tuple[str, str], str]  # (repository, tag) -> manifest digest, from the registry
+    index_digest: str  # multiarch/app:oci
+    configs: Mapping[tuple[str, str], str]  # (repository, tag) -> config digest (not indexes)
+
+    @property
+    def host(self) -> str:
+        return self.registry.host
+
+    @property
+    def digests(self) -> set[str]:
+        return set(self.tags.values())
+
+
+def _put_index(registry: Registry, repository: str, tag: str) -> str:
+    """An OCI index of linux/amd64 (root-user) and linux/arm64/v8 (user-hardcoded)."""
+    entries = []
+    for source, fields in (("root-user", {"architecture": "amd64", "os": "linux"}),
+                           ("user-hardcoded", {"architecture": "arm64", "os": "linux",
+                                               "variant": "v8"})):
+        child = upload_fixture(registry, repository, None, fixture_tag(source, "buildkit"),
+                               media_type=OCI_MANIFEST, config_fields=fields)
+        body, _, _ = registry.api.manifest(repository, child.digest, accept=(OCI_MANIFEST,))
+        entries.append({**descriptor(OCI_MANIFEST, body), "platform": fields})
+    body = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    return registry.api.put_manifest(repository, tag, body, OCI_INDEX)
+
+
+@pytest.fixture(scope="module")
+def swept(registry_factory: RegistryFactory, fixture_images: list[str]) -> Swept:
+    """A registry of this module's own, so what a sweep must find is exactly what was put."""
+    registry = registry_factory.open("sweep")
+    for repository, tags in PUSHED.items():
+        docker_push(registry.api, repository, tags)
+    for tag, (source, created) in DATED.items():
+        upload_fixture(registry, "dated/app", tag, fixture_tag(source, "buildkit"),
+                       config_fields={"created": created})
+    upload_fixture(registry, "copies/app", "same", fixture_tag(DATED["a"][0], "buildkit"),
+                   config_fields={"created": DATED["a"][1]})
+    index = _put_index(registry, "multiarch/app", "oci")
+    tags: dict[tuple[str, str], str] = {}
+    configs: dict[tuple[str, str], str] = {}
+    for repository in registry.api.catalog():
+        for tag in registry.api.tags(repository):
+            body, _, digest = registry.api.manifest(repository, tag)
+            tags[repository, tag] = digest
+            config = json.loads(body).get("config")
+            if config:
+                configs[repository, tag] = config["digest"]
+    assert tags["copies/app", "same"] == tags["dated/app", "a"]
+    assert tags["team/app", "1.1"] == tags["team/app", "latest"]
+    return Swept(registry, tags, index, configs)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def imgaudit(*args: str, env: Mapping[str, str], stdin: str | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
+                          text=True, env=dict(env), input=stdin, timeout=timeout)
+
+
+def sweep(host: str, db: Path, *args: str, env: Mapping[str, str], stdin: str | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    return imgaudit("sweep", host, "--db", str(db), *args, env=env, stdin=stdin)
+
+
+def counted(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """The counts of the summary line: audited, skipped, failed."""
+    line = next(line for line in done.stderr.splitlines() if line.startswith("imgaudit: audited"))
+    words = line.replace(",", " ").replace(";", " ").split()
+    return {name: int(words[words.index(name) + 1]) for name in ("audited", "skipped", "failed")}
+
+
+def rows(db: Path, where: str = "1") -> list[sqlite3.Row]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        return list(conn.execute(f"SELECT * FROM images WHERE {where} ORDER BY id"))
+
+
+def by_tag(results: SweepResults) -> dict[tuple[str, str], Any]:
+    return {(t.repository, t.tag): t for t in results.tags}
+
+
+def own_platform() -> str:
+    return str(host_platform())
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """No Docker config of the machine's, a layer cache of the test's own."""
+    folder = tmp_path / "docker-config"
+    folder.mkdir()
+    return dict(cli_env, DOCKER_CONFIG=str(folder), PYTHONPATH=str(ROOT))
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+@pytest.mark.engine
+def test_a_sweep_records_every_tag_with_one_audit_per_manifest(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "sweep.db"
+    done = sweep(swept.host, db, "--metadata-only", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    results = load([db])
+    tags = by_tag(results)
+    assert set(tags) == set(swept.tags)
+    for key, digest in swept.tags.items():
+        assert tags[key].digest == digest, key
+        assert tags[key].audit.ok, (key, tags[key].audit.error)
+    # The multi-platform image: this machine's platform, under the index's digest.
+    assert tags["multiarch/app", "oci"].platform == own_platform()
+    assert tags["team/app", "1.0"].platform == ""
+    # One audit per manifest: tags that share a digest (in one repository or two) share it.
+    audits = rows(db)
+    assert len(audits) == len(swept.digests) < len(swept.tags)
+    assert Counter(r["digest"] for r in audits).most_common(1)[0][1] == 1
+    assert tags["copies/app", "same"].audit is tags["dated/app", "a"].audit
+    # Real verdicts: root-user runs as root, numeric-user does not.
+    def rules(key: tuple[str, str]) -> set[str]:
+        return {f.rule for f in tags[key].audit.findings if f.points > 0}
+
+    assert "IA201" in rules(("fixtures/root-user", "classic"))
+    assert "IA201" not in rules(("team/app", "1.1"))
+    assert counted(done) == {"audited": len(swept.digests), "skipped": 0, "failed": 0}
+
+
+@pytest.mark.engine
+def test_a_second_sweep_audits_nothing_new_and_refresh_audits_again(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "sweep.db"
+    assert sweep(swept.host, db, "--metadata-only", env=env).returncode == 0
+    first = rows(db)
+    again = sweep(swept.host, db, "--metadata-only", env=env)
+    assert again.returncode == 0, again.stderr
+    assert counted(again) == {"audited": 0, "skipped": len(swept.digests), "failed": 0}
+    assert [r["id"] for r in rows(db)] == [r["id"] for r in first]
+    assert set(by_tag(load([db]))) == set(swept.tags)
+    # --refresh audits every manifest again, appending (never overwriting) the results.
+    refreshed = sweep(swept.host, db, "--metadata-only", "--refresh", env=env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert counted(refreshed)["audited"] == len(swept.digests)
+    assert len(rows(db)) == 2 * len(first)
+
+
+@pytest.mark.engine
+def test_repo_tag_and_newest_filters(swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "team.db"
+    done = sweep(swept.host, db, "--metadata-only", "--repo", "team/*", "--tag", "1.*", env=env)
+    assert done.returncode == 0, done.stderr
+    assert set(by_tag(load([db]))) == {("team/app", "1.0"), ("team/app", "1.1"),
+                                       ("team/web", "1.0")}
+
+    db = tmp_path / "several.db"
+    done = sweep(swept.host, db, "--metadata-only", "--repo", "team/web", "--repo", "copies/*",
+                 env=env)
+    assert done.returncode == 0, done.stderr
+    assert set(by_tag(load([db]))) == {("team/web", "1.0"), ("team/web", "2.0"),
+                                       ("copies/app", "same")}
+
+    for count, wanted in ((1, {"b"}), (2, {"b", "c"})):
+        db = tmp_path / f"newest-{count}.db"
+        done = sweep(swept.host, db, "--metadata-only", "--repo", "dated/app", "--newest",
+                     str(count), env=env)
+        assert done.returncode == 0, done.stderr
+        assert {tag for _, tag in by_tag(load([db]))} == wanted
+
+
+@pytest.mark.engine
+def test_all_platforms_audits_each_platform_of_an_index(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "multi.db"
+    done = sweep(swept.host, db, "--repo", "multiarch/*", "--all-platforms", "--metadata-only",
+                 env=env)
+    assert done.returncode == 0, done.stderr
+    results = load([db])
+    assert {(t.tag, t.platform) for t in results.tags} == {("oci", "linux/amd64"),
+                                                          ("oci", "linux/arm64/v8")}
+    assert {t.digest for t in results.tags} == {swept.index_digest}
+    # The arm64 image is the user-hardcoded fixture, the amd64 one root-user: each was read.
+    scored = {t.platform: {f.rule for f in t.audit.findings if f.points > 0}
+              for t in results.tags}
+    assert "IA201" in scored["linux/amd64"]
+    assert "IA201" not in scored["linux/arm64/v8"]
+
+    db = tmp_path / "arm.db"
+    done = sweep(swept.host, db, "--repo", "multiarch/*", "--platform", "linux/arm64",
+                 "--metadata-only", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [t.platform for t in load([db]).tags] == ["linux/arm64/v8"]
+
+
+@pytest.mark.engine
+def test_shards_split_the_registry_without_overlap_and_report_merges_them(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    parts = []
+    for k in (1, 2):
+        db = tmp_path / f"shard-{k}.db"
+        done = sweep(swept.host, db, "--metadata-only", "--shard", f"{k}/2", env=env)
+        assert done.returncode == 0, done.stderr
+        parts.append(db)
+    audited = [{r["digest"] for r in rows(db)} for db in parts]
+    assert not audited[0] & audited[1]
+    assert audited[0] | audited[1] == swept.digests
+    tagged = [set(by_tag(load([db]))) for db in parts]
+    assert not tagged[0] & tagged[1]
+    assert tagged[0] | tagged[1] == set(swept.tags)
+    # Tags that share a digest land in one shard with it.
+    for db in parts:
+        names = set(by_tag(load([db])))
+        assert (("team/app", "1.1") in names) == (("team/app", "latest") in names)
+
+    report = imgaudit("report", *map(str, parts), "--format", "json", env=env)
+    assert report.returncode == 0, report.stderr
+    document = json.loads(report.stdout)
+    assert {(t["repository"], t["tag"]) for t in document["tags"]} == set(swept.tags)
+    assert document["summary"]["images"] == len(swept.digests)
+
+    # A Kubernetes Indexed Job: JOB_COMPLETION_INDEX=0 with --shards 2 is shard 1/2.
+    db = tmp_path / "job-0.db"
+    done = sweep(swept.host, db, "--metadata-only", "--shards", "2",
+                 env=dict(env, JOB_COMPLETION_INDEX="0"))
+    assert done.returncode == 0, done.stderr
+    assert {r["digest"] for r in rows(db)} == audited[0]
+
+
+@pytest.mark.engine
+def test_content_mode_downloads_each_layer_once(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    """Eight workers at once, a fresh layer cache: every layer blob is fetched at most once,
+    and every layer (by diff_id) exactly once, however many images share it."""
+    with FaultProxy(swept.host) as proxy:
+        db = tmp_path / "content.db"
+        done = sweep(proxy.host, db, "--jobs", "8", "--no-cache", env=env)
+        assert done.returncode == 0, done.stderr
+        blob_gets = Counter(e.path.rsplit("/", 1)[-1] for e in proxy.matching(r"/blobs/sha256:",
+                                                                             "GET"))
+    api = swept.registry.api
+    layers: dict[str, tuple[str, int]] = {}  # blob digest -> (repository, size)
+    configs: set[str] = set()
+    for (repository, _tag), digest in swept.tags.items():
+        manifest = json.loads(api.manifest(repository, digest)[0])
+        children = [m["digest"] for m in manifest.get("manifests", ())
+                    if m["platform"]["architecture"] == host_platform().architecture]
+        for child in children or [digest]:
+            document = json.loads(api.manifest(repository, child)[0])
+            configs.add(document["config"]["digest"])
+            for layer in document["layers"]:
+                layers[layer["digest"]] = (repository, layer["size"])
+    layer_gets = {d: n for d, n in blob_gets.items() if d in layers}
+    assert max(layer_gets.values()) == 1, layer_gets
+    assert set(blob_gets) <= set(layers) | configs
+    # Two blobs of the same uncompressed layer (docker push's gzip and the API upload's) are one
+    # layer: downloading either is enough.
+    diff_ids: dict[str, set[str]] = {}
+    for (repository, tag), config in swept.configs.items():
+        document = json.loads(api.blob(repository, config))
+        manifest = json.loads(api.manifest(repository, swept.tags[repository, tag])[0])
+        for layer, diff_id in zip(manifest["layers"], document["rootfs"]["diff_ids"],
+                                  strict=True):
+            diff_ids.setdefault(diff_id, set()).add(layer["digest"])
+    for diff_id, blobs in diff_ids.items():
+        assert sum(layer_gets.get(b, 0) for b in blobs) == 1, diff_id
+    # Layers were read: every report says so, and the os-cache fixture's apt lists are found.
+    tags = by_tag(load([db]))
+    assert all(json.loads(t.audit.report)["content_read"] for t in tags.values())
+    assert "IA902" in {f.rule for f in tags["dated/app", "c"].audit.findings}
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+@pytest.mark.engine
+def test_faults_are_retried_or_recorded_and_a_rerun_completes(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    stalled = ("team/web", "2.0")
+    broken = ("fixtures/secrets", "classic")
+    db = tmp_path / "faults.db"
+    with FaultProxy(swept.host, seed=7) as proxy:
+        proxy.add(FaultKind.THROTTLE, r"/v2/_catalog", nth=1, retry_after=1)
+        proxy.add(FaultKind.ERROR, r"/manifests/", nth={2, 3})  # retried (3 tries each)
+        proxy.add(FaultKind.DROP, r"/blobs/", nth={1, 4})
+        proxy.add(FaultKind.STALL, f"/blobs/{swept.configs[stalled]}", seconds=15)
+        proxy.add(FaultKind.ERROR, f"/v2/{broken[0]}/manifests/{broken[1]}$", status=503)
+        started = time.monotonic()
+        done = sweep(proxy.host, db, "--metadata-only", "--timeout", "3", "--retries", "2",
+                     "--jobs", "4", env=env)
+        elapsed = time.monotonic() - started
+        faults = Counter(e.fault for e in proxy.faulted)
+        throttled = proxy.matching(r"/v2/_catalog")
+        tags = by_tag(load([db]))
+        proxy.clear()  # the registry is well again: the same command completes the sweep
+        rerun = sweep(proxy.host, db, "--metadata-only", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    # Each fault happened (a stalled request is logged only when it ends, after the sweep: its
+    # timeout below shows it); the sweep ended soon after the stalled image's timeout.
+    assert {FaultKind.THROTTLE, FaultKind.ERROR, FaultKind.DROP} <= set(faults), faults
+    assert [e.status for e in throttled[:2]] == [429, 200]
+    assert elapsed < 60
+    assert set(tags) == set(swept.tags)  # nothing lost: every tag has a result or an error
+    failed = {key for key, tag in tags.items() if not tag.audit.ok}
+    assert failed == {stalled, broken}, {k: tags[k].audit.error for k in failed}
+    assert "timed out after 3 s" in tags[stalled].audit.error
+    assert "503" in tags[broken].audit.error
+    assert tags[stalled].audit.hint and tags[broken].audit.hint
+    assert counted(done)["failed"] == 2
+    assert any(stalled[0] in line and "timed out" in line for line in done.stderr.splitlines()
+               if line.startswith("imgaudit: error:"))
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert counted(rerun) == {"audited": 2, "skipped": len(swept.digests) - 2, "failed": 0}
+    tags = by_tag(load([db]))
+    assert all(tag.audit.ok for tag in tags.values())
+    assert tags[broken].digest == swept.tags[broken]
+
+
+def _committed(db: Path) -> set[str]:
+    try:
+        return {r["digest"] for r in rows(db, "status = 'ok'")}
+    except sqlite3.Error:
+        return set()
+
+
+def _slow_sweep(swept: Swept, proxy: FaultProxy, db: Path, env: Mapping[str, str]
+                ) -> subprocess.Popen[str]:
+    """A sweep whose every audit waits 0.6 s on its manifest, one at a time."""
+    proxy.add(FaultKind.STALL, r"/manifests/sha256:", seconds=0.6)
+    return subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),
+         "--metadata-only", "--jobs", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env))
+
+
+def _wait_for(db: Path, count: int, process: subprocess.Popen[str]) -> set[str]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = _committed(db)
+        if len(done) >= count:
+            return done
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the sweep committed too little in time")
+
+
+@pytest.mark.engine
+def test_sigkill_loses_no_committed_result_and_a_rerun_completes(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "killed.db"
+    with FaultProxy(swept.host) as proxy:
+        process = _slow_sweep(swept, proxy, db, env)
+        committed = _wait_for(db, 3, process)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+        kept = _committed(db)
+        proxy.clear()
+        rerun = sweep(proxy.host, db, "--metadata-only", env=env)
+    assert process.returncode == -signal.SIGKILL
+    assert committed <= kept < swept.digests
+    assert rerun.returncode == 0, rerun.stderr
+    assert counted(rerun) == {"audited": len(swept.digests) - len(kept), "skipped": len(kept),
+                              "failed": 0}
+    tags = by_tag(load([db]))
+    assert set(tags) == set(swept.tags)
+    assert all(tag.audit.ok for tag in tags.values())
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_soon_keeps_what_finished_and_says_how_to_resume(
+        signum: int, swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "interrupted.db"
+    with FaultProxy(swept.host) as proxy:
+        process = _slow_sweep(swept, proxy, db, env)
+        _wait_for(db, 2, process)
+        interrupted = time.monotonic()
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - interrupted
+        kept = _committed(db)
+        with sqlite3.connect(db) as conn:
+            finished = conn.execute("SELECT finished FROM sweeps").fetchall()
+        proxy.clear()
+        rerun = sweep(proxy.host, db, "--metadata-only", env=env)
+    assert process.returncode == 130, stderr
+    assert took < 5, took
+    assert "Traceback" not in stderr
+    assert "Resume with the same command" in stderr
+    assert 2 <= len(kept) < len(swept.digests)
+    assert finished == [(None,)]  # the sweep is marked unfinished
+    assert rerun.returncode == 0, rerun.stderr
+    assert counted(rerun)["skipped"] == len(kept)
+    tags = by_tag(load([db]))
+    assert set(tags) == set(swept.tags)
+    assert all(tag.audit.ok for tag in tags.values())
+
+
+# ----------------------------------------------------------------------------- auth and errors
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("kind", ["auth", "token"])
+def test_registries_with_auth_take_username_and_password_stdin(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path, env: dict[str, str]) -> None:
+    """htpasswd (Basic) and a token server (Bearer): refused without credentials, swept with
+    them, and the password is in no output and not in the database."""
+    registry: Registry = request.getfixturevalue(f"{kind}_registry")
+    request.getfixturevalue("private_image" if kind == "auth" else "token_image")
+    assert registry.password and registry.username
+    db = tmp_path / "private.db"
+    refused = sweep(registry.host, db, "--metadata-only", env=env)
+    assert refused.returncode == 2
+    assert "credentials" in refused.stderr and "hint:" in refused.stderr
+
+    done = sweep(registry.host, db, "--metadata-only", "--username", registry.username,
+                 "--password-stdin", env=env, stdin=registry.password + "\n")
+    assert done.returncode == 0, done.stderr
+    tags = by_tag(load([db]))
+    assert ("private/app", "1") in tags and tags["private/app", "1"].audit.ok
+    for text in (refused.stderr, done.stderr, done.stdout):
+        assert registry.password not in text
+    assert registry.password.encode() not in db.read_bytes()
+
+    wrong = sweep(registry.host, tmp_path / "wrong.db", "--username", registry.username,
+                  "--password-stdin", env=env, stdin="not-it\n")
+    assert wrong.returncode == 2
+    assert "Traceback" not in wrong.stderr
+
+
+@pytest.mark.engine
+def test_a_content_sweep_of_the_shared_registry_records_every_tag(
+        registry_contents: RegistryContents, tmp_path: Path, env: dict[str, str]) -> None:
+    """Docker and OCI manifests, a manifest list and an index, gzip and zstd layers: each tag
+    audited from its layers, and the corrupt image recorded as a failure, never as a result."""
+    db = tmp_path / "shared.db"
+    host = registry_contents.registry.host
+    done = sweep(host, db, "--no-cache", env=env)
+    assert done.returncode == 2, done.stderr  # the corrupt image could not be audited
+    tags = {f"{t.registry}/{t.repository}:{t.tag}": t for t in load([db]).tags}
+    assert set(tags) == set(registry_contents.tags)
+    for reference, digest in registry_contents.tags.items():
+        assert tags[reference].digest == digest
+    corrupt = tags[registry_contents.corrupt.reference].audit
+    assert not corrupt.ok and "diff_id" in corrupt.error
+    assert all(t.audit.ok for ref, t in tags.items() if ref != registry_contents.corrupt.reference)
+    zstd = tags[registry_contents.oci_zstd.reference].audit
+    assert json.loads(zstd.report)["content_read"]  # read from its gzip and zstd layers
+    assert all(json.loads(t.audit.report)["content_read"] for t in tags.values() if t.audit.ok)
+    assert counted(done)["failed"] == 1
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("args, words", [
+    (("not a host!",), "not a registry host"),
+    (("127.0.0.1:1", "--retries", "0"), "cannot reach"),
+    (("127.0.0.1:5000", "--shard", "3/2"), "shard 3/2"),
+    (("127.0.0.1:5000", "--shard", "x"), "not a shard"),
+    (("127.0.0.1:5000", "--username", "me"), "--password-stdin"),
+    (("127.0.0.1:5000", "--platform", "linux"), "not a platform"),
+    (("127.0.0.1:5000", "--platform", "linux/amd64", "--all-platforms"), "exclude"),
+])
+def test_bad_input_is_one_line_with_a_hint(args: tuple[str, ...], words: str, tmp_path: Path,
+                                           env: dict[str, str]) -> None:
+    db = tmp_path / "x.db"
+    done = imgaudit("sweep", *args, "--db", str(db), env=env)
+    assert done.returncode == 2, done.stderr
+    if db.exists():  # no sweep was begun
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM sweeps").fetchone() == (0,)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("imgaudit: error:")]
+    assert len(errors) == 1, done.stderr
+    assert words in errors[0] and "hint:" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- sharding, dates
+
+
+def test_shard_parsing_and_the_environment() -> None:
+    assert Shard.parse("2/4") == Shard(2, 4)
+    for bad in ("0/2", "3/2", "1/0", "a/b", "2"):
+        with pytest.raises(UsageError):
+            Shard.parse(bad)
+    assert shard_from_env(None, None, {}) is None
+    assert shard_from_env("1/3", None, {"JOB_COMPLETION_INDEX": "2"}) == Shard(1, 3)
+    assert shard_from_env(None, 3, {"JOB_COMPLETION_INDEX": "2"}) == Shard(3, 3)
+    assert shard_from_env(None, None, {"JOB_COMPLETION_INDEX": "0", "IMGAUDIT_SHARDS": "2"}
+                          ) == Shard(1, 2)
+    assert shard_from_env(None, None, {"IMGAUDIT_SHARD": "2/2"}) == Shard(2, 2)
+    assert shard_from_env(None, None, {"JOB_COMPLETION_INDEX": "1"}) is None
+    with pytest.raises(UsageError):
+        shard_from_env(None, 2, {})
+    with pytest.raises(UsageError):
+        shard_from_env(None, 2, {"JOB_COMPLETION_INDEX": "2"})
+
+
+def test_shards_cover_every_key_once_and_balance() -> None:
+    keys = [f"sha256:{os.urandom(32).hex()}" for _ in range(4000)]
+    shards = [Shard(k, 4) for k in range(1, 5)]
+    owners = [[s for s in shards if s.owns(key)] for key in keys]
+    assert all(len(o) == 1 for o in owners)
+    sizes = Counter(o[0].index for o in owners)
+    assert min(sizes.values()) > 850, sizes  # 1000 expected each; 850 is 5 sigma away
+
+
+def test_created_times_compare_across_formats() -> None:
+    order = ["", "2024-01-01T00:00:00Z", "2024-02-01T00:00:00+00:00",
+             "2024-03-01T12:00:00.123456789Z", "2024-03-01T12:00:00.5Z"]
+    assert sorted(order, key=_when) == order
+    assert _when("garbage") == _when("")
