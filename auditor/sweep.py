@@ -25,7 +25,12 @@ from auditor.rules import Rule, ruleset_version, select, wanted_files
 from auditor.sources.cache import LayerCache
 from auditor.sources.layers import Wanted
 from auditor.sources.registry.client import Manifest, RegistryClient
-from auditor.sources.registry.source import Platform, RegistrySource, host_platform
+from auditor.sources.registry.source import (
+    Platform,
+    RegistrySource,
+    best_match,
+    index_entries,
+)
 from auditor.store import SweepStore
 
 __all__ = [
@@ -45,7 +50,6 @@ __all__ = [
 GRACE_SECONDS = 2.0
 # The most failures a summary keeps for printing; every one is in the database.
 _SHOWN_FAILURES = 20
-_ARM_VARIANTS = {"arm64": "v8", "arm": "v7"}
 
 
 # ------------------------------------------------------------------------------------ sharding
@@ -238,28 +242,12 @@ def _matches(name: str, globs: Sequence[str]) -> bool:
     return not globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs)
 
 
-def _is_attestation(entry: Mapping[str, Any]) -> bool:
-    annotations = entry.get("annotations") or {}
-    platform = entry.get("platform") or {}
-    return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
-
-
 def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[tuple[str, str]]:
     """(platform, digest) of the index entries to audit: every image, or the one for `wanted`
-    (default: this machine's), the exact variant first; [] when none fits."""
-    entries = [
-        (Platform.of(entry.get("platform") or {}), str(entry["digest"]))
-        for entry in index.document.get("manifests") or ()
-        if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
-    ]
-    if every:
-        return [(str(p), d) for p, d in entries]
-    target = wanted or host_platform()
-    matching = [(p, d) for p, d in entries if target.matches(p)]
-    default = _ARM_VARIANTS.get(target.architecture, "")
-    matching.sort(key=lambda item: (item[0].variant != target.variant,
-                                    item[0].variant not in ("", default)))
-    return [(str(p), d) for p, d in matching[:1]]
+    (default: this machine's); [] when none fits."""
+    entries = index_entries(index.document)
+    picked = entries if every else best_match(entries, wanted)
+    return [(str(p), str(entry["digest"])) for entry, p in picked]
 
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")

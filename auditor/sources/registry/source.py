@@ -212,26 +212,17 @@ class RegistrySource:
             raise UnsupportedManifest(
                 f"{shown} is not a container image (its manifest is {top.media_type or 'untyped'})",
                 hint="imgaudit audits container images, not other artifacts")
-        entries = [
-            (entry, Platform.of(entry.get("platform") or {}))
-            for entry in top.document.get("manifests") or ()
-            if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
-        ]
+        entries = index_entries(top.document)
         if not entries:
             raise UnsupportedManifest(f"{shown} is an index that lists no image")
         if all_platforms:
             picked = entries
         else:
-            target = wanted or host_platform()
-            matching = [(e, p) for e, p in entries if target.matches(p)]
-            if not matching:
+            picked = best_match(entries, wanted)
+            if not picked:
                 have = ", ".join(sorted({str(p) or "unknown" for _, p in entries}))
+                target = wanted or host_platform()
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
-            # exact variant first, then the default variant, then the first listed
-            matching.sort(key=lambda item: (item[1].variant != target.variant,
-                                            item[1].variant not in ("", _DEFAULT_VARIANTS.get(
-                                                target.architecture, ""))))
-            picked = matching[:1]
         chosen = []
         for entry, entry_platform in picked:
             manifest = client.manifest(parsed.repository, str(entry["digest"]))
@@ -397,6 +388,28 @@ def _is_attestation(entry: Mapping[str, Any]) -> bool:
     annotations = entry.get("annotations") or {}
     platform = entry.get("platform") or {}
     return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
+
+
+def index_entries(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
+    """The images a manifest list or index names, with their platforms; attestations left out."""
+    return [
+        (entry, Platform.of(entry.get("platform") or {}))
+        for entry in document.get("manifests") or ()
+        if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
+    ]
+
+
+def best_match(
+    entries: Sequence[tuple[Mapping[str, Any], Platform]], wanted: Platform | None
+) -> list[tuple[Mapping[str, Any], Platform]]:
+    """The one entry for `wanted` (default: this machine's platform): the exact variant first,
+    then the architecture's default variant, then the first listed; [] when none fits."""
+    target = wanted or host_platform()
+    matching = [(e, p) for e, p in entries if target.matches(p)]
+    default = _DEFAULT_VARIANTS.get(target.architecture, "")
+    matching.sort(key=lambda item: (item[1].variant != target.variant,
+                                    item[1].variant not in ("", default)))
+    return matching[:1]
 
 
 def _config(data: bytes, shown: str) -> dict[str, Any]:
