@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,12 +15,14 @@ from auditor.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_POLICY,
+    AllPlatformsOption,
     BaseOption,
     ConfigOption,
     FailOnNewOption,
     FailOnOption,
     FailUnderOption,
     IgnoreOption,
+    InsecureOption,
     MaxBaseSizeOption,
     MaxLayersOption,
     MaxOwnSizeOption,
@@ -29,10 +30,14 @@ from auditor.cli.common import (
     NoCacheOption,
     NoConfigOption,
     NoContentOption,
+    PasswordStdinOption,
+    PlatformOption,
     ScoreBaseOption,
+    UsernameOption,
     app,
     fail,
     policy_overrides,
+    registry_options,
 )
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.compare import new_findings
@@ -42,7 +47,7 @@ from auditor.formats import RENDERERS
 from auditor.model import ImageReport, Report
 
 if TYPE_CHECKING:
-    from auditor.sources.registry import RegistryOptions
+    pass
 from auditor.units import human_size
 
 
@@ -78,34 +83,6 @@ def _notices(report: Report) -> None:
     for item in report.images:
         for notice in item.notices:
             typer.echo(f"imgaudit: notice: {item.image.reference}: {notice}", err=True)
-
-
-def _registry_options(
-    platform: str | None, all_platforms: bool, username: str | None, password_stdin: bool,
-    insecure: bool,
-) -> RegistryOptions:
-    from auditor.sources.registry import Credentials, Platform, RegistryOptions
-
-    if platform is not None:
-        try:
-            Platform.parse(platform)
-        except ImgauditError as exc:
-            raise typer.BadParameter(f"{exc.message}; {exc.hint}",
-                                     param_hint="--platform") from None
-    if all_platforms and platform:
-        raise typer.BadParameter("give --platform or --all-platforms, not both",
-                                 param_hint="--all-platforms")
-    credentials = None
-    if username is not None or password_stdin:
-        if not (username and password_stdin):
-            raise typer.BadParameter("--username and --password-stdin go together (the password "
-                                     "is never an argument)", param_hint="--username")
-        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
-        if not password:
-            raise typer.BadParameter("no password on stdin", param_hint="--password-stdin")
-        credentials = Credentials(username, password, source="--username and --password-stdin")
-    return RegistryOptions(platform=platform, all_platforms=all_platforms,
-                           credentials=credentials, insecure=insecure)
 
 
 def _complete_format(incomplete: str) -> list[str]:
@@ -154,19 +131,12 @@ def audit_command(
     fail_on_new: FailOnNewOption = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
-    # docker://HOST/REPO[:TAG|@DIGEST] targets (see _registry_options)
-    platform: Annotated[str | None, typer.Option(
-        help="From a multi-platform image, audit this one (default: this machine's).",
-        metavar="OS/ARCH[/VARIANT]")] = None,
-    all_platforms: Annotated[bool, typer.Option(
-        "--all-platforms", help="Audit every platform of a multi-platform image.")] = False,
-    username: Annotated[str | None, typer.Option(
-        help="Registry user (with --password-stdin); default: the Docker config's login.",
-        metavar="USER")] = None,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the registry password or token from stdin.")] = False,
-    insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Plain HTTP to registries that are not on loopback.")] = False,
+    # docker://HOST/REPO[:TAG|@DIGEST] targets
+    platform: PlatformOption = None,
+    all_platforms: AllPlatformsOption = False,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    insecure: InsecureOption = False,
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     # Defaults < the policy file < the options given here (None: not given).
@@ -175,8 +145,8 @@ def audit_command(
         max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
         max_layers=max_layers, fail_on_new=fail_on_new,
     )).policy
-    registry = _registry_options(platform, all_platforms, username, password_stdin, insecure)
     try:
+        registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
         outputs = parse_outputs(formats or (), output)
         previous = read_baseline(baseline) if baseline is not None else None
         report = audit(images, policy=policy, content=not no_content, base=base,

@@ -3,11 +3,15 @@ the policy and of reading images, declared once for audit, diff and config."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from auditor.sources.registry import RegistryOptions
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 
@@ -110,3 +114,48 @@ def policy_overrides(
         "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
         "max-base-size": max_base_size, "max-layers": max_layers, "fail-on-new": fail_on_new,
     }
+
+
+# How docker:// images are read.
+PlatformOption = Annotated[str | None, typer.Option(
+    metavar="OS/ARCH[/VARIANT]",
+    help="From a multi-platform image, audit this platform (default: this machine's).")]
+AllPlatformsOption = Annotated[bool, typer.Option(
+    "--all-platforms", help="From a multi-platform image, audit every platform.")]
+UsernameOption = Annotated[str | None, typer.Option(
+    metavar="USER", help="Registry user, with --password-stdin (default: the Docker config's "
+    "login).")]
+PasswordStdinOption = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the registry password or token from standard input.")]
+InsecureOption = Annotated[bool, typer.Option(
+    "--insecure", help="Plain HTTP to a registry that is not on loopback.")]
+
+
+def registry_options(
+    platform: str | None, all_platforms: bool, username: str | None, password_stdin: bool,
+    insecure: bool,
+) -> RegistryOptions:
+    """The registry options checked, and the password read from stdin (never an argument)."""
+    from auditor.errors import UsageError
+    from auditor.sources.registry import Credentials, Platform, RegistryOptions
+
+    example = 'echo "$TOKEN" | imgaudit ... --username USER --password-stdin'
+    if password_stdin and not username:
+        raise UsageError("--password-stdin needs --username", hint=example)
+    if username and not password_stdin:
+        raise UsageError("--username needs --password-stdin (a password is never taken on the "
+                         "command line)", hint=example + "; or log in with `docker login`")
+    if platform and all_platforms:
+        raise UsageError("--platform and --all-platforms exclude each other",
+                         hint="give one of them")
+    if platform:
+        Platform.parse(platform)
+    credentials = None
+    if username:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("--password-stdin read an empty password",
+                             hint="pipe the password or token into imgaudit")
+        credentials = Credentials(username, password, source="--username and --password-stdin")
+    return RegistryOptions(platform=platform, all_platforms=all_platforms,
+                           credentials=credentials, insecure=insecure)

@@ -32,13 +32,22 @@ from rich.progress import (
 from rich.progress import Progress as Bar
 from rich.text import Text
 
-from auditor.cli.common import EXIT_ERROR, EXIT_OK, app, fail
-from auditor.errors import ImgauditError, UsageError
+from auditor.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    AllPlatformsOption,
+    InsecureOption,
+    PasswordStdinOption,
+    PlatformOption,
+    UsernameOption,
+    app,
+    fail,
+    registry_options,
+)
+from auditor.errors import ImgauditError
 from auditor.sources.cache import LayerCache, default_cache_dir
-from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.client import RegistryClient
 from auditor.sources.registry.reference import parse_host
-from auditor.sources.registry.source import Platform
 from auditor.store import SweepStore
 from auditor.sweep import Progress, SweepOptions, SweepSummary, shard_from_env, sweep
 from auditor.units import human_size
@@ -256,18 +265,11 @@ def sweep_command(
     metadata_only: Annotated[bool, typer.Option(
         "--metadata-only/--content", help="Read manifests and configs only (fast), or every "
         "layer too (checks on files; each unique layer read once).")] = False,
-    platform: Annotated[str | None, typer.Option(
-        help="From a multi-platform image, audit this platform (default: this machine's).",
-        metavar="OS/ARCH[/VARIANT]")] = None,
-    all_platforms: Annotated[bool, typer.Option(
-        "--all-platforms", help="From a multi-platform image, audit every platform.")] = False,
-    username: Annotated[str | None, typer.Option(
-        help="Log in as USER (the password comes from --password-stdin).",
-        metavar="USER")] = None,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password (or token) from standard input.")] = False,
-    insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Plain HTTP to a registry that is not on loopback.")] = False,
+    platform: PlatformOption = None,
+    all_platforms: AllPlatformsOption = False,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    insecure: InsecureOption = False,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Do not use the shared layer cache (a temporary one serves this "
         "sweep).")] = False,
@@ -277,33 +279,13 @@ def sweep_command(
     """Audit every image of a registry into a database; a rerun audits only what is new."""
     try:
         registry = parse_host(host)
-        if password_stdin and not username:
-            raise UsageError("--password-stdin needs --username",
-                             hint="echo \"$TOKEN\" | imgaudit sweep HOST --username USER "
-                             "--password-stdin")
-        if username and not password_stdin:
-            raise UsageError("--username needs --password-stdin (a password is never taken on "
-                             "the command line)",
-                             hint="echo \"$TOKEN\" | imgaudit sweep HOST --username USER "
-                             "--password-stdin; or log in with `docker login`")
-        if platform and all_platforms:
-            raise UsageError("--platform and --all-platforms exclude each other",
-                             hint="give one of them")
-        credentials = None
-        if username:
-            password = sys.stdin.readline().rstrip("\r\n")
-            if not password:
-                raise UsageError("--password-stdin read an empty password",
-                                 hint="pipe the password or token into imgaudit")
-            credentials = Credentials(username, password, source="--password-stdin")
-        if platform:
-            Platform.parse(platform)
+        access = registry_options(platform, all_platforms, username, password_stdin, insecure)
         options = SweepOptions(
             repositories=tuple(repo or ()), tags=tuple(tag or ()), newest=newest, jobs=jobs,
             timeout=timeout, refresh=refresh, shard=shard_from_env(shard, shards),
             content=not metadata_only, platform=platform, all_platforms=all_platforms,
         )
-        client = RegistryClient(registry, credentials=credentials, insecure=insecure,
+        client = RegistryClient(registry, credentials=access.credentials, insecure=insecure,
                                 timeout=min(timeout, MAX_SOCKET_TIMEOUT), retries=retries)
         progress: Progress
         with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
