@@ -197,33 +197,13 @@ _OPTIONS = {"rules.disable": "--ignore", "rules.enable": "--enable"}
 
 def _defaults() -> dict[str, object]:
     """Every setting key and its built-in value, in the order they are shown."""
-    policy, limits = Policy(), Limits()
-    values: dict[str, object] = {
-        "fail-under": policy.fail_under,
-        "fail-on": policy.fail_on,
-        "score-base": policy.score_base,
-        "image-waivers": policy.image_waivers,
-        "fail-on-new": policy.fail_on_new,
-        "max-size": limits.max_size,
-        "max-own-size": limits.max_own_size,
-        "max-base-size": limits.max_base_size,
-        "max-layers": limits.max_own_layers,
-        "max-consecutive-runs": limits.max_consecutive_runs,
-        "min-cache-size": limits.min_cache_bytes,
-        "rules.enable": (),
-        "rules.disable": (),
-    }
-    values.update({f"severity.{rule_id}": info.severity for rule_id, info in _DECLARED.items()})
-    values.update({f"weights.{p.id}": p.weight for p in PRACTICES})
-    values["waivers"] = ()
-    return values
+    return flatten(Policy())
 
 
 def flatten(policy: Policy) -> dict[str, object]:
     """A policy as setting keys and typed values (the inverse of how a file is read)."""
     limits = policy.limits
-    values = _defaults()
-    values.update({
+    values: dict[str, object] = {
         "fail-under": policy.fail_under,
         "fail-on": policy.fail_on,
         "score-base": policy.score_base,
@@ -237,10 +217,12 @@ def flatten(policy: Policy) -> dict[str, object]:
         "min-cache-size": limits.min_cache_bytes,
         "rules.enable": tuple(sorted(policy.enable)),
         "rules.disable": tuple(sorted(policy.ignore)),
-        "waivers": policy.waivers,
-    })
-    values.update({f"severity.{k}": v for k, v in policy.severities.items()})
-    values.update({f"weights.{k}": v for k, v in policy.weights.items()})
+    }
+    # every rule's severity and every practice's weight, the policy's where it sets one
+    values.update({f"severity.{rule_id}": policy.severities.get(rule_id, info.severity)
+                   for rule_id, info in _DECLARED.items()})
+    values.update({f"weights.{p.id}": policy.weights.get(p.id, p.weight) for p in PRACTICES})
+    values["waivers"] = policy.waivers
     return values
 
 
