@@ -124,6 +124,16 @@ class _Header(tarfile.TarInfo):
         return obj
 
 
+def read_into(source: Readable, view: memoryview) -> int:
+    """Fills view from source without a copy when it can readinto; the byte count (0 at end)."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view) or 0)
+    data = source.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
 class Forward(io.RawIOBase):
     """A stream read once, as a raw file that tarfile's random-access mode can read: seeking goes
     forward only and passes over the bytes in between, by seeking the source when it can (a file,
@@ -136,7 +146,6 @@ class Forward(io.RawIOBase):
 
     def __init__(self, source: Readable) -> None:
         self._source = source
-        self._readinto = getattr(source, "readinto", None)
         self._seek: Any = None
         self._origin = 0
         self._scratch: memoryview | None = None
@@ -158,13 +167,7 @@ class Forward(io.RawIOBase):
         return self.position
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._readinto is not None:
-            count = int(self._readinto(view) or 0)
-        else:
-            data = self._source.read(len(view))
-            count = len(data)
-            view[:count] = data
+        count = read_into(self._source, memoryview(buffer).cast("B"))
         self.position += count
         return count
 

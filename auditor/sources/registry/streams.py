@@ -11,7 +11,7 @@ from typing import Any
 import zstandard
 
 from auditor.errors import ArchiveError
-from auditor.sources.layers import ZSTD_MAGIC, Readable
+from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -30,7 +30,6 @@ class HashingReader(io.RawIOBase):
 
     def __init__(self, source: Readable, digest: str) -> None:
         self._source = source
-        self._readinto = getattr(source, "readinto", None)
         self.expected = digest
         self._hash = hasher(digest)
         self.count = 0
@@ -41,12 +40,7 @@ class HashingReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._readinto is not None:
-            count = int(self._readinto(view) or 0)
-        else:
-            data = self._source.read(len(view))
-            count = len(data)
-            view[:count] = data
+        count = read_into(self._source, view)
         if count:
             self._hash.update(view[:count])
             self.count += count
