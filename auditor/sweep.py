@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from auditor.assess import run
 from auditor.errors import ImgauditError, UsageError
-from auditor.model import ImageReport, Policy, SweepTarget
+from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.rules import Rule, ruleset_version, select, wanted_files
 from auditor.sources.cache import LayerCache
 from auditor.sources.layers import Wanted
@@ -138,13 +138,6 @@ class SweepOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
-    reference: str
-    message: str
-    hint: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class SweepSummary:
     """What one sweep did. `images` counts manifests (a digest on a platform) this shard owns;
     every tag of them is recorded, audited or linked to the audit of another tag."""
@@ -164,7 +157,7 @@ class SweepSummary:
     bytes_downloaded: int
     interrupted: bool = False
     unfinished: int = 0  # audits not done when interrupted
-    failures: tuple[Failure, ...] = ()  # the first few, for printing
+    failures: tuple[AuditFailure, ...] = ()  # the first few, for printing
     shard: str = ""
 
     @property
@@ -276,13 +269,13 @@ class _Planner:
         self._created: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def tags(self, repository: str) -> list[str] | Failure:
-        """The repository's tags that --tag takes, sorted; a Failure when they cannot be listed."""
+    def tags(self, repository: str) -> list[str] | AuditFailure:
+        """The repository's tags that --tag takes, sorted; a failure when they cannot be listed."""
         try:
             found = self.client.tags(repository, self.options.page_size)
             return sorted({t for t in found if _matches(t, self.options.tags)})
         except ImgauditError as exc:
-            return Failure(repository, exc.message, exc.hint)
+            return AuditFailure(repository, exc.message, exc.hint)
 
     def resolve(self, repository: str, tag: str) -> _Resolved | _Unresolved:
         try:
@@ -391,7 +384,7 @@ class _Sweep:
         active = [r for r in rules if r.info.id not in ignored]
         self.wanted = Wanted(wanted_files(active)) if options.content else None
         self.ruleset = ruleset_version(self.policy, options.content)
-        self.failures: list[Failure] = []
+        self.failures: list[AuditFailure] = []
         self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0}
         self._lock = threading.Condition()
         self._fatal: BaseException | None = None
@@ -410,16 +403,16 @@ class _Sweep:
         with self._lock:
             self.counts["failed"] += 1
             if len(self.failures) < _SHOWN_FAILURES:
-                self.failures.append(Failure(target.reference, message, hint))
+                self.failures.append(AuditFailure(target.reference, message, hint))
 
-    def failed_listing(self, repository: str, failure: Failure) -> None:
+    def failed_listing(self, repository: str, failure: AuditFailure) -> None:
         """A repository whose tags cannot be listed: counted and shown, not stored (there is no
         tag to store it under); the next sweep lists it again."""
         with self._lock:
             self.counts["failed"] += 1
             if len(self.failures) < _SHOWN_FAILURES:
                 self.failures.append(
-                    Failure(f"{self.client.host}/{repository}", failure.message, failure.hint))
+                    AuditFailure(f"{self.client.host}/{repository}", failure.message, failure.hint))
 
     def _link_rest(self, group: _Group) -> None:
         for target in group.targets[1:]:
@@ -629,7 +622,7 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
         listed: list[tuple[str, str]] = []
         for repository, tags in zip(repositories, pool.map(planner.tags, repositories),
                                     strict=True):
-            if isinstance(tags, Failure):
+            if isinstance(tags, AuditFailure):
                 work.failed_listing(repository, tags)
             else:
                 listed += [(repository, tag) for tag in tags]
