@@ -39,6 +39,7 @@ def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy) -> Finding:
     if layer is None and flag.step is not None and 0 <= flag.step < len(image.history):
         layer = image.history[flag.step].layer
     severity = flag.severity if flag.severity is not None else rule.info.severity
+    paths = flag.paths or ((flag.path,) if flag.path else ())
     return Finding(
         rule=rule.info.id,
         severity=policy.severities.get(rule.info.id, severity),
@@ -46,8 +47,9 @@ def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy) -> Finding:
         evidence=flag.evidence,
         layer=layer,
         origin=origin or Origin.OWN,
-        path=flag.path,
+        path=flag.path or (paths[0] if paths else ""),
         size=flag.size,
+        paths=paths,
     )
 
 

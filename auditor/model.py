@@ -278,13 +278,19 @@ class Finding:
     evidence: str
     layer: int | None = None
     origin: Origin = Origin.OWN
-    path: str = ""
+    path: str = ""  # the first (or only) path the finding is about
     size: int | None = None
     waiver: Waiver | None = None  # set when a waiver accepts this finding: shown, not scored
+    paths: tuple[str, ...] = ()  # every path a grouped finding covers (path is the first)
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule, self.path, self.message)
+
+    @property
+    def all_paths(self) -> tuple[str, ...]:
+        """Every path the finding covers: `paths`, else `path` alone, else none."""
+        return self.paths or ((self.path,) if self.path else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +306,9 @@ class Flag:
     step: int | None = None
     severity: Severity | None = None  # None: the rule's declared severity
     origin: Origin | None = None
-    path: str = ""
+    path: str = ""  # the first (or only) path; set from `paths` when left empty
     size: int | None = None
+    paths: tuple[str, ...] = ()  # every path a grouped flag covers
 
 
 class NotApplicable(Exception):

@@ -86,14 +86,20 @@ def applicable(
     return tuple(active), tuple(notices)
 
 
+def covers_paths(waiver: Waiver, finding: Finding) -> bool:
+    """Whether the waiver's path glob covers the finding: every path of it, so that a waiver
+    for one file of a grouped finding never also waives the others it lists."""
+    if not waiver.paths:
+        return True
+    pattern = waiver.paths.lstrip("/")
+    paths = finding.all_paths
+    return bool(paths) and all(fnmatch.fnmatchcase(p.lstrip("/"), pattern) for p in paths)
+
+
 def waiver_for(finding: Finding, waivers: Sequence[Waiver]) -> Waiver | None:
     """The first waiver that accepts this finding, if any."""
     for waiver in waivers:
-        if not fnmatch.fnmatchcase(finding.rule, waiver.rule):
-            continue
-        if not waiver.paths:
-            return waiver
-        if finding.path and fnmatch.fnmatchcase(finding.path.lstrip("/"), waiver.paths.lstrip("/")):
+        if fnmatch.fnmatchcase(finding.rule, waiver.rule) and covers_paths(waiver, finding):
             return waiver
     return None
 

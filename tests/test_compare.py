@@ -24,7 +24,7 @@ from auditor.model import (
     Status,
     Waiver,
 )
-from tests.factory import ImageSpec, base_steps, build, file, good, report, run
+from tests.factory import ImageSpec, base_steps, build, copy, file, good, report, run
 from tests.test_scoring import bad
 
 ROOT = "IA201:no USER is set: the container runs as root"
@@ -152,6 +152,19 @@ def test_counts_in_messages_do_not_make_findings_new() -> None:
     assert {s.rule.id for s in after.findings if s.finding.message in messages} >= {"IA301"}
     (compared,) = compare([after], of(snapshot(before)))
     assert new_findings(compared) == () and compared.resolved == ()
+
+
+def test_a_secret_file_added_next_to_a_known_one_is_new() -> None:
+    # v1 copies app/.env; v2 copies the whole app/ folder, which also holds a private key.
+    def copying(*paths: str) -> ImageReport:
+        return report(good().adding(copy("multi:abc in /app/",
+                                         *(file(p, "k=v\n") for p in paths))))
+
+    before, after = copying("app/.env"), copying("app/.env", "app/id_rsa")
+    (compared,) = compare([after], of(snapshot(before)))
+    (added,) = new_findings(compared)
+    assert (added.rule.id, added.finding.path) == ("IA401", "app/id_rsa")
+    assert _gate(after, snapshot(before), fail_on=Severity.HIGH)
 
 
 # ----------------------------------------------------------------------------- pairing

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor import assess
 from auditor.config import (
     COMMAND_LINE,
     DEFAULT,
@@ -23,8 +24,9 @@ from auditor.config import (
     load_policy,
 )
 from auditor.errors import ConfigError, UsageError
-from auditor.model import Limits, Policy, Severity, Waiver
-from auditor.rules import PRACTICES
+from auditor.model import Limits, Policy, Severity, Status, Waiver
+from auditor.rules import ALL_RULES, PRACTICES
+from tests.factory import build, copy, file, good
 from tests.test_cli import ARCHIVE, assert_one_line_error
 
 BAD = f"docker-archive:{ARCHIVE}:@2"  # imgaudit-fixture/demo-bad:buildkit
@@ -597,4 +599,11 @@ def test_the_readme_example_is_a_valid_policy_file(repo: Path) -> None:
     assert policy.fail_under == 80 and policy.fail_on is Severity.HIGH
     assert policy.ignore == {"IA703"} and policy.severities == {"IA1002": Severity.LOW}
     assert [(w.rule, w.paths, w.expires) for w in policy.waivers] == [
-        ("IA401", "app/.env.example", datetime.date(2027, 1, 31))]
+        ("IA401", "app/tests/fixtures/*.key", datetime.date(2027, 1, 31))]
+    # and the example waiver accepts a finding IA401 really makes
+    spec = good().adding(copy("multi:abc in /app/", file("app/tests/fixtures/dummy.key", "k")))
+    item = assess.run(build(spec, reference="myorg/app:1"), ALL_RULES, policy,
+                      today=datetime.date(2027, 1, 31))
+    (secrets,) = [r for r in item.results if r.rule.id == "IA401"]
+    assert [f.path for f in secrets.waived] == ["app/tests/fixtures/dummy.key"]
+    assert secrets.status is Status.IGNORED

@@ -12,7 +12,7 @@ from auditor.errors import UsageError
 from auditor.model import Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES, select
 from auditor.waivers import from_label
-from tests.factory import build
+from tests.factory import build, copy, file, good
 from tests.test_scoring import bad
 
 TODAY = datetime.date(2026, 11, 29)
@@ -53,6 +53,34 @@ def test_a_path_waiver_accepts_only_matching_findings() -> None:
     kept = result(item, "IA401")
     assert kept.status is Status.FAIL and not kept.waived
     assert [f.path for f in kept.findings] == ["myapp/.env"]
+
+
+def test_a_path_waiver_for_one_secret_file_waives_no_other() -> None:
+    spec = good().adding(copy("multi:abc in /myapp/", file("myapp/.env", "A=1"),
+                              file("myapp/id_rsa", "key")))
+    waiver = Waiver(rule="IA401", reason="dummy env", paths="myapp/.env")
+    item = assess.run(build(spec), ALL_RULES, Policy(waivers=(waiver,)), today=TODAY)
+    got = result(item, "IA401")
+    assert [f.path for f in got.waived] == ["myapp/.env"]
+    assert [f.path for f in got.findings] == ["myapp/id_rsa"] and got.status is Status.FAIL
+
+
+def test_a_grouped_finding_is_waived_only_when_every_path_matches() -> None:
+    spec = bad().adding(copy("multi:abc in /myapp/", file("myapp/tests/test_a.py", "x"),
+                             file("myapp/tests/fixtures/dummy.key", "k")))
+    tests_group = next(f for f in result(assess.run(build(spec), ALL_RULES, Policy(),
+                                                    today=TODAY), "IA403").findings
+                       if f.message.startswith("test suite"))
+    assert tests_group.paths == ("myapp/tests/test_a.py", "myapp/tests/fixtures/dummy.key")
+    one = Waiver(rule="IA403", reason="r", paths="myapp/tests/test_a.py")
+    partly = result(assess.run(build(spec), ALL_RULES, Policy(waivers=(one,)), today=TODAY),
+                    "IA403")
+    assert not partly.waived and tests_group in partly.findings
+    every = Waiver(rule="IA403", reason="r", paths="myapp/tests/*")
+    whole = result(assess.run(build(spec), ALL_RULES, Policy(waivers=(every,)), today=TODAY),
+                   "IA403")
+    assert [f.paths for f in whole.waived if f.message.startswith("test suite")] == [
+        tests_group.paths]
 
 
 def test_an_image_pattern_limits_a_waiver() -> None:

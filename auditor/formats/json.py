@@ -38,6 +38,7 @@ def finding_document(s: ScoredFinding) -> dict[str, Any]:
         "layer": s.finding.layer,
         "origin": s.finding.origin.value,
         "path": s.finding.path or None,
+        "paths": list(s.finding.all_paths),
         "size": s.finding.size,
         "points": s.points,
         "fix": s.rule.fix,

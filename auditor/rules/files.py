@@ -61,6 +61,7 @@ class _Group:
 
 
 def _report(image: Image, label: str, groups: dict[int, _Group]) -> Iterator[Flag]:
+    """One flag per layer's group, covering every path of it."""
     for group in groups.values():
         shown = ", ".join("/" + p for p in group.paths[:3])
         more = f" and {len(group.paths) - 3} more" if len(group.paths) > 3 else ""
@@ -72,7 +73,7 @@ def _report(image: Image, label: str, groups: dict[int, _Group]) -> Iterator[Fla
             f"{where(image, group.layer.number)}: {shown}{more}{deleted}"
             f"{_copies_context(image, group.layer)}",
             layer=group.layer.number,
-            path=group.paths[0],
+            paths=tuple(group.paths),
             size=group.size,
         )
 
@@ -116,13 +117,26 @@ def _collect(image: Image, match: re.Pattern[str], root_only: bool) -> dict[int,
     tags=("security", "external/cwe/cwe-538"),
 )
 def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
-    """Flag .env files, private keys and credential files in the image's own layers."""
+    """Flag .env files, private keys and credential files in the image's own layers, one
+    finding per file: each is its own secret to rotate, waive or fix."""
     require_content(image)
-    groups = _collect(image, _SECRET_FILE, root_only=False)
-    if not groups:
+    found = False
+    for layer, entry in layer_entries(image, Origin.OWN):
+        if (entry.kind is FileKind.DIR or is_library_path(entry.path)
+                or not _SECRET_FILE.search(entry.path)):
+            continue
+        found = True
+        deleted = ("; deleted by a later layer but still shipped"
+                   if not still_present(image, layer, entry) else "")
+        yield Flag(
+            f"secret-bearing file in the image: /{entry.path}, {human_size(entry.size)}",
+            f"{where(image, layer.number)}: /{entry.path}{deleted}{_copies_context(image, layer)}",
+            layer=layer.number,
+            path=entry.path,
+            size=entry.size,
+        )
+    if not found:
         yield Passed("no .env, private key or credential file in the image's own layers")
-        return
-    yield from _report(image, "secret-bearing files", groups)
 
 
 @rule(

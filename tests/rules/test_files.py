@@ -65,9 +65,10 @@ def test_copying_the_whole_context_is_named_as_the_likely_cause() -> None:
 
 
 def test_a_secret_deleted_by_a_later_layer_still_ships() -> None:
-    spec = copied("myapp/.env").adding(run("rm .env", whiteout("myapp/.env")))
-    (finding,) = check(spec, "IA401").findings
-    assert "1 deleted by a later layer but still shipped" in finding.evidence
+    spec = copied("myapp/.env", "myapp/id_rsa").adding(run("rm .env", whiteout("myapp/.env")))
+    gone, kept = sorted(check(spec, "IA401").findings, key=lambda f: f.path)
+    assert "deleted by a later layer but still shipped" in gone.evidence
+    assert "deleted" not in kept.evidence
 
 
 def test_secret_files_of_the_base_are_not_the_image_own() -> None:
@@ -75,11 +76,26 @@ def test_secret_files_of_the_base_are_not_the_image_own() -> None:
     assert check(ImageSpec(base=base), "IA401").status is Status.PASS
 
 
-def test_many_files_in_one_layer_are_one_finding() -> None:
-    (finding,) = check(copied("a/.env", "b/.env", "c/.env", "d/.env", "e/.env"),
-                       "IA401").findings
-    assert finding.message.startswith("secret-bearing files in the image: 5 paths")
-    assert "/a/.env, /b/.env, /c/.env and 2 more" in finding.evidence
+def test_each_secret_file_is_its_own_finding() -> None:
+    # A secret added next to a known one must be a finding of its own: a baseline or a path
+    # waiver that knows the first must not swallow the second.
+    result = check(copied("a/.env", "b/.env", "c/.env", "d/.env", "e/id_rsa"), "IA401")
+    assert [f.path for f in result.findings] == ["a/.env", "b/.env", "c/.env", "d/.env",
+                                                 "e/id_rsa"]
+    assert [f.paths for f in result.findings] == [(f.path,) for f in result.findings]
+    assert len({f.fingerprint for f in result.findings}) == 5
+    assert result.findings[4].message == "secret-bearing file in the image: /e/id_rsa, 6 B"
+    assert result.findings[4].evidence.startswith("layer 7 (history[12]: COPY multi:abc in ./)"
+                                                  ": /e/id_rsa")
+
+
+def test_a_grouped_finding_lists_every_path() -> None:
+    spec = copied("a/.git/HEAD", "b/.svn/entries", "myapp/tests/test_a.py",
+                  "myapp/tests/test_b.py")
+    (vcs,) = check(spec, "IA402").findings
+    assert vcs.paths == ("a/.git", "b/.svn") and vcs.path == "a/.git"
+    (tests,) = check(spec, "IA403").findings
+    assert tests.paths == ("myapp/tests/test_a.py", "myapp/tests/test_b.py")
 
 
 def test_a_git_folder_is_one_path_however_many_objects() -> None:

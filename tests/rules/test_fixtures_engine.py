@@ -168,8 +168,7 @@ def test_copying_the_whole_context(builder: str) -> None:
     report = daemon_report("context-copy", builder)
     secrets = result(report, "IA401")
     assert secrets.status is Status.FAIL
-    assert "/app/.env" in secrets.findings[0].evidence
-    assert "/app/id_rsa" in secrets.findings[0].evidence
+    assert {f.path for f in secrets.findings} >= {"app/.env", "app/id_rsa"}  # one per file
     vcs = result(report, "IA402")
     assert vcs.status is Status.WARN
     assert vcs.findings[0].path == "app/.git"
