@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import re
 from collections.abc import Iterable, Sequence
 
-from auditor.model import Finding, Image, Waiver
+from auditor.model import Finding, HistoryStep, Image, Origin, Waiver
 
 LABEL = "io.imgaudit.waive"
 LABEL_SOURCE = f"label {LABEL}"
+# A LABEL step's body as either builder records it: `io.imgaudit.waive=IA201: reason other=x`
+# (values unquoted), or `"io.imgaudit.waive"=...` when the Dockerfile quoted the key.
+_SETS_LABEL = re.compile(rf'(?:^|\s)"?{re.escape(LABEL)}"?=')
+_GLOB = re.compile(r"[*?\[]")
 
 
 def describe(waiver: Waiver) -> str:
@@ -20,7 +25,8 @@ def describe(waiver: Waiver) -> str:
 
 
 def from_label(text: str, known_rules: Iterable[str]) -> tuple[tuple[Waiver, ...], tuple[str, ...]]:
-    """`RULE: reason; RULE PATH-GLOB: reason` -> waivers, and a notice per entry it cannot read."""
+    """`RULE: reason; RULE PATH-GLOB: reason` -> waivers, and a notice per entry it cannot read
+    or will not apply: the image's author names each rule waived, never a pattern of them."""
     known = set(known_rules)
     waivers: list[Waiver] = []
     notices: list[str] = []
@@ -34,12 +40,37 @@ def from_label(text: str, known_rules: Iterable[str]) -> tuple[tuple[Waiver, ...
         if not sep or not reason.strip() or not parts:
             notices.append(f"{LABEL_SOURCE}: {entry[:60]!r} is not `RULE: reason`; not applied")
             continue
-        if not any(fnmatch.fnmatchcase(r, rule) for r in known):
+        if _GLOB.search(rule):
+            notices.append(f"{LABEL_SOURCE}: {rule} is a pattern; an image's label must name "
+                           "exact rule ids (patterns belong in the policy file); not applied")
+            continue
+        if rule not in known:
             notices.append(f"{LABEL_SOURCE}: unknown rule {rule}; not applied")
             continue
         path = parts[1].strip().lstrip("/") if len(parts) > 1 else ""
         waivers.append(Waiver(rule=rule, reason=reason.strip(), paths=path, source=LABEL_SOURCE))
     return tuple(waivers), tuple(notices)
+
+
+def _sets_label(step: HistoryStep) -> bool:
+    return step.instruction == "LABEL" and bool(_SETS_LABEL.search(step.body))
+
+
+def label_refusal(image: Image) -> str:
+    """Why the image's waiver label is not honoured, or "" when the image's own build set it:
+    a LABEL step of its own history sets it, or no base image was found (it is all its own).
+    A label inherited from the base image would let the base's author waive the findings of
+    every image built on it."""
+    if image.boundary.own_from_layer == 1 or any(map(_sets_label, image.own_history)):
+        return ""
+    inherited = [s for s in image.history if s.origin is Origin.BASE and _sets_label(s)]
+    if inherited:
+        where = f"history[{inherited[-1].index}]"
+        return (f"{LABEL_SOURCE} not honoured: the base image set it ({where}), not this "
+                "image's own build; declare the waiver in the policy file instead")
+    return (f"{LABEL_SOURCE} not honoured: no LABEL step of this image's own build sets it, so it "
+            "may come from the base image (`docker build --label` also leaves no history step "
+            "with BuildKit); declare the waiver in the policy file instead")
 
 
 def _names(image: Image) -> set[str]:
@@ -62,18 +93,21 @@ def applicable(
     known_rules: Iterable[str],
     today: datetime.date,
 ) -> tuple[tuple[Waiver, ...], tuple[str, ...]]:
-    """The waivers in force for this image today, and notices: expired waivers, label waivers
-    refused by the policy, label entries that cannot be read."""
+    """The waivers in force for this image today, and notices: expired waivers, a label refused
+    by the policy or not set by the image's own build, label entries that cannot be read."""
     notices: list[str] = []
     candidates = [w for w in policy_waivers if covers_image(w, image)]
     label = image.config.labels.get(LABEL, "")
     if label:
-        if image_waivers:
+        refusal = label_refusal(image)
+        if not image_waivers:
+            notices.append(f"{LABEL_SOURCE} not honoured: the policy sets image-waivers = false")
+        elif refusal:
+            notices.append(refusal)
+        else:
             found, problems = from_label(label, known_rules)
             candidates.extend(found)
             notices.extend(problems)
-        else:
-            notices.append(f"{LABEL_SOURCE} not honoured: the policy sets image-waivers = false")
     active = []
     for waiver in candidates:
         if waiver.expires is not None and waiver.expires < today:

@@ -3,6 +3,7 @@ report marked with their waiver and cost nothing; expired waivers stop applying 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -12,7 +13,7 @@ from auditor.errors import UsageError
 from auditor.model import Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES, select
 from auditor.waivers import from_label
-from tests.factory import build, copy, file, good
+from tests.factory import ImageSpec, Step, build, buildkit, copy, file, good, nop
 from tests.test_scoring import bad
 
 TODAY = datetime.date(2026, 11, 29)
@@ -105,22 +106,77 @@ def test_an_unused_waiver_is_noticed() -> None:
     assert any("matched no finding" in n for n in item.notices)
 
 
+WAIVE = "io.imgaudit.waive"
+
+
+def labelled(text: str, *, own: Step | None = None, base: Step | None = None,
+             spec: ImageSpec | None = None) -> assess.ImageReport:
+    """bad() with the waiver label in its config, set by `own` (a step of its own build) or by
+    `base` (a step of its base image, before the base's last CMD), or by no step at all."""
+    spec = (spec or bad()).configured(Labels={WAIVE: text})
+    if own is not None:
+        spec = spec.adding(own)
+    if base is not None:
+        spec = dataclasses.replace(spec, base=(*spec.base[:-1], base, spec.base[-1]))
+    return assess.run(build(spec), ALL_RULES, Policy(), today=TODAY)
+
+
 def test_image_label_waivers_are_honoured_unless_forbidden() -> None:
-    labels = {"io.imgaudit.waive": "IA201: runs as root by design; IA40* myapp/.git: vendored"}
-    item = audit(Policy(), labels=labels)
+    text = "IA201: runs as root by design; IA402 myapp/.git: vendored"
+    labels = {WAIVE: text}
+    item = labelled(text, own=nop(f"LABEL {WAIVE}={text}"))
     assert result(item, "IA201").status is Status.IGNORED
     assert "runs as root by design" in result(item, "IA201").note
     assert [f.path for f in result(item, "IA402").waived] == ["myapp/.git"]
     assert result(item, "IA401").status is Status.FAIL
-    refused = audit(Policy(image_waivers=False), labels=labels)
+    spec = bad().adding(nop(f"LABEL {WAIVE}={text}")).configured(Labels=labels)
+    refused = assess.run(build(spec), ALL_RULES, Policy(image_waivers=False), today=TODAY)
     assert result(refused, "IA201").status is Status.FAIL
     assert any("not honoured" in n for n in refused.notices)
 
 
-def test_unreadable_label_entries_are_noticed_not_applied() -> None:
-    waivers, notices = from_label("IA201; XX999: nope; : empty; IA2*: both user rules", IDS)
-    assert [w.rule for w in waivers] == ["IA2*"]
-    assert len(notices) == 3
+def test_a_label_set_by_a_buildkit_step_of_the_own_build_is_honoured() -> None:
+    item = labelled("IA201: by design", own=buildkit(f"LABEL {WAIVE}=IA201: by design other=x"))
+    assert result(item, "IA201").status is Status.IGNORED
+
+
+def test_a_label_inherited_from_the_base_image_is_not_honoured() -> None:
+    # The base's author must not be able to waive what images built on it do.
+    text = "IA1101: vendor says fine; IA201: vendor says fine"
+    item = labelled(text, base=nop(f"LABEL {WAIVE}={text}"))
+    assert item.image.boundary.own_from_layer > 1
+    assert result(item, "IA1101").status is Status.FAIL
+    assert result(item, "IA201").status is Status.FAIL
+    (notice,) = [n for n in item.notices if WAIVE in n]
+    assert "not honoured: the base image set it (history[5])" in notice
+    assert "policy file" in notice
+
+
+def test_a_label_no_own_step_set_is_not_honoured() -> None:
+    # `docker build --label` under BuildKit leaves no history step: it cannot be told from a
+    # label inherited from a base whose history is lost.
+    item = labelled("IA201: by design")
+    assert result(item, "IA201").status is Status.FAIL
+    (notice,) = [n for n in item.notices if WAIVE in n]
+    assert "no LABEL step of this image's own build sets it" in notice
+    assert "docker build --label" in notice and "policy file" in notice
+
+
+def test_a_label_is_honoured_when_the_whole_image_is_its_own_build() -> None:
+    item = labelled("IA201: by design", spec=dataclasses.replace(bad(), history=[]))
+    assert item.image.boundary.own_from_layer == 1
+    assert result(item, "IA201").status is Status.IGNORED
+
+
+def test_label_entries_must_name_exact_rules() -> None:
+    waivers, notices = from_label("IA201; XX999: nope; : empty; IA2*: both user rules; "
+                                  "*: everything; IA202: missing account is fine", IDS)
+    assert [w.rule for w in waivers] == ["IA202"]
+    assert len(notices) == 5
+    assert sum("is a pattern" in n for n in notices) == 2
+    item = labelled("*: vendor says fine", own=nop(f"LABEL {WAIVE}=*: vendor says fine"))
+    assert not [r for r in item.results if r.waived]
+    assert any("* is a pattern" in n for n in item.notices)
 
 
 def test_waived_findings_do_not_fail_the_policy() -> None:
