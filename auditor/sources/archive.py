@@ -141,7 +141,8 @@ class ArchiveSource:
             name = (other.names or (other.config_digest[:19],))[0]
             if base and name != base and base not in other.names:
                 continue
-            if best is None or len(layers) > best[1]:
+            # the closest base: most layers, then (metadata-only steps add none) most history
+            if best is None or (len(layers), other_history) > (best[1], best[2] or 0):
                 best = (name, len(layers), other_history, "option" if base else "archive-image")
         if best is not None:
             return best

@@ -259,7 +259,7 @@ class DaemonSource:
             layers = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
             if not layers or layers != list(diff_ids[: len(layers)]):
                 continue
-            if best is not None and len(layers) <= best[1]:
+            if best is not None and len(layers) < best[1]:
                 continue
             theirs = _created_by(self.history(candidate))
             history_length = len(theirs)
@@ -267,6 +267,8 @@ class DaemonSource:
                 continue  # a sibling, or this image under another ID: not a base
             if not own and len(layers) == len(diff_ids):
                 continue  # no history to tell: likely the same image under another ID
+            if best is not None and (len(layers), history_length) <= (best[1], best[2] or 0):
+                continue  # the closest base wins: a LABEL-only child of a base adds no layer
             name = (inspect.get("RepoTags") or [candidate[:19]])[0]
             best = (str(name), len(layers), history_length, "local-image")
             if tagged:

@@ -3,6 +3,7 @@ image or several; every broken archive is one clear ArchiveError, never a traceb
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -16,7 +17,7 @@ from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound, Sour
 from auditor.model import HistoryQuality, Image, Origin, Status
 from auditor.sources import LayerCache, open_image, split_transport
 from auditor.sources.archive import split_spec
-from tests.factory import WANTED, ImageSpec, build, file, good, run, write_archive
+from tests.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
 
 
 @pytest.fixture(autouse=True)
@@ -180,6 +181,20 @@ def test_an_image_whose_base_is_in_the_same_archive(options: dict[str, bool],
     assert app.boundary.own_from_layer == 3
     assert app.boundary.base_reference.endswith("python:3.9-alpine")
     assert [layer.origin for layer in app.layers[:3]] == [Origin.BASE, Origin.BASE, Origin.OWN]
+
+
+def test_the_closest_base_in_the_archive_wins(tmp_path: Path) -> None:
+    # A base and its LABEL-only child have the same layers: the child, with the longer history,
+    # is the image's base, so the child's LABEL step is the base's, not the image's own.
+    base = ImageSpec(own=(), tail=(), config={"Cmd": ["python3"]}, tags=("python:3.9-alpine",))
+    child = dataclasses.replace(base, tail=(nop("LABEL io.imgaudit.waive=IA201: fine"),),
+                                tags=("vendor/python:1",))
+    app = dataclasses.replace(good(), base=child.steps).tagged("app:1")
+    for order in ((base, child, app), (child, base, app)):
+        path = write_archive(tmp_path / "three.tar", *order)
+        found = open_archive(f"docker-archive:{path}:app:1", tmp_path)
+        assert found.boundary.base_reference.endswith("vendor/python:1")
+        assert found.boundary.own_from_history == len(child.steps)
 
 
 @pytest.mark.parametrize("options", MULTI)
