@@ -77,6 +77,7 @@ def _image(item: Mapping[str, Any]) -> BaselineImage:
         ),
         id=str(item.get("id") or ""),
         repo_tags=tuple(str(tag) for tag in item.get("repo_tags") or ()),
+        platform=str(item.get("platform") or ""),
     )
 
 

@@ -4,9 +4,9 @@ known, what was resolved), and two images side by side. Pure: no I/O."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
+from auditor import naming
 from auditor.model import (
     Baseline,
     BaselineImage,
@@ -23,7 +23,6 @@ from auditor.model import (
 # A rule with one of these statuses did not judge the image: its baseline findings are neither
 # resolved nor removed (the rule was skipped by --no-content, ignored, waived, or crashed).
 _NOT_JUDGED = (Status.SKIP, Status.IGNORED, Status.ERROR)
-_IMAGE_ID = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
 
 
 def counts(scored: ScoredFinding) -> bool:
@@ -48,57 +47,50 @@ def snapshot(item: ImageReport) -> BaselineImage:
         fingerprints=tuple(s.finding.fingerprint for s in item.findings if counts(s)),
         id=image.id,
         repo_tags=image.repo_tags,
+        platform=naming.platform(image),
     )
 
 
 # ----------------------------------------------------------------------------- pairing
 
 
-def _names(reference: str, repo_tags: Sequence[str]) -> set[str]:
-    return {name for name in (reference, *repo_tags) if name}
-
-
-def _repository(name: str) -> str | None:
-    """`registry:5000/app` of `registry:5000/app:42` or `app@sha256:...`; None for an image ID.
-    (An archive target keeps its path: `docker-archive:x.tar:app:1` is `docker-archive:x.tar:app`;
-    its tags, from the archive's manifest, are what pair it.)"""
-    if _IMAGE_ID.match(name):
-        return None
-    name = name.split("@", 1)[0]
-    head, _, tail = name.rpartition(":")
-    return head if head and "/" not in tail else name
-
-
-def _repositories(names: set[str]) -> set[str]:
-    return {repo for repo in map(_repository, names) if repo}
+def _platform(old: BaselineImage) -> str:
+    return old.platform or naming.platform_suffix(old.reference)
 
 
 def pair(items: Sequence[ImageReport], baseline: Baseline) -> tuple[BaselineImage | None, ...]:
     """The baseline image each report image is compared with, one-to-one, in three passes:
     the same image (reference, a shared repository tag, or image ID); else, when both reports
     hold exactly one image, those two (app:build-41 then app:build-42); else the same repository
-    whatever the tag. An image with no partner gets None."""
+    whatever the tag. Only images of the same platform pair (an --all-platforms audit's arm64
+    image with the baseline's arm64 one). An image with no partner gets None."""
     chosen: list[BaselineImage | None] = [None] * len(items)
     free = list(baseline.images)
-    names = [_names(i.image.reference, i.image.repo_tags) for i in items]
+    names = [naming.references(i.image.reference, i.image.repo_tags) for i in items]
+    platforms = [naming.platform(i.image) or naming.platform_suffix(i.image.reference)
+                 for i in items]
 
     def take(index: int, old: BaselineImage) -> None:
         chosen[index] = old
         free.remove(old)
 
+    def fits(index: int, old: BaselineImage) -> bool:
+        return naming.same_platform(platforms[index], _platform(old))
+
     for index, item in enumerate(items):
-        same = next((old for old in free
-                     if names[index] & _names(old.reference, old.repo_tags)
-                     or (item.image.id and old.id == item.image.id)), None)
+        same = next((old for old in free if fits(index, old) and (
+            names[index] & naming.references(old.reference, old.repo_tags)
+            or (item.image.id and old.id == item.image.id))), None)
         if same is not None:
             take(index, same)
-    if len(items) == 1 and len(baseline.images) == 1 and chosen[0] is None:
+    if (len(items) == 1 and len(baseline.images) == 1 and chosen[0] is None
+            and fits(0, baseline.images[0])):
         take(0, baseline.images[0])
-    for index in range(len(items)):
-        repos = _repositories(names[index])
+    for index, item in enumerate(items):
+        repos = naming.repositories(item.image.reference, item.image.repo_tags)
         if chosen[index] is None and repos:
-            kin = next((old for old in free
-                        if repos & _repositories(_names(old.reference, old.repo_tags))), None)
+            kin = next((old for old in free if fits(index, old)
+                        and repos & naming.repositories(old.reference, old.repo_tags)), None)
             if kin is not None:
                 take(index, kin)
     return tuple(chosen)

@@ -388,6 +388,7 @@ class BaselineImage:
     fingerprints: tuple[str, ...]  # one per scored finding (repeats kept)
     id: str = ""
     repo_tags: tuple[str, ...] = ()
+    platform: str = ""  # os/arch[/variant], "" when the report did not say
 
 
 @dataclass(frozen=True, slots=True)

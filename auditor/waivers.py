@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from auditor.model import Finding, HistoryStep, Image, Origin, Waiver
+from auditor.naming import image_names
 
 LABEL = "io.imgaudit.waive"
 LABEL_SOURCE = f"label {LABEL}"
@@ -73,17 +74,9 @@ def label_refusal(image: Image) -> str:
             "with BuildKit); declare the waiver in the policy file instead")
 
 
-def _names(image: Image) -> set[str]:
-    names = {image.reference, *image.repo_tags}
-    for name in list(names):
-        head, sep, tail = name.rpartition(":")
-        if sep and "/" not in tail:
-            names.add(head)  # the repository without its tag
-    return names
-
-
 def covers_image(waiver: Waiver, image: Image) -> bool:
-    return any(fnmatch.fnmatchcase(name, waiver.images) for name in _names(image))
+    """Whether `images` matches a name of the image (with the registry host it came from)."""
+    return any(fnmatch.fnmatchcase(name, waiver.images) for name in image_names(image))
 
 
 def applicable(

@@ -193,6 +193,39 @@ def test_pairs_by_repository_one_to_one() -> None:
     assert pair(items, olds) == (olds.images[0], None, None)
 
 
+def test_pairs_only_images_of_the_same_platform() -> None:
+    # --all-platforms: one reference and one tag per platform, told apart by the platform only
+    target = "docker://reg:5000/app:1"
+
+    def on(arch: str) -> ImageReport:
+        item = _item(f"{target} (linux/{arch})", "reg:5000/app:1")
+        return dataclasses.replace(item, image=dataclasses.replace(item.image,
+                                                                   architecture=arch))
+
+    arm, amd = on("arm64"), on("amd64")
+    olds = of(snapshot(amd), snapshot(arm))
+    assert [o.platform for o in olds.images] == ["linux/amd64", "linux/arm64"]
+    assert pair([arm, amd], olds) == (olds.images[1], olds.images[0])
+    # an older report without the platform field: the reference's suffix tells
+    legacy = of(*(dataclasses.replace(o, platform="") for o in olds.images))
+    assert pair([arm, amd], legacy) == (legacy.images[1], legacy.images[0])
+    # one image each, of different platforms: not the same build
+    assert pair([arm], of(snapshot(amd))) == (None,)
+    # a later registry tag of the same repository, same platform
+    later = dataclasses.replace(on("arm64"), image=dataclasses.replace(
+        arm.image, reference="docker://reg:5000/app:2 (linux/arm64)",
+        repo_tags=("reg:5000/app:2",)))
+    assert pair([later], olds) == (olds.images[1],)
+
+
+def test_pairs_a_registry_image_with_its_engine_name() -> None:
+    olds = of(old("ghcr.io/org/app:41", tags=("ghcr.io/org/app:41",)), old("org/app:41"))
+    items = [_item("docker://ghcr.io/org/app:42", "ghcr.io/org/app:42"), _item("lib:1")]
+    assert pair(items, olds) == (olds.images[0], None)
+    pinned = _item("docker://ghcr.io/org/app@sha256:" + "ab" * 32)
+    assert pair([pinned, _item("lib:1")], olds) == (olds.images[0], None)
+
+
 def test_unmatched_image_gets_a_notice_and_no_novelty() -> None:
     olds = of(old("lib:1"), old("tool:1"), source="ci/base.json")
     (compared,) = compare([_item("app:2")], olds)

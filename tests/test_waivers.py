@@ -91,6 +91,33 @@ def test_an_image_pattern_limits_a_waiver() -> None:
     assert result(audit(Policy(waivers=(waiver,))), "IA201").status is Status.IGNORED
 
 
+@pytest.mark.parametrize(("reference", "tags"), [
+    ("docker://ghcr.io/org/app:1.4", ()),
+    ("docker://ghcr.io/org/app:1.4", ("ghcr.io/org/app:1.4",)),
+    ("docker://ghcr.io/org/app:1.4 (linux/arm64)", ("ghcr.io/org/app:1.4",)),
+    ("docker://ghcr.io/org/app@sha256:" + "ab" * 32, ()),
+    ("ghcr.io/org/app:1.4", ("ghcr.io/org/app:1.4",)),
+    ("oci-archive:/tmp/tmpab/x.tar:ghcr.io/org/app:1.4", ("ghcr.io/org/app:1.4",)),
+])
+def test_image_patterns_see_the_registry_host(reference: str, tags: tuple[str, ...]) -> None:
+    image = dataclasses.replace(build(bad()), reference=reference, repo_tags=tags)
+
+    def status(images: str) -> Status:
+        waiver = Waiver(rule="IA201", reason="r", images=images)
+        return result(assess.run(image, ALL_RULES, Policy(waivers=(waiver,)), today=TODAY),
+                      "IA201").status
+
+    assert status("ghcr.io/org/app") is Status.IGNORED
+    assert status("ghcr.io/org/*") is Status.IGNORED
+    if "@" not in reference:
+        assert status("ghcr.io/org/app:*") is Status.IGNORED
+        assert status("ghcr.io/org/app:1.4") is Status.IGNORED
+    # the same name on another registry is another image
+    assert status("org/app") is Status.FAIL
+    assert status("org/app:*") is Status.FAIL
+    assert status("docker.io/org/app") is Status.FAIL
+
+
 def test_an_expired_waiver_stops_applying_and_says_so() -> None:
     yesterday = TODAY - datetime.timedelta(1)
     expired = Waiver(rule="IA201", reason="until the rewrite", expires=yesterday)

@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor.formats.facts import delta
 from auditor.model import ImageReport, Report, ScoredFinding
+from auditor.naming import platform
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +60,7 @@ def image_document(item: ImageReport) -> dict[str, Any]:
         "id": image.id,
         "repo_tags": list(image.repo_tags),
         "digest": image.digest or None,
+        "platform": platform(image) or None,
         "score": item.score,
         "grade": item.grade,
         "size": image.size,

@@ -18,6 +18,7 @@ from auditor.model import (
     Severity,
     Status,
 )
+from auditor.naming import ARCHIVES, image_repository
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 # GitHub reads security-severity (0.0-10.0) on rules tagged "security": > 9 critical, 7-8.9
@@ -31,25 +32,22 @@ SECURITY_SEVERITY: dict[Severity, str] = {
 FINGERPRINT_KEY = "imgauditFinding/v1"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
 _CONFIG_FIELD = re.compile(r"^config\.(\w+)")
-_TRANSPORTS = ("docker-archive:", "oci:")
 
 
 def artifact_uri(image: Image) -> str:
     """The image's repository as a relative path (`ghcr.io/org/app` for `ghcr.io/org/app:1.4`).
 
     There is no source file to point at, and GitHub requires a location: the repository, without
-    tag or digest, stays the same from build to build, so code scanning can follow a finding.
+    tag, digest or platform, stays the same from build to build, so code scanning can follow a
+    finding. An archive is named by its first repository tag, else by its file name (its folder
+    may be a temporary one); an image known only by its ID, by the ID.
     """
-    name = image.reference
-    if name.startswith(_TRANSPORTS):
-        # an archive's path may be a temporary one: name the image by its tag, else the file
-        name = image.repo_tags[0] if image.repo_tags else name.split(":", 1)[1].rsplit("/", 1)[-1]
-    if name.startswith("sha256:") or not name:
+    name = image_repository(image)
+    if not name and image.reference.startswith(ARCHIVES):
+        path = image.reference.split(":", 1)[1]
+        name = path.rstrip("/").rsplit("/", 1)[-1].split(":", 1)[0]
+    if not name:
         return "image-" + image.id.removeprefix("sha256:")[:12]
-    name = name.split("@", 1)[0]
-    head, sep, tail = name.rpartition(":")
-    if sep and "/" not in tail:
-        name = head
     return _UNSAFE.sub("_", name).strip("/") or "image"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from auditor.formats.json import render
@@ -19,3 +20,11 @@ def test_findings_list_every_path_they_cover() -> None:
     assert by_rule["IA403"]["paths"] == ["myapp/tests/test_a.py", "myapp/tests/test_b.py"]
     assert by_rule["IA401"]["paths"] == ["myapp/.env"]
     assert by_rule["IA601"]["paths"] == [] and by_rule["IA601"]["path"] is None
+
+
+def test_each_image_says_its_platform() -> None:
+    item = report(good())
+    arm = dataclasses.replace(item, image=dataclasses.replace(item.image, architecture="arm64"))
+    unknown = dataclasses.replace(item, image=dataclasses.replace(item.image, architecture=""))
+    images = json.loads(render(Report((arm, unknown))))["images"]
+    assert [i["platform"] for i in images] == ["linux/arm64", None]

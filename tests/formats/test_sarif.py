@@ -188,6 +188,12 @@ def test_fingerprints_survive_a_rebuild_that_moves_layers() -> None:
      "imgaudit-fixture/demo-good"),
     ("docker-archive:/tmp/x1/app.tar", (), "app.tar"),
     ("oci:./layout:v2", (), "layout"),
+    ("docker://ghcr.io/org/app:1.4", ("ghcr.io/org/app:1.4",), "ghcr.io/org/app"),
+    ("docker://ghcr.io/org/app:1.4 (linux/arm64)", ("ghcr.io/org/app:1.4",), "ghcr.io/org/app"),
+    ("docker://127.0.0.1:5000/team/app@sha256:" + "b" * 64, (), "127.0.0.1_5000/team/app"),
+    ("oci-archive:/tmp/tmpq1/x.tar:app:1", ("docker.io/library/app:1", "1"), "app"),
+    ("oci-archive:/tmp/tmpq1/x.tar", (), "x.tar"),
+    ("docker-archive:/tmp/tmpq1/all.tar:@0", ("1", "ghcr.io/org/app:1"), "ghcr.io/org/app"),
 ])
 def test_the_artifact_is_the_image_repository(
     reference: str, tags: tuple[str, ...], uri: str

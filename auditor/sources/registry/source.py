@@ -171,7 +171,7 @@ class RegistrySource:
         RegistryReference) names; from a list or index, the image for `platform` (default: this
         machine's). wanted=None reads the manifest and config only. The Image's reference is ref
         as given (a RegistryReference's `target`), its id the config digest, its digest the
-        manifest's, its repo_tags (REPO:TAG,)."""
+        manifest's, its repo_tags (HOST/REPO:TAG,)."""
         return self.open_all(ref, wanted, cache, base, platform)[0]
 
     def open_all(
@@ -281,7 +281,8 @@ class RegistrySource:
             known_base=known,
             os_name=actual.os or "linux",
             architecture="/".join(p for p in (actual.architecture, actual.variant) if p),
-            repo_tags=(parsed.name,) if parsed.tag else (),
+            # as the engine names a pulled image: with the registry host
+            repo_tags=(f"{parsed.host}/{parsed.name}",) if parsed.tag else (),
         )
         return dataclasses.replace(image, digest=manifest.digest,
                                    compressed_sizes=contents is None)

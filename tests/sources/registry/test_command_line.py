@@ -40,7 +40,8 @@ def test_audit_from_a_registry(app: str, env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     image = json.loads(done.stdout)["images"][0]
     assert image["reference"] == app
-    assert image["repo_tags"] == ["cli/app:1"]
+    assert image["repo_tags"] == [app.removeprefix("docker://")]  # HOST:PORT/cli/app:1
+    assert image["platform"] == "linux/amd64"
     assert image["digest"].startswith("sha256:") and image["content_read"]
     assert image["compressed_sizes"] is False
     pinned = imgaudit(f"{app.rsplit(':', 1)[0]}@{image['digest']}", "--no-content", env=env)
@@ -127,13 +128,22 @@ def test_bearer_with_the_docker_config(token_registry: Registry, token_server: T
 
 
 @pytest.mark.engine
-def test_platform_options(multiplatform: object, env: dict[str, str]) -> None:
+def test_platform_options(multiplatform: object, env: dict[str, str], tmp_path: Path) -> None:
     index = multiplatform.index  # type: ignore[attr-defined]
     every = imgaudit(index, "--all-platforms", "--format", "json", env=env)
     assert every.returncode == 0, every.stderr
-    images = json.loads(every.stdout)["images"]
+    document = json.loads(every.stdout)
+    images = document["images"]
     assert [i["reference"] for i in images] == [f"{index} (linux/amd64)",
                                                 f"{index} (linux/arm64/v8)"]
+    assert [i["platform"] for i in images] == ["linux/amd64", "linux/arm64/v8"]
+    # Against its own report (images in another order), each platform pairs with its own.
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(dict(document, images=images[::-1])))
+    again = imgaudit(index, "--all-platforms", "--baseline", str(baseline), "--fail-on-new",
+                     env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("+0 vs baseline, 0 new, 0 resolved") == 2, again.stderr
     missing = imgaudit(index, "--platform", "linux/riscv64", env=env)
     assert_one_line_error(missing, "no image for linux/riscv64", "linux/amd64, linux/arm64/v8")
     bad = imgaudit(index, "--platform", "arm64", env=env)

@@ -59,7 +59,8 @@ def test_same_conclusions_as_the_engine(pushed: dict[str, str], local: str, cont
     remote = only([pushed[local]], content=content, base=pushed[base],
                   cache_dir=tmp_path / "registry")
     assert remote.image.reference == pushed[local]
-    assert remote.image.repo_tags == (pushed[local].split("/", 3)[-1],)
+    # as the engine names a pulled image: with the registry host
+    assert remote.image.repo_tags == (pushed[local].removeprefix("docker://"),)
     assert remote.image.id == engine.image.id  # the config digest: the same image
     assert remote.image.digest.startswith("sha256:")
     assert remote.image.boundary.method == "option"
