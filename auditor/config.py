@@ -189,7 +189,7 @@ _TABLES = ("rules", "severity", "weights", "waivers")
 _RULE_LISTS = ("enable", "disable")
 _WAIVER_KEYS = ("rule", "reason", "images", "paths", "expires")
 # The command-line option that sets a key, where it is not `--KEY`.
-_OPTIONS = {"rules.disable": "--ignore", "rules.enable": "--enable"}
+_OPTIONS = {"rules.disable": "--ignore"}
 
 
 # ----------------------------------------------------------------------------- defaults

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,35 @@ def test_cli_fail_on_new_needs_a_baseline(cli_env: dict[str, str]) -> None:
     assert_one_line_error(imgaudit(GOOD, "--fail-on-new", env=cli_env), "--fail-on-new")
     done = imgaudit(GOOD, "--fail-on-new", env=cli_env)
     assert "--baseline" in done.stderr.split("hint:", 1)[1]
+
+
+def test_cli_policy_file_fail_on_new_without_a_baseline_gates_every_finding(
+        cli_env: dict[str, str], tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    policy = repo / ".imgaudit.toml"
+    policy.write_text('fail-on-new = true\nfail-on = "high"\n')
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
+                              text=True, env=cli_env, cwd=repo, timeout=300)
+
+    done = run(BAD)
+    assert done.returncode == 1, done.stderr  # gated as without fail-on-new: BAD has highs
+    assert (f"imgaudit: notice: the policy file {policy} sets fail-on-new but no --baseline "
+            "was given: gating on every finding") in done.stderr
+    assert "error" not in done.stderr
+    assert run(GOOD).returncode == 0
+    assert "notice: the policy file" not in run(BAD, "--quiet").stderr
+    # the flag given here without --baseline is still a usage error
+    assert_one_line_error(run(GOOD, "--fail-on-new"), "--fail-on-new")
+    # --no-fail-on-new switches the file's setting off: against its own report, BAD's known
+    # findings pass the file's regression gate and fail the plain one
+    own = tmp_path / "bad.json"
+    assert run(BAD, "-f", "json", "-o", str(own)).returncode == 1
+    assert run(BAD, "--baseline", str(own)).returncode == 0
+    off = run(BAD, "--baseline", str(own), "--no-fail-on-new")
+    assert off.returncode == 1 and "finding(s) at or above high" in off.stderr
 
 
 def test_cli_bad_baseline_is_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -140,11 +141,21 @@ def audit_command(
 ) -> None:
     """Audit IMAGE... and report a score, a grade and findings with evidence and fixes."""
     # Defaults < the policy file < the options given here (None: not given).
-    policy = load_policy(config, no_config=no_config, overrides=policy_overrides(
+    effective = load_policy(config, no_config=no_config, overrides=policy_overrides(
         fail_under=fail_under, fail_on=fail_on, ignore=ignore, score_base=score_base,
         max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
         max_layers=max_layers, fail_on_new=fail_on_new,
-    )).policy
+    ))
+    policy = effective.policy
+    if policy.fail_on_new and baseline is None and fail_on_new is None:
+        # A team's file asks for regression gating, but this run has nothing to compare with
+        # (a first build, a branch without a stored report): gate on every finding instead.
+        # Only --fail-on-new given here without --baseline is a usage error (in audit()).
+        if not quiet:
+            typer.echo(f"imgaudit: notice: the policy file {effective.sources['fail-on-new']} "
+                       "sets fail-on-new but no --baseline was given: gating on every finding",
+                       err=True)
+        policy = dataclasses.replace(policy, fail_on_new=False)
     try:
         registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
         outputs = parse_outputs(formats or (), output)

@@ -82,8 +82,9 @@ MaxBaseSizeOption = Annotated[str | None, typer.Option(
 MaxLayersOption = Annotated[int | None, typer.Option(
     min=1, help="Most non-empty layers the image's own build may add (10).")]
 FailOnNewOption = Annotated[bool | None, typer.Option(
-    "--fail-on-new", help="With --baseline: fail only on regressions (new findings at or "
-    "above --fail-on, default low; a score under --fail-under and the baseline's).",
+    "--fail-on-new/--no-fail-on-new", help="With --baseline: fail only on regressions (new "
+    "findings at or above --fail-on, default low; a score under --fail-under and the "
+    "baseline's). --no-fail-on-new switches off the policy file's fail-on-new.",
     show_default=False)]
 
 # How images are read.
