@@ -120,7 +120,7 @@ def test_cli_baseline_marks_regressions(cli_env: dict[str, str], tmp_path: Path)
     again = imgaudit(BAD, "--baseline", str(bad_report), "--fail-on-new", "--fail-on", "low",
                      env=cli_env)
     assert again.returncode == 0, again.stderr
-    assert "+0 vs baseline, 0 new, 0 resolved" in again.stderr
+    assert "±0 vs baseline, 0 new, 0 resolved" in again.stderr
 
 
 def test_cli_fail_on_new_needs_a_baseline(cli_env: dict[str, str]) -> None:

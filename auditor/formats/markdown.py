@@ -10,11 +10,9 @@ from auditor.formats.facts import (
     Standing,
     delta,
     of_standing,
-    signed,
-    signed_size,
 )
 from auditor.model import ImageReport, Novelty, Report, ScoredFinding, Status
-from auditor.units import human_size
+from auditor.units import human_size, signed
 
 STATUS: dict[Status, str] = {
     Status.PASS: "✅ pass",
@@ -70,7 +68,7 @@ def _header(item: ImageReport) -> list[str]:
     layers = f"{len(image.layers)} ({len(image.own_layers)} own)"
     if change is not None:
         score += f" {signed(change.score)}"
-        size += f" {signed_size(change.size)}"
+        size += f" {signed(change.size, human_size)}"
         layers += f" {signed(change.layers)}"
     lines.append(_table(("Score", "Size", "Layers", "Base image"),
                         [(score, size, layers, escape(image.boundary.evidence))]))
