@@ -411,24 +411,36 @@ class _FileReader:
                 self.unknown(key, (*_SCALARS, *_TABLES))
         return values
 
+    def once(self, table: str, seen: dict[str, str], key: str, name: str, hint: str) -> None:
+        """TOML tells `ia201` from `IA201`, imgaudit does not: two spellings of one key are an
+        error, not a silent last-one-wins."""
+        if key in seen:
+            self.fail(f"{table}.{name}", f"names the same {hint} as {table}.{seen[key]}",
+                      f"keep one of {table}.{seen[key]} and {table}.{name}")
+        seen[key] = name
+
     def severities(self, table: Mapping[str, Any]) -> dict[str, object]:
         values: dict[str, object] = {}
+        seen: dict[str, str] = {}
         for name, value in table.items():
             rule_id = name.strip().upper()
             if rule_id not in _DECLARED:
                 self.fail(f"severity.{name}", f"no rule is named {name}",
                           f"name one rule id per line; {_RULES_HINT}")
+            self.once("severity", seen, rule_id, name, f"rule ({rule_id})")
             values[f"severity.{rule_id}"] = self.value(f"severity.{name}", _severity_name, value)
         return values
 
     def weights(self, table: Mapping[str, Any]) -> dict[str, object]:
         values: dict[str, object] = {}
+        seen: dict[str, str] = {}
         for name, value in table.items():
             number = int(name) if name.strip().isdigit() else None
             if number not in _PRACTICES:
                 ids = f"{min(_PRACTICES)} to {max(_PRACTICES)}"
                 self.fail(f"weights.{name}", f"no practice is numbered {name}",
                           f"practices are numbered {ids} (the README's Score table)")
+            self.once("weights", seen, str(number), name, f"practice ({number})")
             values[f"weights.{number}"] = self.value(
                 f"weights.{name}", lambda v: _integer(v, 0), value)
         return values

@@ -239,6 +239,8 @@ BAD_FILES = [
     ("[weights]\nsecrets = 5\n", "weights.secrets"),
     ("[weights]\n2 = -1\n", "weights.2"),
     ("[weights]\n2 = 'ten'\n", "weights.2"),
+    ("[weights]\n2 = 5\n02 = 6\n", "weights.02"),
+    ("[severity]\nia201 = 'low'\nIA201 = 'high'\n", "severity.IA201"),
     ("waivers = 'IA201'\n", "waivers"),
     ("waivers = ['IA201']\n", "waivers[1]"),
     ("[[waivers]]\nreason = 'r'\n", "waivers[1].rule"),
@@ -266,6 +268,16 @@ def test_every_bad_value_names_its_key_and_the_file(repo: Path, text: str, key: 
     message = caught.value.message
     assert re.match(rf"{re.escape(f'{policy_file}: {key}')}( \(line \d+\))?: ", message), message
     assert "\n" not in message and caught.value.hint
+
+
+def test_one_key_written_two_ways_is_an_error_naming_both(repo: Path) -> None:
+    # TOML keeps both; taking the last one would silently drop the other
+    policy_file = write(repo / ".imgaudit.toml", "[severity]\nia201 = 'low'\nIA201 = 'high'\n")
+    with pytest.raises(ConfigError) as caught:
+        load(repo)
+    assert caught.value.message == (f"{policy_file}: severity.IA201: names the same rule "
+                                    "(IA201) as severity.ia201")
+    assert "severity.ia201" in caught.value.hint and "severity.IA201" in caught.value.hint
 
 
 def test_the_same_errors_in_pyproject_name_the_table(repo: Path) -> None:
