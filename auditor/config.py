@@ -576,6 +576,13 @@ def load_policy(
         for key, value in reader.settings(reader.table("tool.imgaudit", table)).items():
             values[key] = value
             sources[key] = str(file)
+    if not any(values[f"weights.{p.id}"] for p in PRACTICES):
+        # every score would be 100 and --fail-under would pass whatever the image holds
+        where = f"{file}: " if file is not None else ""
+        raise ConfigError(f"{where}weights: every practice weighs 0, so no finding could "
+                          "lower the score",
+                          hint="give at least one practice a weight above 0; a weight of 0 "
+                          "leaves only that practice out of the score")
     for key, value in _command_line(overrides or {}).items():
         before = values[key]
         if key == "rules.disable" and isinstance(before, tuple) and before:
