@@ -702,8 +702,3 @@ def dump_policy(policy: Policy) -> str:
         if waiver.expires is not None:
             lines.append(f"expires = {waiver.expires.isoformat()}")
     return "\n".join(lines) + "\n"
-
-
-def expired(waiver: Waiver, today: datetime.date) -> bool:
-    """Whether the waiver's last day has passed (it applies through its expires date)."""
-    return waiver.expires is not None and waiver.expires < today
