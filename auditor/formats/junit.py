@@ -66,7 +66,8 @@ def _case(suite: ET.Element, item: ImageReport, result: RuleResult, practice: st
         case Status.FAIL | Status.WARN:
             worst = max((s.finding.severity for s in scored), default=info.severity)
             first = scored[0].finding.message if scored else result.note
-            message = f"{len(result.findings)} finding(s): {first}"
+            # the status leads: a CI reader (and a test) tells warn from fail without the type
+            message = f"{result.status.value}: {len(result.findings)} finding(s): {first}"
             _element(case, "failure", text, message=message, type=worst.label)
         case Status.SKIP:
             _element(case, "skipped", text, message=result.note or "skipped")
