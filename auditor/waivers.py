@@ -51,6 +51,11 @@ def _names(image: Image) -> set[str]:
     return names
 
 
+def expired(waiver: Waiver, today: datetime.date) -> bool:
+    """Whether the waiver's last day has passed (it applies through its expires date)."""
+    return waiver.expires is not None and waiver.expires < today
+
+
 def covers_image(waiver: Waiver, image: Image) -> bool:
     return any(fnmatch.fnmatchcase(name, waiver.images) for name in _names(image))
 
@@ -76,7 +81,8 @@ def applicable(
             notices.append(f"{LABEL_SOURCE} not honoured: the policy sets image-waivers = false")
     active = []
     for waiver in candidates:
-        if waiver.expires is not None and waiver.expires < today:
+        if expired(waiver, today):
+            assert waiver.expires is not None
             notices.append(
                 f"{describe(waiver)} expired on {waiver.expires.isoformat()} and no longer "
                 f"applies (reason was: {waiver.reason})"
