@@ -121,6 +121,15 @@ def _fail_on(value: object) -> Severity | None:
         raise _Bad(bad.problem, bad.hint + ", or none") from None
 
 
+def parse_fail_on(value: str, option: str = "--fail-on") -> Severity | None:
+    """A --fail-on value read as the policy reads it: a severity, or None for "none";
+    ConfigError naming the option otherwise."""
+    try:
+        return _fail_on(value)
+    except _Bad as bad:
+        raise ConfigError(f"{option}: {bad.problem}", hint=bad.hint) from None
+
+
 def _size(value: object, least: int = 1) -> int:
     hint = 'write a size such as "400MB", "1.5GB" or "512MiB", or a byte count'
     if isinstance(value, str):
@@ -402,24 +411,36 @@ class _FileReader:
                 self.unknown(key, (*_SCALARS, *_TABLES))
         return values
 
+    def once(self, table: str, seen: dict[str, str], key: str, name: str, hint: str) -> None:
+        """TOML tells `ia201` from `IA201`, imgaudit does not: two spellings of one key are an
+        error, not a silent last-one-wins."""
+        if key in seen:
+            self.fail(f"{table}.{name}", f"names the same {hint} as {table}.{seen[key]}",
+                      f"keep one of {table}.{seen[key]} and {table}.{name}")
+        seen[key] = name
+
     def severities(self, table: Mapping[str, Any]) -> dict[str, object]:
         values: dict[str, object] = {}
+        seen: dict[str, str] = {}
         for name, value in table.items():
             rule_id = name.strip().upper()
             if rule_id not in _DECLARED:
                 self.fail(f"severity.{name}", f"no rule is named {name}",
                           f"name one rule id per line; {_RULES_HINT}")
+            self.once("severity", seen, rule_id, name, f"rule ({rule_id})")
             values[f"severity.{rule_id}"] = self.value(f"severity.{name}", _severity_name, value)
         return values
 
     def weights(self, table: Mapping[str, Any]) -> dict[str, object]:
         values: dict[str, object] = {}
+        seen: dict[str, str] = {}
         for name, value in table.items():
             number = int(name) if name.strip().isdigit() else None
             if number not in _PRACTICES:
                 ids = f"{min(_PRACTICES)} to {max(_PRACTICES)}"
                 self.fail(f"weights.{name}", f"no practice is numbered {name}",
                           f"practices are numbered {ids} (the README's Score table)")
+            self.once("weights", seen, str(number), name, f"practice ({number})")
             values[f"weights.{number}"] = self.value(
                 f"weights.{name}", lambda v: _integer(v, 0), value)
         return values
@@ -555,6 +576,13 @@ def load_policy(
         for key, value in reader.settings(reader.table("tool.imgaudit", table)).items():
             values[key] = value
             sources[key] = str(file)
+    if not any(values[f"weights.{p.id}"] for p in PRACTICES):
+        # every score would be 100 and --fail-under would pass whatever the image holds
+        where = f"{file}: " if file is not None else ""
+        raise ConfigError(f"{where}weights: every practice weighs 0, so no finding could "
+                          "lower the score",
+                          hint="give at least one practice a weight above 0; a weight of 0 "
+                          "leaves only that practice out of the score")
     for key, value in _command_line(overrides or {}).items():
         before = values[key]
         if key == "rules.disable" and isinstance(before, tuple) and before:
@@ -674,8 +702,3 @@ def dump_policy(policy: Policy) -> str:
         if waiver.expires is not None:
             lines.append(f"expires = {waiver.expires.isoformat()}")
     return "\n".join(lines) + "\n"
-
-
-def expired(waiver: Waiver, today: datetime.date) -> bool:
-    """Whether the waiver's last day has passed (it applies through its expires date)."""
-    return waiver.expires is not None and waiver.expires < today

@@ -1,8 +1,9 @@
-"""Byte counts as people read and write them."""
+"""Byte counts, and changes, as people read and write them."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i)?)?b?\s*$", re.IGNORECASE)
 _UNITS = " kmgt"
@@ -17,6 +18,14 @@ def human_size(size: int | float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
+
+
+def signed(change: int, show: Callable[[int], str] = str) -> str:
+    """A change with its sign: '+3', '-8', '±0'; `show` writes the magnitude ('+1.2 MB' with
+    human_size)."""
+    if change == 0:
+        return "±" + show(0)
+    return ("+" if change > 0 else "-") + show(abs(change))
 
 
 def parse_size(text: str) -> int:

@@ -74,6 +74,11 @@ def label_refusal(image: Image) -> str:
             "with BuildKit); declare the waiver in the policy file instead")
 
 
+def expired(waiver: Waiver, today: datetime.date) -> bool:
+    """Whether the waiver's last day has passed (it applies through its expires date)."""
+    return waiver.expires is not None and waiver.expires < today
+
+
 def covers_image(waiver: Waiver, image: Image) -> bool:
     """Whether `images` matches a name of the image (with the registry host it came from)."""
     return any(fnmatch.fnmatchcase(name, waiver.images) for name in image_names(image))
@@ -103,7 +108,8 @@ def applicable(
             notices.extend(problems)
     active = []
     for waiver in candidates:
-        if waiver.expires is not None and waiver.expires < today:
+        if expired(waiver, today):
+            assert waiver.expires is not None
             notices.append(
                 f"{describe(waiver)} expired on {waiver.expires.isoformat()} and no longer "
                 f"applies (reason was: {waiver.reason})"

@@ -34,7 +34,8 @@ class FaultKind(enum.Enum):
     ERROR = "500"          # answer 500 (or Fault.status) with a registry-style JSON error
     THROTTLE = "429"       # answer 429 with `Retry-After: Fault.retry_after`
     STALL = "stall"        # wait Fault.seconds, then forward (to trip client timeouts)
-    TRUNCATE = "truncate"  # forward, but send only the first half of the body, then close
+    TRUNCATE = "truncate"  # forward, but send only the first half (or Fault.keep bytes) of
+    #                        the body, then close
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,8 @@ class Fault:
     """One line of a fault plan. A request matches when `path` (a regex, searched in the request
     target, query included) and `method` (None: any) fit. Among matching requests the fault fires
     on the `nth` ones (1-based; None: every one), at most `times` times (None: no limit), each
-    with `probability` drawn from a generator seeded by the proxy's seed and the line's place."""
+    with `probability` drawn from a generator seeded by the proxy's seed and the line's place.
+    `keep`: how many bytes of the body a truncated answer sends (None: half)."""
 
     kind: FaultKind
     path: str = ""
@@ -53,13 +55,14 @@ class Fault:
     status: int = 500
     retry_after: int = 1
     seconds: float = 5.0
+    keep: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """What the proxy did with one request: `status` is the status it answered (None when it
     dropped the connection), `fault` the fault it applied, `completed` whether the whole answer
-    reached the client."""
+    reached the client, `range` the request's Range header (None without one)."""
 
     method: str
     path: str
@@ -67,6 +70,7 @@ class Exchange:
     fault: FaultKind | None
     completed: bool
     seconds: float
+    range: str | None = None
 
 
 @dataclass(slots=True)
@@ -124,12 +128,12 @@ class FaultProxy:
     def add(self, kind: FaultKind | str, path: str = "", *, method: str | None = None,
             nth: int | Iterable[int] | None = None, times: int | None = None,
             probability: float = 1.0, status: int = 500, retry_after: int = 1,
-            seconds: float = 5.0) -> Fault:
+            seconds: float = 5.0, keep: int | None = None) -> Fault:
         """Appends a fault to the plan; the first line that fires for a request wins. Every
         line counts its own matching requests, whether or not an earlier line fired."""
         picked = frozenset({nth} if isinstance(nth, int) else nth) if nth is not None else None
         fault = Fault(FaultKind(kind), path, method, picked, times, probability, status,
-                      retry_after, seconds)
+                      retry_after, seconds, keep)
         with self._lock:
             rng = random.Random(f"{self.seed}/{len(self._lines)}")
             self._lines.append(_Line(fault, rng))
@@ -302,16 +306,17 @@ class _Handler(BaseHTTPRequestHandler):
                 case FaultKind.STALL:
                     assert fault is not None
                     proxy._stopping.wait(fault.seconds)
-                    status, completed = self._forward(truncate=False)
+                    status, completed = self._forward()
                 case FaultKind.TRUNCATE:
-                    status, completed = self._forward(truncate=True)
+                    assert fault is not None
+                    status, completed = self._forward(truncate=True, keep=fault.keep)
                 case None:
-                    status, completed = self._forward(truncate=False)
+                    status, completed = self._forward()
         except OSError:
             self.close_connection = True  # the client went away
         answering, self._answering = self._answering, False
         proxy._record(Exchange(self.command, self.path, status, kind, completed,
-                               time.monotonic() - started), answering)
+                               time.monotonic() - started, self.headers.get("Range")), answering)
 
     def _status_line(self, status: int, reason: str | None = None) -> None:
         if not self._answering:
@@ -403,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise
         raise AssertionError("unreachable")
 
-    def _forward(self, truncate: bool) -> tuple[int, bool]:
+    def _forward(self, truncate: bool = False, keep: int | None = None) -> tuple[int, bool]:
         try:
             response = self._send_upstream()
         except (OSError, http.client.HTTPException) as error:
@@ -413,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return 502, self._answer(502, "UNKNOWN", f"upstream failed: {error}", {})
         try:
-            return response.status, self._relay(response, truncate)
+            return response.status, self._relay(response, truncate, keep)
         finally:
             if response.will_close or not response.isclosed():
                 response.close()
@@ -421,7 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._upstream.close()
                     self._upstream = None
 
-    def _relay(self, response: http.client.HTTPResponse, truncate: bool) -> bool:
+    def _relay(self, response: http.client.HTTPResponse, truncate: bool,
+               keep: int | None = None) -> bool:
         proxy = self.server.proxy
         self._status_line(response.status, response.reason)
         length = response.getheader("Content-Length")
@@ -443,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = response.read()
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
+            self.wfile.write(body[: len(body) // 2 if keep is None else min(keep, len(body))])
             self.wfile.flush()
             self.close_connection = True
             return False

@@ -1,6 +1,7 @@
 """Real registries for the registry-source and sweep tests: Debian's docker-registry in a local
 FROM-scratch image (fixtures/registry/build.sh), started with testcontainers on 127.0.0.1, filled
-from the locally built fixture images only, plus a fault-injecting proxy in front of it."""
+from the locally built fixture images and in-memory factory images only, plus a fault-injecting
+proxy in front of it."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ import hashlib
 import json
 import re
 import secrets
+import socket
 import subprocess
 import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import bcrypt
 import pytest
@@ -31,6 +33,9 @@ from testcontainers.core.container import DockerContainer
 from tests.conftest import DOCKER, ROOT, fixture_tag
 from tests.faultproxy import FaultProxy
 from tests.tokenauth import TokenServer
+
+if TYPE_CHECKING:
+    from tests.factory import ImageSpec
 
 BUILD = ROOT / "fixtures" / "registry" / "build.sh"
 HTPASSWD = "/etc/docker/registry/htpasswd"
@@ -48,6 +53,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 
 # What `pushed_images` pushes with `docker push`: repository -> {tag: (fixture, builder)}.
@@ -71,6 +77,13 @@ def sha256(data: bytes) -> str:
 
 def canonical(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a registry that is down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------- the HTTP API
@@ -214,7 +227,8 @@ class RegistryAPI:
 @dataclass(frozen=True)
 class Registry:
     """A running registry container: `host` is "127.0.0.1:PORT", `api` talks to it (with the
-    credentials, for the auth registry)."""
+    credentials, for the auth registry). `storage` is the host directory mounted as its
+    /var/lib/registry, for a registry whose stored bytes a test damages (else None)."""
 
     host: str
     container: str
@@ -223,6 +237,7 @@ class Registry:
     password: str | None = None
     realm: str | None = None     # the htpasswd realm, or the token server's URL
     token_server: TokenServer | None = None
+    storage: Path | None = None
 
     @property
     def url(self) -> str:
@@ -234,6 +249,18 @@ class Registry:
 
     def reference(self, repository: str, tag_or_digest: str) -> str:
         return self.api.reference(repository, tag_or_digest)
+
+    def target(self, repository: str, tag_or_digest: str) -> str:
+        """What imgaudit takes: docker://HOST/REPOSITORY:TAG (or @DIGEST)."""
+        return f"docker://{self.reference(repository, tag_or_digest)}"
+
+    def blob_file(self, digest: str) -> Path:
+        """Where the registry keeps a blob's bytes (a manifest's too) on the host."""
+        if self.storage is None:
+            raise RegistryError(f"the registry at {self.host} has no host storage")
+        hexdigest = digest.removeprefix("sha256:")
+        return (self.storage / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexdigest[:2]
+                / hexdigest / "data")
 
 
 class PushedImage(NamedTuple):
@@ -282,8 +309,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class UploadedImage:
-    """A fixture's image put through the HTTP API (blobs, then the manifest) from its
-    `docker save`."""
+    """An image put through the HTTP API (blobs, then the manifest): a fixture's, from its
+    `docker save`, or an in-memory one (tests/factory.py)."""
 
     reference: str     # HOST/REPOSITORY:TAG, or HOST/REPOSITORY@DIGEST when untagged
     repository: str
@@ -292,7 +319,7 @@ class UploadedImage:
     media_type: str    # the manifest's
     config_digest: str
     layers: tuple[Layer, ...]
-    source: str        # the fixture tag it was made from
+    source: str        # the fixture tag it was made from ("factory" for an in-memory image)
     diff_ids: tuple[str, ...]  # as the config says: for the corrupt image, not the layers' own
 
 
@@ -358,9 +385,11 @@ def registry_image(engine: None) -> str:
 
 
 def start_registry(image: str, role: str, env: Mapping[str, str] | None = None,
-                   files: Mapping[str, bytes] | None = None) -> DockerContainer:
+                   files: Mapping[str, bytes] | None = None, storage: Path | None = None
+                   ) -> DockerContainer:
     """Starts a registry container published on 127.0.0.1 at a random port and waits until
-    `GET /v2/` answers (200, or 401 when auth is on)."""
+    `GET /v2/` answers (200, or 401 when auth is on). With `storage`, that host directory is
+    its /var/lib/registry (made writable for the registry's user, 65534)."""
     container = DockerContainer(image).with_name(
         f"imgaudit-test-registry-{role}-{uuid.uuid4().hex[:8]}")
     # a random host port on loopback only (with_bind_ports cannot give an address alone)
@@ -370,6 +399,10 @@ def start_registry(image: str, role: str, env: Mapping[str, str] | None = None,
         container.with_env(key, value)
     for path, data in (files or {}).items():
         container.with_copy_into_container(data, path, 0o444)
+    if storage is not None:
+        storage.mkdir(parents=True, exist_ok=True)
+        storage.chmod(0o777)
+        container.with_volume_mapping(storage, "/var/lib/registry", "rw")
     container.start()
     try:
         port = container.get_exposed_port(5000)
@@ -398,9 +431,11 @@ class RegistryFactory:
         self._containers: list[DockerContainer] = []
         self._token_servers: list[TokenServer] = []
 
-    def open(self, role: str = "scratch") -> Registry:
-        """An empty anonymous registry."""
-        return self._registry(role, start_registry(self.image, role))
+    def open(self, role: str = "scratch", storage: Path | None = None) -> Registry:
+        """An empty anonymous registry; with `storage`, keeping its blobs in that host
+        directory (`Registry.blob_file`), where a test may damage them."""
+        return self._registry(role, start_registry(self.image, role, storage=storage),
+                              storage=storage)
 
     def htpasswd(self, role: str = "auth", username: str = USERNAME) -> Registry:
         """An empty registry with basic auth: `username` and a random password."""
@@ -434,13 +469,26 @@ class RegistryFactory:
 
     def _registry(self, role: str, container: DockerContainer, username: str | None = None,
                   password: str | None = None, realm: str | None = None,
-                  token_server: TokenServer | None = None) -> Registry:
+                  token_server: TokenServer | None = None, storage: Path | None = None
+                  ) -> Registry:
         self._containers.append(container)
         host = f"127.0.0.1:{container.get_exposed_port(5000)}"
         auth = (username, password) if username and password else None
         return Registry(host, container.get_container_id(), RegistryAPI(host, auth),
                         username=username, password=password, realm=realm,
-                        token_server=token_server)
+                        token_server=token_server, storage=storage)
+
+    def stop(self, registry: Registry) -> None:
+        """Stops (and removes) one registry before the session ends."""
+        for container in self._containers:
+            if container.get_container_id() == registry.container:
+                self._containers.remove(container)
+                container.stop()
+                break
+        server = registry.token_server
+        if server is not None and server in self._token_servers:
+            self._token_servers.remove(server)
+            server.stop()
 
     def close(self) -> None:
         for container in reversed(self._containers):
@@ -490,6 +538,19 @@ def token_registry(registry_factory: RegistryFactory) -> Registry:
 
 
 @pytest.fixture
+def fresh_registry(registry_factory: RegistryFactory, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Registry]:
+    """An empty anonymous registry of this test's own, its storage in a host directory
+    (`.storage`, `.blob_file(digest)`) so that the test may damage what it stores; stopped when
+    the test ends."""
+    fresh = registry_factory.open("fresh", storage=tmp_path_factory.mktemp("registry-storage"))
+    try:
+        yield fresh
+    finally:
+        registry_factory.stop(fresh)
+
+
+@pytest.fixture
 def fault_proxy(registry: Registry) -> Iterator[FaultProxy]:
     """A fault proxy in front of `registry`, with an empty plan (seed 0)."""
     with FaultProxy(registry.host, seed=0) as proxy:
@@ -534,35 +595,25 @@ def pushed_images(registry: Registry, fixture_images: list[str]) -> Mapping[str,
     return MappingProxyType(pushed)
 
 
-def upload_fixture(registry: Registry, repository: str, tag: str | None, source: str, *,
-                   media_type: str = OCI_MANIFEST, compressions: tuple[str, ...] = ("gzip",),
-                   config_fields: Mapping[str, Any] | None = None, corrupt: bool = False
-                   ) -> UploadedImage:
-    """Puts a local image into `registry` through the HTTP API: its config (as built, byte for
-    byte, unless `config_fields` changes it), its layers compressed in turn with each of
-    `compressions` ("gzip", "zstd"), then a manifest of `media_type` under `tag` (or only by
-    digest). When `corrupt`, the config's last diff_id names other bytes than that layer's:
-    every blob matches its own digest, but the image does not add up."""
-    image = saved(source)
-    document = json.loads(image.config)
-    diff_ids = [sha256(layer) for layer in image.layers]
-    if diff_ids != document["rootfs"]["diff_ids"]:
-        raise RegistryError(f"docker save of {source}: layers do not match the config's diff_ids")
-    config = image.config  # as built: its digest is the engine's image ID
-    if corrupt:
-        diff_ids[-1] = sha256(b"not the bytes of this layer")
-        document["rootfs"]["diff_ids"] = diff_ids
-    if corrupt or config_fields:
-        document.update(config_fields or {})
-        config = canonical(document)
+def upload_image(registry: Registry, repository: str, tag: str | None, config: bytes,
+                 tars: Sequence[bytes], *, media_type: str = OCI_MANIFEST,
+                 compressions: tuple[str, ...] = ("gzip",), source: str = "",
+                 diff_ids: Sequence[str] | None = None) -> UploadedImage:
+    """Puts an image into `registry` through the HTTP API: the `config` bytes as given, each of
+    the uncompressed layer `tars` compressed in turn with each of `compressions` ("gzip",
+    "zstd", or "none" for a plain tar; the last two only in an OCI manifest), then a manifest
+    of `media_type` under `tag` (or only by digest). `diff_ids`: what the config says, when the
+    caller made it say otherwise than the tars."""
     oci = media_type == OCI_MANIFEST
     layers = []
-    for i, raw in enumerate(image.layers):
+    for i, raw in enumerate(tars):
         match compressions[i % len(compressions)]:
             case "gzip":
                 layers.append((OCI_LAYER_GZIP if oci else DOCKER_LAYER, gzipped(raw)))
             case "zstd" if oci:
                 layers.append((OCI_LAYER_ZSTD, zstded(raw)))
+            case "none" if oci:
+                layers.append((OCI_LAYER_TAR, raw))
             case other:
                 raise ValueError(f"no {other} layers in a {media_type}")
     api = registry.api
@@ -575,9 +626,87 @@ def upload_fixture(registry: Registry, repository: str, tag: str | None, source:
         reference=registry.reference(repository, tag or digest), repository=repository, tag=tag,
         digest=digest, media_type=media_type, config_digest=sha256(config),
         layers=tuple(Layer(sha256(blob), kind, len(blob), sha256(raw))
-                     for (kind, blob), raw in zip(layers, image.layers, strict=True)),
-        source=source, diff_ids=tuple(diff_ids),
+                     for (kind, blob), raw in zip(layers, tars, strict=True)),
+        source=source,
+        diff_ids=tuple(diff_ids if diff_ids is not None else (sha256(raw) for raw in tars)),
     )
+
+
+def upload_fixture(registry: Registry, repository: str, tag: str | None, source: str, *,
+                   media_type: str = OCI_MANIFEST, compressions: tuple[str, ...] = ("gzip",),
+                   config_fields: Mapping[str, Any] | None = None, corrupt: bool = False
+                   ) -> UploadedImage:
+    """Puts a local image into `registry` through the HTTP API (`upload_image`): its config (as
+    built, byte for byte, unless `config_fields` changes it) and its layers from `docker save`.
+    When `corrupt`, the config's last diff_id names other bytes than that layer's: every blob
+    matches its own digest, but the image does not add up."""
+    image = saved(source)
+    document = json.loads(image.config)
+    diff_ids = [sha256(layer) for layer in image.layers]
+    if diff_ids != document["rootfs"]["diff_ids"]:
+        raise RegistryError(f"docker save of {source}: layers do not match the config's diff_ids")
+    config = image.config  # as built: its digest is the engine's image ID
+    if corrupt:
+        diff_ids[-1] = sha256(b"not the bytes of this layer")
+        document["rootfs"]["diff_ids"] = diff_ids
+    if corrupt or config_fields:
+        document.update(config_fields or {})
+        config = canonical(document)
+    return upload_image(registry, repository, tag, config, image.layers, media_type=media_type,
+                        compressions=compressions, source=source, diff_ids=diff_ids)
+
+
+def upload_spec(registry: Registry, repository: str, tag: str | None, spec: ImageSpec, *,
+                compressions: tuple[str, ...] = ("gzip",), media_type: str = OCI_MANIFEST
+                ) -> UploadedImage:
+    """Puts an in-memory image (tests/factory.py) into `registry` (`upload_image`)."""
+    return upload_image(registry, repository, tag, canonical(spec.config_document()),
+                        spec.layer_tars(), media_type=media_type, compressions=compressions,
+                        source="factory")
+
+
+# The two platforms of the multi-platform images: the fixture each is made of, and the config
+# fields (and index entry's platform) that say which platform it is.
+PLATFORMS: Mapping[str, tuple[str, Mapping[str, str]]] = {
+    "linux/amd64": ("root-user", {"architecture": "amd64", "os": "linux"}),
+    "linux/arm64": ("user-hardcoded", {"architecture": "arm64", "os": "linux", "variant": "v8"}),
+}
+
+
+def upload_index(registry: Registry, repository: str, tag: str, index_type: str = OCI_INDEX,
+                 *, attestation: bool = False) -> IndexImage:
+    """An image index (OCI_INDEX, of OCI manifests) or a manifest list (DOCKER_LIST, of schema
+    2 manifests) of the PLATFORMS, each made of its fixture (buildkit) with the platform's
+    config fields, the platform manifests untagged, as in real multi-arch images. With
+    `attestation`, the index also names a BuildKit-style attestation manifest (platform
+    unknown/unknown, one in-toto layer) for the amd64 image, which is no platform of its own."""
+    manifest_type = OCI_MANIFEST if index_type == OCI_INDEX else DOCKER_MANIFEST
+    children: dict[str, PlatformManifest] = {}
+    entries = []
+    for platform, (name, fields) in PLATFORMS.items():
+        child = upload_fixture(registry, repository, None, fixture_tag(name, "buildkit"),
+                               media_type=manifest_type, config_fields=fields)
+        children[platform] = PlatformManifest(platform, child.digest, manifest_type,
+                                              child.config_digest, child.source)
+        body, _, _ = registry.api.manifest(repository, child.digest, accept=(manifest_type,))
+        entries.append({**descriptor(manifest_type, body), "platform": dict(fields)})
+    if attestation:
+        statement = canonical({"_type": "https://in-toto.io/Statement/v0.1"})
+        config = canonical({"architecture": "unknown", "os": "unknown"})
+        registry.api.upload_blob(repository, statement)
+        registry.api.upload_blob(repository, config)
+        body = image_manifest(OCI_MANIFEST, OCI_CONFIG, config,
+                              [("application/vnd.in-toto+json", statement)])
+        registry.api.put_manifest(repository, sha256(body), body, OCI_MANIFEST)
+        entries.append({**descriptor(OCI_MANIFEST, body),
+                        "platform": {"architecture": "unknown", "os": "unknown"},
+                        "annotations": {
+                            "vnd.docker.reference.type": "attestation-manifest",
+                            "vnd.docker.reference.digest": children["linux/amd64"].digest}})
+    body = canonical({"schemaVersion": 2, "mediaType": index_type, "manifests": entries})
+    digest = registry.api.put_manifest(repository, tag, body, index_type)
+    return IndexImage(registry.reference(repository, tag), repository, tag, digest, index_type,
+                      MappingProxyType(children))
 
 
 @pytest.fixture(scope="session")
@@ -585,28 +714,9 @@ def multiplatform_image(registry: Registry, fixture_images: list[str]) -> MultiP
     """`multiarch/app:oci` (an OCI image index of OCI manifests) and `multiarch/app:docker` (a
     Docker manifest list of schema 2 manifests), each with linux/amd64 (the root-user fixture)
     and linux/arm64 variant v8 (the user-hardcoded fixture, its config relabelled arm64), put
-    through the HTTP API. The platform manifests are untagged, as in real multi-arch images."""
-    repository = "multiarch/app"
-    platforms = {"linux/amd64": ("root-user", {"architecture": "amd64", "os": "linux"}),
-                 "linux/arm64": ("user-hardcoded",
-                                 {"architecture": "arm64", "os": "linux", "variant": "v8"})}
-    indexes = {}
-    for index_type, manifest_type, tag in ((OCI_INDEX, OCI_MANIFEST, "oci"),
-                                           (DOCKER_LIST, DOCKER_MANIFEST, "docker")):
-        children: dict[str, PlatformManifest] = {}
-        entries = []
-        for platform, (name, fields) in platforms.items():
-            child = upload_fixture(registry, repository, None, fixture_tag(name, "buildkit"),
-                                   media_type=manifest_type, config_fields=fields)
-            children[platform] = PlatformManifest(platform, child.digest, manifest_type,
-                                                  child.config_digest, child.source)
-            body, _, _ = registry.api.manifest(repository, child.digest, accept=(manifest_type,))
-            entries.append({**descriptor(manifest_type, body), "platform": fields})
-        body = canonical({"schemaVersion": 2, "mediaType": index_type, "manifests": entries})
-        digest = registry.api.put_manifest(repository, tag, body, index_type)
-        indexes[tag] = IndexImage(registry.reference(repository, tag), repository, tag, digest,
-                                  index_type, MappingProxyType(children))
-    return MultiPlatform(oci=indexes["oci"], docker=indexes["docker"])
+    through the HTTP API (`upload_index`)."""
+    return MultiPlatform(oci=upload_index(registry, "multiarch/app", "oci", OCI_INDEX),
+                         docker=upload_index(registry, "multiarch/app", "docker", DOCKER_LIST))
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,18 @@ def test_waived_findings_are_left_out_of_a_rendered_report() -> None:
     assert not [p for p in baseline.images[0].fingerprints if p.startswith("IA201:")]
 
 
+def _finding(**fields: Any) -> dict[str, Any]:
+    return {"rule": "IA201", "severity": "high", "message": "runs as root", "points": 5.0,
+            "origin": "own", "waiver": None} | fields
+
+
+def _with(**fields: Any) -> dict[str, Any]:
+    """A one-image report with some fields of the image changed."""
+    image = {"reference": "app:1", "score": 90, "size": 1000, "layers": 2,
+             "findings": [_finding()]} | fields
+    return {"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [image]}
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
@@ -80,7 +92,30 @@ def test_waived_findings_are_left_out_of_a_rendered_report() -> None:
         ({"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [{"reference": "a"}]},
          ("lacks 'score'",)),
         ({"schema_version": 1, "tool": {"name": "imgaudit"}, "images": {"a": 1}},
-         ("wrong type",)),
+         ("images is not a list",)),
+        (_with(score=1e400), ("images[0].score is inf", "whole number from 0 to 100")),
+        ('{"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [{"reference": "a", '
+         '"score": 1e400, "size": 1, "layers": 1, "findings": []}]}', ("images[0].score is inf",)),
+        (_with(score=101), ("images[0].score is 101",)),
+        (_with(score=True), ("images[0].score is true",)),
+        (_with(size=-1), ("images[0].size is -1",)),
+        (_with(layers="3"), ('images[0].layers is "3"',)),
+        (_with(reference=7), ("images[0].reference is 7, not a string",)),
+        (_with(findings="none"), ("images[0].findings is not a list",)),
+        (_with(findings=[_finding(points="NaN")]),
+         ('images[0].findings[0].points is "NaN", not a number',)),
+        ('{"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [{"reference": "a", '
+         '"score": 1, "size": 1, "layers": 1, "findings": [{"rule": "IA201", "severity": "high", '
+         '"message": "m", "points": NaN}]}]}', ("images[0].findings[0].points is nan",)),
+        (_with(findings=[_finding(points=-2)]), ("findings[0].points is -2",)),
+        (_with(findings=[_finding(severity="urgent")]),
+         ('findings[0].severity is "urgent", not a severity',)),
+        (_with(findings=[_finding(severity=3)]), ("findings[0].severity is 3, not a string",)),
+        (_with(findings=[_finding(rule=None)]), ("findings[0].rule is null",)),
+        (_with(findings=["IA201"]), ("findings[0] is not an object",)),
+        (_with(repo_tags=[1]), ("images[0].repo_tags is not a list of strings",)),
+        ({"schema_version": True, "tool": {"name": "imgaudit"}, "images": []},
+         ("schema_version True",)),
     ],
 )
 def test_bad_baselines_are_one_line_errors(tmp_path: Path, content: Any,
@@ -122,7 +157,7 @@ def test_cli_baseline_marks_regressions(cli_env: dict[str, str], tmp_path: Path)
     again = imgaudit(BAD, "--baseline", str(bad_report), "--fail-on-new", "--fail-on", "low",
                      env=cli_env)
     assert again.returncode == 0, again.stderr
-    assert "+0 vs baseline, 0 new, 0 resolved" in again.stderr
+    assert "±0 vs baseline, 0 new, 0 resolved" in again.stderr
 
 
 def test_cli_fail_on_new_needs_a_baseline(cli_env: dict[str, str]) -> None:
@@ -166,3 +201,19 @@ def test_cli_bad_baseline_is_one_line(cli_env: dict[str, str], tmp_path: Path) -
                           "does not exist", "nope.json")
     junk = written(tmp_path, "<html>", "junk.json")
     assert_one_line_error(imgaudit(GOOD, "--baseline", str(junk), env=cli_env), "not JSON")
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    # json.loads reads 1e400 as inf: int(inf) raised OverflowError, an "internal error"
+    ('{"schema_version": 1, "tool": {"name": "imgaudit"}, "images": [{"reference": "a", '
+     '"score": 1e400, "size": 1, "layers": 1, "findings": []}]}', ("images[0].score is inf",)),
+    # float("NaN") was taken as a number of points
+    (_with(findings=[_finding(points="NaN")]), ("images[0].findings[0].points",)),
+], ids=["score-1e400", "points-NaN"])
+def test_cli_malformed_baseline_values_are_one_line(
+    cli_env: dict[str, str], tmp_path: Path, content: Any, words: tuple[str, ...]
+) -> None:
+    path = written(tmp_path, content, "odd.json")
+    done = imgaudit(GOOD, "--baseline", str(path), env=cli_env)
+    assert_one_line_error(done, "odd.json", "not an imgaudit JSON report", *words)
+    assert "internal error" not in done.stderr

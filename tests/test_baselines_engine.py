@@ -107,8 +107,8 @@ def test_same_build_against_its_own_report(builder: str, v1_report: Path,
     done = imgaudit(v(1, builder), "--baseline", str(v1_report), "--fail-on-new",
                     "--fail-under", "99", env=cli_env)
     assert done.returncode == 0, done.stderr
-    assert "+0 vs baseline, 0 new, 0 resolved finding(s)" in done.stderr
-    assert "(+0 B)" in done.stderr and "layers (+0)" in done.stderr
+    assert "±0 vs baseline, 0 new, 0 resolved finding(s)" in done.stderr
+    assert "(±0 B)" in done.stderr and "layers (±0)" in done.stderr
 
 
 @builders

@@ -166,6 +166,41 @@ def test_bad_options_exit_2(cli_env: dict[str, str], args: tuple[str, ...],
         assert word in done.stderr
 
 
+def test_diff_reads_fail_on_as_audit_does(cli_env: dict[str, str]) -> None:
+    # no image is opened: the option is checked first, by the policy's own reader
+    diffed = imgaudit("diff", GOOD, BAD, "--fail-on", "urgent", env=cli_env)
+    assert_one_line_error(diffed, "--fail-on", "'urgent' is not a severity", "or none")
+    audited = imgaudit(GOOD, "--fail-on", "urgent", env=cli_env)
+    assert diffed.stderr == audited.stderr
+    assert "╭" not in diffed.stderr and "Usage:" not in diffed.stderr
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--fail-under", "150", GOOD), ("--fail-under", "100", " audit --help`")),
+    ((GOOD, "--no-such-option"), ("No such option: --no-such-option",)),
+    (("audit",), ("Missing argument", "IMAGE")),
+    (("diff", GOOD, BAD, "--format", "sarif"), ("--format", "sarif", " diff --help`")),
+    (("rules", "--format", "nope"), ("nope", " rules --help`")),
+], ids=["out-of-range", "unknown-option", "missing-image", "bad-choice", "rules-choice"])
+def test_command_line_mistakes_are_one_line(cli_env: dict[str, str], args: tuple[str, ...],
+                                            words: tuple[str, ...]) -> None:
+    done = imgaudit(*args, env=cli_env)
+    assert_one_line_error(done, *words)
+    assert done.stderr.count("\n") == 1 and "╭" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_help_still_shows(cli_env: dict[str, str]) -> None:
+    helped = imgaudit("--help", env=cli_env)
+    assert helped.returncode == 0 and "Usage: " in helped.stdout
+    assert "audit" in helped.stdout and "diff" in helped.stdout
+    bare = imgaudit(env=cli_env)  # no arguments: the help, exit 2 as click has it
+    assert bare.returncode == 2 and "Usage: " in bare.stdout
+    assert "error" not in bare.stderr
+    command = imgaudit("diff", "--help", env=cli_env)
+    assert command.returncode == 0 and "--max-score-drop" in command.stdout
+
+
 def test_unwritable_output(cli_env: dict[str, str], tmp_path: Path) -> None:
     done = imgaudit(GOOD, "-o", str(tmp_path / "no" / "such" / "dir" / "r.json"), env=cli_env)
     assert_one_line_error(done, "cannot write")

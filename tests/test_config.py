@@ -241,6 +241,9 @@ BAD_FILES = [
     ("[weights]\nsecrets = 5\n", "weights.secrets"),
     ("[weights]\n2 = -1\n", "weights.2"),
     ("[weights]\n2 = 'ten'\n", "weights.2"),
+    ("[weights]\n2 = 5\n02 = 6\n", "weights.02"),
+    ("[weights]\n" + "".join(f"{n} = 0\n" for n in range(1, 12)), "weights"),
+    ("[severity]\nia201 = 'low'\nIA201 = 'high'\n", "severity.IA201"),
     ("waivers = 'IA201'\n", "waivers"),
     ("waivers = ['IA201']\n", "waivers[1]"),
     ("[[waivers]]\nreason = 'r'\n", "waivers[1].rule"),
@@ -268,6 +271,26 @@ def test_every_bad_value_names_its_key_and_the_file(repo: Path, text: str, key: 
     message = caught.value.message
     assert re.match(rf"{re.escape(f'{policy_file}: {key}')}( \(line \d+\))?: ", message), message
     assert "\n" not in message and caught.value.hint
+
+
+def test_weights_that_all_are_zero_are_refused(repo: Path, cli_env: dict[str, str]) -> None:
+    # every score would be 100: a critical finding would pass --fail-under
+    zeros = "".join(f"{p.id} = 0\n" for p in PRACTICES)
+    policy_file = write(repo / ".imgaudit.toml", "[weights]\n" + zeros)
+    done = imgaudit(BAD, "--fail-under", "90", cwd=repo, env=cli_env)
+    assert_one_line_error(done, f"{policy_file}: weights: every practice weighs 0")
+    write(repo / ".imgaudit.toml", "[weights]\n" + zeros.replace("2 = 0", "2 = 1", 1))
+    assert load(repo).policy.weights[2] == 1  # one practice left is enough
+
+
+def test_one_key_written_two_ways_is_an_error_naming_both(repo: Path) -> None:
+    # TOML keeps both; taking the last one would silently drop the other
+    policy_file = write(repo / ".imgaudit.toml", "[severity]\nia201 = 'low'\nIA201 = 'high'\n")
+    with pytest.raises(ConfigError) as caught:
+        load(repo)
+    assert caught.value.message == (f"{policy_file}: severity.IA201: names the same rule "
+                                    "(IA201) as severity.ia201")
+    assert "severity.ia201" in caught.value.hint and "severity.IA201" in caught.value.hint
 
 
 def test_the_same_errors_in_pyproject_name_the_table(repo: Path) -> None:

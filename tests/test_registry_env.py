@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import subprocess
@@ -18,6 +19,7 @@ import requests
 import zstandard
 
 from tests.conftest import DOCKER, fixture_tag
+from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy
 from tests.registry_env import (
     BUILD,
@@ -28,6 +30,7 @@ from tests.registry_env import (
     MANIFEST_TYPES,
     OCI_INDEX,
     OCI_LAYER_GZIP,
+    OCI_LAYER_TAR,
     OCI_LAYER_ZSTD,
     OCI_MANIFEST,
     PUSHED,
@@ -42,6 +45,8 @@ from tests.registry_env import (
     challenge,
     sha256,
     upload_fixture,
+    upload_index,
+    upload_spec,
 )
 
 pytestmark = pytest.mark.engine
@@ -234,6 +239,57 @@ def test_manifest_naming_missing_blobs_is_refused(scratch_registry: Registry) ->
         scratch_registry.api.put_manifest("scratch/broken", "1", body, OCI_MANIFEST)
 
 
+def test_factory_images_go_in_plain_tar_layers(scratch_registry: Registry) -> None:
+    spec = good()
+    image = upload_spec(scratch_registry, "scratch/plain", "1", spec, compressions=("none",))
+    assert {layer.media_type for layer in image.layers} == {OCI_LAYER_TAR}
+    tars = spec.layer_tars()
+    assert [scratch_registry.api.blob(image.repository, layer.digest)
+            for layer in image.layers] == tars
+    config = json.loads(scratch_registry.api.blob(image.repository, image.config_digest))
+    assert config["rootfs"]["diff_ids"] == list(image.diff_ids) == [sha256(t) for t in tars]
+
+
+def test_an_index_with_an_attestation(scratch_registry: Registry,
+                                      fixture_images: list[str]) -> None:
+    index = upload_index(scratch_registry, "scratch/attested", "1", OCI_INDEX, attestation=True)
+    body, media_type, digest = scratch_registry.api.manifest(index.repository, "1")
+    assert (media_type, digest) == (OCI_INDEX, index.digest)
+    *platforms, attestation = json.loads(body)["manifests"]
+    assert [e["digest"] for e in platforms] == [p.digest for p in index.platforms.values()]
+    assert attestation["platform"] == {"architecture": "unknown", "os": "unknown"}
+    assert attestation["annotations"] == {
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": index.platforms["linux/amd64"].digest}
+    manifest = json.loads(scratch_registry.api.manifest(index.repository,
+                                                        attestation["digest"])[0])
+    assert [layer["mediaType"] for layer in manifest["layers"]] == ["application/vnd.in-toto+json"]
+
+
+def test_fresh_registry_keeps_its_blobs_on_the_host(fresh_registry: Registry) -> None:
+    api = fresh_registry.api
+    data = b"kept in a host directory " * 400
+    digest = api.upload_blob("fresh/blobs", data)
+    path = fresh_registry.blob_file(digest)
+    assert fresh_registry.storage is not None and path.is_relative_to(fresh_registry.storage)
+    assert path.read_bytes() == data
+    path.write_bytes(data.upper())  # damaged, the same size
+    assert api.blob("fresh/blobs", digest) == data.upper()  # served as it now is
+
+
+def test_a_registry_stops_before_the_session_ends(registry_factory: RegistryFactory) -> None:
+    stopping = registry_factory.open("stopping")
+    assert requests.get(f"{stopping.url}/v2/", timeout=10).status_code == 200
+    registry_factory.stop(stopping)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{stopping.url}/v2/", timeout=5)
+    gone = subprocess.run([DOCKER, "container", "inspect", stopping.container],
+                          capture_output=True)
+    assert gone.returncode != 0
+    with pytest.raises(RegistryError, match="no host storage"):
+        stopping.blob_file(sha256(b""))
+
+
 # ----------------------------------------------------------------------------- auth
 
 
@@ -271,6 +327,7 @@ def test_token_registry_sends_clients_to_its_token_server(token_registry: Regist
                         timeout=10).status_code == 401
     answer = requests.get(params["realm"], params=params, auth=token_registry.auth, timeout=10)
     token = answer.json()["token"]
+    assert server.issued[-1] == token
     granted = requests.get(token_registry.url + path, timeout=10, headers={
         "Authorization": f"Bearer {token}", "Accept": DOCKER_MANIFEST})
     assert granted.status_code == 200
@@ -393,6 +450,27 @@ def test_proxy_truncates_a_blob_body(oci_zstd_image: UploadedImage, fault_proxy:
     assert sha256(proxied.get(path).content) == layer.digest
     first = fault_proxy.matching("/blobs/")[0]
     assert (first.status, first.fault, first.completed) == (200, FaultKind.TRUNCATE, False)
+
+
+def test_proxy_truncates_after_so_many_bytes_and_records_ranges(
+        oci_zstd_image: UploadedImage, fault_proxy: FaultProxy, proxied: RegistryAPI) -> None:
+    layer = max(oci_zstd_image.layers, key=lambda item: item.size)
+    fault_proxy.add("truncate", r"/blobs/", method="GET", nth=1, keep=1000)
+    path = f"/v2/{oci_zstd_image.repository}/blobs/{layer.digest}"
+    connection = http.client.HTTPConnection(fault_proxy.host, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.getheader("Content-Length") == str(layer.size)
+        with pytest.raises(http.client.IncompleteRead) as cut:
+            response.read()
+    finally:
+        connection.close()
+    assert len(cut.value.partial) == 1000
+    rest = proxied.request("GET", path, headers={"Range": "bytes=1000-"}, expect=(206,))
+    assert sha256(cut.value.partial + rest.content) == layer.digest
+    assert [(e.range, e.fault, e.completed) for e in fault_proxy.matching("/blobs/")] == [
+        (None, FaultKind.TRUNCATE, False), ("bytes=1000-", None, True)]
 
 
 def test_proxy_chance_is_repeatable_for_a_seed(registry: Registry) -> None:

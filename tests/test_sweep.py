@@ -28,15 +28,12 @@ from auditor.sweep import Shard, _when, shard_from_env
 from tests.conftest import fixture_tag
 from tests.faultproxy import FaultKind, FaultProxy
 from tests.registry_env import (
-    OCI_INDEX,
-    OCI_MANIFEST,
     Registry,
     RegistryContents,
     RegistryFactory,
-    canonical,
-    descriptor,
     docker_push,
     upload_fixture,
+    upload_index,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,20 +70,6 @@ class Swept:
         return set(self.tags.values())
 
 
-def _put_index(registry: Registry, repository: str, tag: str) -> str:
-    """An OCI index of linux/amd64 (root-user) and linux/arm64/v8 (user-hardcoded)."""
-    entries = []
-    for source, fields in (("root-user", {"architecture": "amd64", "os": "linux"}),
-                           ("user-hardcoded", {"architecture": "arm64", "os": "linux",
-                                               "variant": "v8"})):
-        child = upload_fixture(registry, repository, None, fixture_tag(source, "buildkit"),
-                               media_type=OCI_MANIFEST, config_fields=fields)
-        body, _, _ = registry.api.manifest(repository, child.digest, accept=(OCI_MANIFEST,))
-        entries.append({**descriptor(OCI_MANIFEST, body), "platform": fields})
-    body = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-    return registry.api.put_manifest(repository, tag, body, OCI_INDEX)
-
-
 @pytest.fixture(scope="module")
 def swept(registry_factory: RegistryFactory, fixture_images: list[str]) -> Swept:
     """A registry of this module's own, so what a sweep must find is exactly what was put."""
@@ -98,7 +81,7 @@ def swept(registry_factory: RegistryFactory, fixture_images: list[str]) -> Swept
                        config_fields={"created": created})
     upload_fixture(registry, "copies/app", "same", fixture_tag(DATED["a"][0], "buildkit"),
                    config_fields={"created": DATED["a"][1]})
-    index = _put_index(registry, "multiarch/app", "oci")
+    index = upload_index(registry, "multiarch/app", "oci").digest
     tags: dict[tuple[str, str], str] = {}
     configs: dict[tuple[str, str], str] = {}
     for repository in registry.api.catalog():

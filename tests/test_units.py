@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.units import parse_size, size_setting
+from auditor.units import human_size, parse_size, signed, size_setting
 
 
 @pytest.mark.parametrize(("text", "size"), [
@@ -26,3 +26,10 @@ def test_what_is_not_a_size(text: str) -> None:
 def test_sizes_are_written_in_the_largest_exact_unit() -> None:
     assert [size_setting(n) for n in (400_000_000, 512 * 1024**2, 1_500_000_000, 1001, 0)] == [
         "400MB", "512MiB", "1500MB", "1001", "0"]
+
+
+def test_changes_carry_their_sign() -> None:
+    assert [signed(n) for n in (3, -8, 0)] == ["+3", "-8", "±0"]
+    assert signed(1_200_000, human_size) == "+1.2 MB"
+    assert signed(-1_200_000, human_size) == "-1.2 MB"
+    assert signed(0, human_size) == "±0 B"

@@ -12,7 +12,7 @@ from auditor import assess
 from auditor.errors import UsageError
 from auditor.model import Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES, select
-from auditor.waivers import from_label
+from auditor.waivers import expired, from_label
 from tests.factory import ImageSpec, Step, build, buildkit, copy, file, good, nop
 from tests.test_scoring import bad
 
@@ -237,3 +237,18 @@ def test_enable_runs_only_the_named_rules() -> None:
     assert set(IDS) - ignored == {"IA202"}
     with pytest.raises(UsageError, match="unknown rule IA9999"):
         select(enable=["IA9999"])
+
+
+@pytest.mark.parametrize(("days", "lapsed"), [(-1, True), (0, False), (1, False), (None, False)],
+                         ids=["yesterday", "today", "tomorrow", "never"])
+def test_one_expiry_rule_for_the_audit_and_imgaudit_config(days: int | None,
+                                                          lapsed: bool) -> None:
+    until = None if days is None else TODAY + datetime.timedelta(days)
+    waiver = Waiver(rule="IA201", reason="r", expires=until)
+    assert expired(waiver, TODAY) is lapsed
+    item = audit(Policy(waivers=(waiver,)))
+    assert (result(item, "IA201").status is Status.IGNORED) is not lapsed
+    # `imgaudit config` marks waivers with the same function the audit applies
+    from auditor.cli import config as config_command
+
+    assert config_command.expired is expired

@@ -1,6 +1,7 @@
 """A bearer-token server for the registry's `auth: token` mode, on loopback: checks basic
 credentials, then issues RS256 JWTs that a self-signed certificate (the registry's
-rootcertbundle) vouches for, as Docker Hub's auth service does. Records every token request."""
+rootcertbundle) vouches for, as Docker Hub's auth service does. Records every token request and
+every token issued."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class TokenServer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.certificate = self._self_signed()
         self._requests: list[TokenRequest] = []
+        self._issued: list[str] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -92,7 +94,10 @@ class TokenServer:
                   "access": access}
         signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{b64url(signature)}"
+        token = f"{signing_input}.{b64url(signature)}"
+        with self._lock:
+            self._issued.append(token)
+        return token
 
     # -- the record
 
@@ -100,6 +105,12 @@ class TokenServer:
     def requests(self) -> tuple[TokenRequest, ...]:
         with self._lock:
             return tuple(self._requests)
+
+    @property
+    def issued(self) -> tuple[str, ...]:
+        """Every token minted so far (for tests that no output shows one)."""
+        with self._lock:
+            return tuple(self._issued)
 
     def _record(self, request: TokenRequest) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn, Protocol, cast
 
 import typer
 
@@ -24,16 +25,48 @@ from auditor.errors import UsageError
 __all__ = ["app", "main"]
 _COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules, _sweep)
 
+# What click (typer's own, vendored in newer typer) raises for a command line it cannot parse:
+# reached through the public typer.BadParameter rather than a private module path.
+_CLICK_ERROR = cast(type[Exception], next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
 
-def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+
+class _ClickError(Protocol):
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _command_line_error(exc: Exception) -> None:
+    """A bad command line (`--fail-under 150`, an unknown option) as one line with a hint,
+    like every other error, instead of click's usage block and box."""
+    error = cast(_ClickError, exc)
+    message = error.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `imgaudit` alone: the help, as before
+        if message:
+            typer.echo(message)
+        return
+    context = getattr(exc, "ctx", None)
+    path = getattr(context, "command_path", "") or "imgaudit"
+    fail(" ".join(message.split()), f"`{path} --help` lists the options")
+
+
+def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoReturn:
     """Runs the command line (the console script; `docker audit` passes its own words)."""
     try:
-        app(args=args, prog_name=prog_name)
+        # standalone_mode=False: click returns the exit code, and leaves its errors to us.
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("imgaudit: interrupted", err=True)
         sys.exit(130)
+    except typer.Abort:
+        typer.echo("imgaudit: aborted", err=True)
+        sys.exit(EXIT_ERROR)
     except UsageError as exc:
         fail(exc.message, exc.hint)
+        sys.exit(EXIT_ERROR)
+    except _CLICK_ERROR as exc:
+        _command_line_error(exc)
         sys.exit(EXIT_ERROR)
     except Exception as exc:
         if os.environ.get("IMGAUDIT_DEBUG"):
@@ -41,3 +74,4 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> Non
         fail(f"internal error: {type(exc).__name__}: {exc}",
              "set IMGAUDIT_DEBUG=1 for a traceback and report it")
         sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -46,14 +45,7 @@ from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats import RENDERERS
 from auditor.model import ImageReport, Report
-
-if TYPE_CHECKING:
-    pass
-from auditor.units import human_size
-
-
-def _delta(change: int, show: Callable[[int], str] = str) -> str:
-    return ("-" if change < 0 else "+") + show(abs(change))
+from auditor.units import human_size, signed
 
 
 def _headline(item: ImageReport) -> str:
@@ -64,10 +56,10 @@ def _headline(item: ImageReport) -> str:
         return (f"{image.reference}: score {item.score} ({item.grade}), "
                 f"{len(scored)} scored finding(s), {human_size(image.size)}")
     return (f"{image.reference}: score {item.score} ({item.grade}) "
-            f"{_delta(item.score - old.score)} vs baseline, {len(new_findings(item))} new, "
+            f"{signed(item.score - old.score)} vs baseline, {len(new_findings(item))} new, "
             f"{len(item.resolved)} resolved finding(s), {human_size(image.size)} "
-            f"({_delta(image.size - old.size, human_size)}), {len(image.layers)} layers "
-            f"({_delta(len(image.layers) - old.layers)})")
+            f"({signed(image.size - old.size, human_size)}), {len(image.layers)} layers "
+            f"({signed(len(image.layers) - old.layers)})")
 
 
 def _summary(report: Report, quiet: bool) -> None:

@@ -31,7 +31,6 @@ from auditor.config import (
     SETTING_NOTES,
     EffectivePolicy,
     dump_policy,
-    expired,
     flatten,
     load_policy,
     toml_value,
@@ -39,6 +38,7 @@ from auditor.config import (
 from auditor.model import Severity, Waiver
 from auditor.rules import ALL_RULES, PRACTICES
 from auditor.units import human_size, size_setting
+from auditor.waivers import expired
 
 
 class ConfigFormat(str, enum.Enum):

@@ -33,10 +33,9 @@ from auditor.cli.common import (
 )
 from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
-from auditor.config import load_policy
+from auditor.config import load_policy, parse_fail_on
 from auditor.errors import ImgauditError
 from auditor.formats.diff import render_diff
-from auditor.model import Severity
 
 _TARGET_HELP = "NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]"
 
@@ -79,10 +78,8 @@ def diff_command(
 ) -> None:
     """Compare two images side by side: size, layers, per-practice status, score, and the
     findings NEW_IMAGE added and removed. Exits 0 unless a gate option is given."""
-    try:
-        severity = Severity.parse(fail_on) if fail_on and fail_on.lower() != "none" else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--fail-on") from None
+    # Read as `imgaudit audit --fail-on` reads it: a bad value is the same one-line error.
+    severity = parse_fail_on(fail_on) if fail_on is not None else None
     # The same policy as `imgaudit audit` (file, then options), without its exit gates.
     policy = load_policy(config, no_config=no_config, overrides=policy_overrides(
         ignore=ignore, score_base=score_base, max_size=max_size, max_own_size=max_own_size,

@@ -10,16 +10,11 @@ from typing import Any
 from tabulate import tabulate
 
 from auditor.errors import UsageError
+from auditor.formats.markdown import escape, markdown_cell
 from auditor.model import ImageDiff, ImageReport, ScoredFinding
-from auditor.units import human_size
+from auditor.units import human_size, signed
 
 DIFF_SCHEMA_VERSION = 1
-
-
-def _signed(change: int | float, show: Callable[[int], str] = str) -> str:
-    if not change:
-        return "±" + show(0)
-    return ("-" if change < 0 else "+") + show(abs(int(change)))
 
 
 def _base(item: ImageReport) -> str:
@@ -33,16 +28,16 @@ def _measures(change: ImageDiff) -> list[tuple[str, str, str, str]]:
 
     def sized(label: str, before: int, after: int) -> tuple[str, str, str, str]:
         return (label, human_size(before), human_size(after),
-                _signed(after - before, human_size))
+                signed(after - before, human_size))
 
     def counted(label: str, before: int, after: int) -> tuple[str, str, str, str]:
-        return (label, str(before), str(after), _signed(after - before))
+        return (label, str(before), str(after), signed(after - before))
 
     return [
         ("image", old.image.reference, new.image.reference, ""),
         ("id", old.image.id[:19], new.image.id[:19],
          "=" if old.image.id == new.image.id else "changed"),
-        ("score", str(old.score), str(new.score), _signed(change.score_change)),
+        ("score", str(old.score), str(new.score), signed(change.score_change)),
         ("grade", old.grade, new.grade, "=" if old.grade == new.grade else "changed"),
         sized("size", old.image.size, new.image.size),
         sized("own size", old.image.own_size, new.image.own_size),
@@ -163,36 +158,34 @@ def render_json(change: ImageDiff) -> str:
 # ----------------------------------------------------------------------------- markdown
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(change: ImageDiff) -> str:
+    # Everything the images supply (references, messages, evidence) is escaped: a file named
+    # `<b>x<!--.key` must not open an HTML comment and hide the rest of a merge-request comment.
     old, new = change.old.image.reference, change.new.image.reference
     lines = [
-        f"## imgaudit diff: `{_cell(old)}` → `{_cell(new)}`", "",
+        f"## imgaudit diff: {escape(old)} → {escape(new)}", "",
         f"Score {change.old.score} ({change.old.grade}) → **{change.new.score} "
-        f"({change.new.grade})**, {_signed(change.score_change)}; "
+        f"({change.new.grade})**, {signed(change.score_change)}; "
         f"{len(change.added)} finding(s) added, {len(change.removed)} removed.", "",
         "| | old | new | change |", "|---|---|---|---|",
-        *(f"| {what} | {_cell(a)} | {_cell(b)} | {_cell(c)} |"
+        *(f"| {what} | {escape(a)} | {escape(b)} | {escape(c)} |"
           for what, a, b, c in _measures(change)[2:]),
         "", "| # | practice | old | new |", "|---|---|---|---|",
-        *(f"| {p.practice.id} | {p.practice.name} | {p.old.value} | "
+        *(f"| {p.practice.id} | {escape(p.practice.name)} | {p.old.value} | "
           + (f"**{p.new.value}** |" if p.changed else f"{p.new.value} |")
           for p in change.practices),
     ]
     if change.added:
         lines += ["", f"### Findings added ({len(change.added)})", ""]
         lines += [
-            f"- **{s.finding.severity.label}** `{s.rule.id}` {_cell(s.finding.message)}: "
-            f"{_cell(s.finding.evidence)}  \n  Fix: {_cell(s.rule.fix)}"
+            f"- **{s.finding.severity.label}** `{s.rule.id}` {escape(s.finding.message)}: "
+            f"{escape(s.finding.evidence)}  \n  Fix: {markdown_cell(s.rule.fix)}"
             for s in change.added
         ]
     if change.removed:
         lines += ["", f"### Findings removed ({len(change.removed)})", ""]
         lines += [
-            f"- ~~{s.finding.severity.label} `{s.rule.id}` {_cell(s.finding.message)}~~"
+            f"- ~~{s.finding.severity.label} `{s.rule.id}` {escape(s.finding.message)}~~"
             for s in change.removed
         ]
     return "\n".join(lines) + "\n"

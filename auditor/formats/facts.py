@@ -17,7 +17,7 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.units import human_size
+from auditor.units import human_size, signed
 
 # Worst first, then the statuses that judged nothing: the order every format lists them in.
 STATUSES: tuple[Status, ...] = STATUS_ORDER
@@ -96,21 +96,11 @@ def delta(item: ImageReport) -> Delta | None:
     )
 
 
-def signed(number: int) -> str:
-    return f"+{number}" if number > 0 else ("±0" if number == 0 else str(number))
-
-
-def signed_size(size: int) -> str:
-    if size == 0:
-        return "±0 B"
-    return ("+" if size > 0 else "-") + human_size(abs(size))
-
-
 def describe_delta(change: Delta) -> str:
     """'vs baseline app:0: score -8, size +1.2 MB, layers +1; 3 new, 2 known, 1 resolved'."""
     return (
         f"vs baseline {change.reference}: score {signed(change.score)}, size "
-        f"{signed_size(change.size)}, layers {signed(change.layers)}; {change.new} new, "
+        f"{signed(change.size, human_size)}, layers {signed(change.layers)}; {change.new} new, "
         f"{change.known} known, {change.resolved} resolved"
     )
 

@@ -1,6 +1,6 @@
-"""GitHub Actions workflow commands: an annotation per finding (`::error title=...::...`), waived
-and base-image findings as notices, one error per image that could not be audited or rule that
-crashed, and a summary notice per image. No file or line: an image has neither."""
+"""GitHub Actions workflow commands: an error per image that could not be audited or rule that
+crashed, a summary notice per image, an annotation per finding (`::error title=...::...`; waived
+and base-image findings as notices), in that order. No file or line: an image has neither."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from auditor.formats.facts import (
 )
 from auditor.model import ImageReport, Report, ScoredFinding, Status
 
-# A step shows at most 10 annotations of each level; the report lists findings costliest first.
 _LEVEL_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
 
@@ -55,15 +54,8 @@ def _finding(item: ImageReport, scored: ScoredFinding) -> str:
                            title=f"{title} [{finding.severity.label}]")
 
 
-def _image(item: ImageReport) -> list[str]:
+def _summary(item: ImageReport) -> str:
     reference = item.image.reference
-    lines = [_finding(item, s) for s in item.findings]
-    for result in item.results:
-        if result.status is Status.ERROR:
-            lines.append(command("error", f"{reference}: {result.rule.id} error: {result.note}",
-                                 title=f"{result.rule.id} rule error"))
-    lines += [command("warning", f"{reference}: {n}", title="imgaudit notice")
-              for n in item.notices]
     summary = (f"{reference}: score {item.score}/100, grade {item.grade}; rules: "
                f"{describe_counts(item)}")
     skipped = [f"{r.rule.id} {r.status.value} ({r.note})" for r in item.results
@@ -73,14 +65,31 @@ def _image(item: ImageReport) -> list[str]:
     change = delta(item)
     if change is not None:
         summary += f"\n{describe_delta(change)}"
-    lines.append(command("notice", summary, title=f"imgaudit {reference}"))
-    return lines
+    return command("notice", summary, title=f"imgaudit {reference}")
+
+
+def _rule_errors(item: ImageReport) -> list[str]:
+    reference = item.image.reference
+    return [command("error", f"{reference}: {r.rule.id} error: {r.note}",
+                    title=f"{r.rule.id} rule error")
+            for r in item.results if r.status is Status.ERROR]
 
 
 def render(report: Report) -> str:
-    lines = [line for item in report.images for line in _image(item)]
+    # GitHub shows the first 10 annotations of each level in a step and drops the rest, so what
+    # must not be lost comes first: images that could not be audited, rules that crashed, each
+    # image's score; then notices, then the findings of every image, costliest first.
+    lines = []
     for failure in report.failures:
         hint = f" (hint: {failure.hint})" if failure.hint else ""
         lines.append(command("error", f"{failure.reference}: {failure.message}{hint}",
                              title="imgaudit could not audit the image"))
+    lines += [line for item in report.images for line in _rule_errors(item)]
+    lines += [_summary(item) for item in report.images]
+    lines += [command("warning", f"{item.image.reference}: {n}", title="imgaudit notice")
+              for item in report.images for n in item.notices]
+    findings = [(item, s) for item in report.images for s in item.findings]
+    # stable: within equal cost, each image's own (costliest-first) order, images in turn
+    findings.sort(key=lambda pair: (-pair[1].points, -pair[1].finding.severity))
+    lines += [_finding(item, s) for item, s in findings]
     return "".join(line + "\n" for line in lines)

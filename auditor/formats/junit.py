@@ -8,9 +8,9 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from auditor.formats.facts import delta, practice_names, signed, signed_size, slug
+from auditor.formats.facts import delta, practice_names, slug
 from auditor.model import ImageReport, Origin, Report, RuleResult, ScoredFinding, Status
-from auditor.units import human_size
+from auditor.units import human_size, signed
 
 # Characters XML 1.0 cannot hold, even escaped.
 _INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -66,7 +66,8 @@ def _case(suite: ET.Element, item: ImageReport, result: RuleResult, practice: st
         case Status.FAIL | Status.WARN:
             worst = max((s.finding.severity for s in scored), default=info.severity)
             first = scored[0].finding.message if scored else result.note
-            message = f"{len(result.findings)} finding(s): {first}"
+            # the status leads: a CI reader (and a test) tells warn from fail without the type
+            message = f"{result.status.value}: {len(result.findings)} finding(s): {first}"
             _element(case, "failure", text, message=message, type=worst.label)
         case Status.SKIP:
             _element(case, "skipped", text, message=result.note or "skipped")
@@ -94,7 +95,7 @@ def _properties(suite: ET.Element, item: ImageReport) -> None:
         values += [
             ("baseline", change.reference),
             ("baseline.score_delta", signed(change.score)),
-            ("baseline.size_delta", signed_size(change.size)),
+            ("baseline.size_delta", signed(change.size, human_size)),
             ("baseline.layers_delta", signed(change.layers)),
             ("baseline.new", str(change.new)),
             ("baseline.known", str(change.known)),

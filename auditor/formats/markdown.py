@@ -10,11 +10,9 @@ from auditor.formats.facts import (
     Standing,
     delta,
     of_standing,
-    signed,
-    signed_size,
 )
-from auditor.model import ImageReport, Novelty, Report, ScoredFinding, Status
-from auditor.units import human_size
+from auditor.model import ImageReport, Novelty, Report, ScoredFinding, Severity, Status
+from auditor.units import human_size, signed
 
 STATUS: dict[Status, str] = {
     Status.PASS: "✅ pass",
@@ -70,7 +68,7 @@ def _header(item: ImageReport) -> list[str]:
     layers = f"{len(image.layers)} ({len(image.own_layers)} own)"
     if change is not None:
         score += f" {signed(change.score)}"
-        size += f" {signed_size(change.size)}"
+        size += f" {signed(change.size, human_size)}"
         layers += f" {signed(change.layers)}"
     lines.append(_table(("Score", "Size", "Layers", "Base image"),
                         [(score, size, layers, escape(image.boundary.evidence))]))
@@ -93,21 +91,37 @@ def _practices(item: ImageReport) -> str:
     return _table(("#", "Practice", "Status", "Findings", "Points"), rows, "rllrr")
 
 
-def _finding_row(scored: ScoredFinding) -> tuple[str, ...]:
+def _finding_row(scored: ScoredFinding, unweighted: bool) -> tuple[str, ...]:
     finding = scored.finding
-    return (finding.severity.label, f"`{scored.rule.id}`", escape(finding.message),
+    severity = finding.severity.label + (" (not scored: weight 0)" if unweighted else "")
+    return (severity, f"`{scored.rule.id}`", escape(finding.message),
             escape(finding.evidence), markdown_cell(scored.rule.fix))
+
+
+def top_findings(item: ImageReport) -> list[ScoredFinding]:
+    """The findings worth a reader's first look: those that cost points, costliest first, then
+    the image's own findings of medium or worse that a zero practice weight left unscored."""
+    weights = {p.practice.id: p.practice.weight for p in item.practices}
+    candidates = [
+        s for s in of_standing(item, Standing.SCORED)
+        if s.points > 0 or (s.finding.severity >= Severity.MEDIUM
+                            and weights.get(s.rule.practice) == 0)
+    ]
+    candidates.sort(key=lambda s: (-s.points, -s.finding.severity))  # stable
+    return candidates[:TOP]
 
 
 def _image(item: ImageReport) -> str:
     lines = _header(item)
     lines += ["", _practices(item)]
     scored = of_standing(item, Standing.SCORED)
-    top = [s for s in scored if s.points > 0][:TOP]
+    top = top_findings(item)
     if top:
+        weights = {p.practice.id: p.practice.weight for p in item.practices}
         lines += ["", f"**Top findings** ({len(top)} of {len(scored)}, costliest first)", "",
                   _table(("Severity", "Rule", "Finding", "Evidence", "Fix"),
-                         [_finding_row(s) for s in top])]
+                         [_finding_row(s, weights.get(s.rule.practice) == 0 and not s.points)
+                          for s in top])]
     shown = [s for s in item.findings if s.finding.waiver is None]
     if shown:
         rows = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from auditor.formats.facts import LEVELS, Standing, camel, delta, practice_names, standing
@@ -21,15 +23,18 @@ from auditor.model import (
 from auditor.naming import ARCHIVES, image_repository
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-# GitHub reads security-severity (0.0-10.0) on rules tagged "security": > 9 critical, 7-8.9
-# high, 4-6.9 medium, 0.1-3.9 low.
+# GitHub reads security-severity (0.0-10.0) on rules tagged "security": over 9.0 critical,
+# 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low. It is a rule's, not a result's: a rule whose findings
+# in this run reach a higher severity than it declares (a recognised token is critical) carries
+# the highest one.
 SECURITY_SEVERITY: dict[Severity, str] = {
     Severity.CRITICAL: "9.5",
     Severity.HIGH: "8.0",
     Severity.MEDIUM: "5.5",
     Severity.LOW: "3.0",
 }
-FINGERPRINT_KEY = "imgauditFinding/v1"
+# v2: the finding's fingerprint together with the image's repository and platform.
+FINGERPRINT_KEY = "imgauditFinding/v2"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
 _CONFIG_FIELD = re.compile(r"^config\.(\w+)")
 
@@ -51,13 +56,38 @@ def artifact_uri(image: Image) -> str:
     return _UNSAFE.sub("_", name).strip("/") or "image"
 
 
-def _rule(info: RuleInfo, practices: dict[int, str]) -> dict[str, Any]:
+def image_identity(image: Image) -> str:
+    """What names an image from build to build: its repository (no tag, no digest) and platform,
+    `ghcr.io/org/app linux/amd64`; an image known only by its ID is named by the ID."""
+    repository = image_repository(image) or image.id
+    platform = "/".join(part for part in (image.os, image.architecture) if part)
+    return f"{repository} {platform}".strip()
+
+
+def _identities(report: Report) -> list[str]:
+    """Each image's identity; images of one run that share one (two tags of one repository, such
+    as a classic and a BuildKit build) are told apart by their reference, so code scanning does
+    not merge their alerts."""
+    plain = [image_identity(item.image) for item in report.images]
+    shared = Counter(plain)
+    return [f"{identity} {item.image.reference}" if shared[identity] > 1 else identity
+            for identity, item in zip(plain, report.images, strict=True)]
+
+
+def partial_fingerprint(identity: str, scored: ScoredFinding) -> str:
+    """The finding's fingerprint (rule, path or message) within one image identity:
+    `ghcr.io/org/app linux/amd64|IA201:config.User`."""
+    return f"{identity}|{scored.finding.fingerprint}"
+
+
+def _rule(info: RuleInfo, practices: dict[int, str], worst: Severity) -> dict[str, Any]:
     practice = practices.get(info.practice, "")
     where = f"Practice {info.practice}: {practice}" if practice else f"Practice {info.practice}"
     tags = ["container-image", f"practice-{info.practice}", *info.tags]
     properties: dict[str, Any] = {"tags": tags, "precision": "high"}
-    if "security" in info.tags and info.severity in SECURITY_SEVERITY:
-        properties["security-severity"] = SECURITY_SEVERITY[info.severity]
+    severity = max(info.severity, worst)
+    if "security" in info.tags and severity in SECURITY_SEVERITY:
+        properties["security-severity"] = SECURITY_SEVERITY[severity]
     checks = f"\n\nWhat it checks: {info.doc}" if info.doc else ""
     return {
         "id": info.id,
@@ -97,17 +127,21 @@ def _logical_locations(item: ImageReport, scored: ScoredFinding) -> list[dict[st
     return places
 
 
-def _result(item: ImageReport, scored: ScoredFinding, index: int) -> dict[str, Any]:
+def _result(item: ImageReport, scored: ScoredFinding, index: int, identity: str
+            ) -> dict[str, Any]:
     finding = scored.finding
     kind = standing(scored)
     text = f"{finding.message} ({item.image.reference}). Evidence: {finding.evidence}."
     if kind is Standing.BASE:
         text += " Brought by the base image (not scored)."
     text += f" Fix: {scored.rule.fix}"
+    # Code scanning filters and fails pull-request checks by level: a finding imgaudit does not
+    # score is a note, its severity kept in the properties.
+    level = "note" if kind is Standing.BASE else LEVELS[finding.severity]
     result: dict[str, Any] = {
         "ruleId": scored.rule.id,
         "ruleIndex": index,
-        "level": LEVELS[finding.severity],
+        "level": level,
         "message": {"text": text},
         "locations": [{
             "physicalLocation": {
@@ -116,7 +150,7 @@ def _result(item: ImageReport, scored: ScoredFinding, index: int) -> dict[str, A
             },
             "logicalLocations": _logical_locations(item, scored),
         }],
-        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "partialFingerprints": {FINGERPRINT_KEY: partial_fingerprint(identity, scored)},
         "properties": {
             "image": item.image.reference,
             "severity": finding.severity.label,
@@ -174,16 +208,28 @@ def _image_properties(item: ImageReport) -> dict[str, Any]:
     return properties
 
 
+def _worst_scored(report: Report) -> Mapping[str, Severity]:
+    """Per rule, the highest severity of its scored findings in the run."""
+    worst: dict[str, Severity] = {}
+    for item in report.images:
+        for scored in item.findings:
+            if standing(scored) is Standing.SCORED:
+                rule_id = scored.rule.id
+                worst[rule_id] = max(worst.get(rule_id, Severity.INFO), scored.finding.severity)
+    return worst
+
+
 def render(report: Report) -> str:
     rules: dict[str, tuple[int, RuleInfo]] = {}
     practices: dict[int, str] = {}
+    worst = _worst_scored(report)
     for item in report.images:
         practices.update(practice_names(item))
         for result in item.results:
             rules.setdefault(result.rule.id, (len(rules), result.rule))
     results = [
-        _result(item, scored, rules[scored.rule.id][0])
-        for item in report.images
+        _result(item, scored, rules[scored.rule.id][0], identity)
+        for item, identity in zip(report.images, _identities(report), strict=True)
         for scored in item.findings
     ]
     execution = []
@@ -211,7 +257,8 @@ def render(report: Report) -> str:
         invocation["toolConfigurationNotifications"] = configuration
     driver: dict[str, Any] = {
         "name": "imgaudit",
-        "rules": [_rule(info, practices) for _, info in rules.values()],
+        "rules": [_rule(info, practices, worst.get(info.id, info.severity))
+                  for _, info in rules.values()],
     }
     if report.tool_version:
         driver["version"] = report.tool_version

@@ -43,7 +43,9 @@ def test_show_completion_for_a_named_shell(env: dict[str, str]) -> None:
 
 
 def test_show_completion_detects_bash(env: dict[str, str]) -> None:
-    done = shell("imgaudit --show-completion", env)
+    # A second command keeps bash from exec-ing imgaudit, so bash stays the parent it detects
+    # (run under make, the exec'd imgaudit's parent chain would show make's /bin/sh).
+    done = shell("imgaudit --show-completion; exit $?", env)
     assert done.returncode == 0, done.stderr
     assert "_imgaudit_completion" in done.stdout
 
@@ -80,7 +82,7 @@ def test_bash_completes_options_after_an_image(env: dict[str, str]) -> None:
 
 
 def test_install_completion_writes_into_home(env: dict[str, str], tmp_path: Path) -> None:
-    done = shell("imgaudit --install-completion", env)
+    done = shell("imgaudit --install-completion; exit $?", env)
     assert done.returncode == 0, done.stderr
     home = Path(env["HOME"])
     installed = home / ".bash_completions" / "imgaudit.sh"

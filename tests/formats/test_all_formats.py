@@ -35,46 +35,54 @@ def _table(text: str) -> set[str]:
     return {marks[m] for m in found}
 
 
-def _json(text: str) -> set[str]:
+# Per image and rule, the status a format states: (image reference, rule id) -> status.
+RuleStatuses = dict[tuple[str, str], str]
+
+
+def _json_rules(text: str) -> RuleStatuses:
     document = json.loads(text)
-    return {r["status"] for image in document["images"] for r in image["rules"]}
+    return {(image["reference"], r["id"]): r["status"]
+            for image in document["images"] for r in image["rules"]}
+
+
+def _sarif_rules(text: str) -> RuleStatuses:
+    run = json.loads(text)["runs"][0]
+    return {(image["reference"], rule): status
+            for image in run["properties"]["images"] for rule, status in image["rules"].items()}
+
+
+def _junit_rules(text: str) -> RuleStatuses:
+    """Read as a CI test report reads it: which element a case holds, and what it says."""
+    statuses: RuleStatuses = {}
+    for suite in ET.fromstring(text).iter("testsuite"):
+        for case in suite.iter("testcase"):
+            if case.get("classname") == "imgaudit":
+                continue  # an image that could not be audited: no rules
+            key = (suite.get("name", ""), case.get("name", "").split()[0])
+            failure, skipped, error = (case.find(t) for t in ("failure", "skipped", "error"))
+            if failure is not None:  # "fail: 2 finding(s): ..." or "warn: ..."
+                statuses[key] = failure.get("message", "").split(":", 1)[0]
+            elif skipped is not None:
+                ignored = skipped.get("message", "").startswith("ignored: ")
+                statuses[key] = "ignored" if ignored else "skip"
+            elif error is not None:
+                statuses[key] = "error"
+            else:  # pass and info pass, and say which in system-out
+                statuses[key] = re.split(r"[:\n]", case.findtext("system-out", ""), maxsplit=1)[0]
+    return statuses
+
+
+RULE_STATUSES: dict[str, Callable[[str], RuleStatuses]] = {
+    "json": _json_rules, "sarif": _sarif_rules, "junit": _junit_rules,
+}
 
 
 def _sarif(text: str) -> set[str]:
-    run = json.loads(text)["runs"][0]
-    levels = {r["level"] for r in run["results"]}
-    shown = set()
-    if "error" in levels:
-        shown.add("fail")
-    if "warning" in levels:
-        shown.add("warn")
-    severities = {r["properties"]["severity"] for r in run["results"]}
-    if "info" in severities:
-        shown.add("info")
-    for note in run["invocations"][0]["toolExecutionNotifications"]:
-        match = re.match(r"\S+: IA\d+ (skip|ignored|error): ", note["message"]["text"])
-        if match and note.get("associatedRule"):
-            shown.add(match.group(1))
-    # pass has no result: every rule's status is in the run's properties
-    shown |= {s for image in run["properties"]["images"] for s in image["rules"].values()
-              if s == "pass"}
-    return shown
+    return set(_sarif_rules(text).values())
 
 
 def _junit(text: str) -> set[str]:
-    shown = set()
-    for case in ET.fromstring(text).iter("testcase"):
-        failure, skipped, error = (case.find(t) for t in ("failure", "skipped", "error"))
-        if failure is not None:
-            shown.add("fail" if failure.get("type") in ("high", "critical") else "warn")
-        elif skipped is not None:
-            ignored = skipped.get("message", "").startswith("ignored: ")
-            shown.add("ignored" if ignored else "skip")
-        elif error is not None:
-            shown.add("error")
-        else:  # pass and info pass, and say which in system-out
-            shown.add(re.split(r"[:\n]", case.findtext("system-out", ""), maxsplit=1)[0])
-    return shown
+    return set(_junit_rules(text).values())
 
 
 def _markdown(text: str) -> set[str]:
@@ -87,6 +95,10 @@ def _github(text: str) -> set[str]:
     for line in summaries:
         shown |= {word for count, word in re.findall(r"(\d+) (\w+)", line) if int(count)}
     return shown
+
+
+def _json(text: str) -> set[str]:
+    return set(_json_rules(text).values())
 
 
 SHOWN: dict[str, Callable[[str], set[str]]] = {
@@ -118,6 +130,34 @@ def test_the_sample_holds_every_status(report: Report) -> None:
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))
 def test_every_status_is_shown(report: Report, fmt: str) -> None:
     assert SHOWN[fmt](render(report, fmt)) == ALL
+
+
+@pytest.mark.parametrize("fmt", sorted(RULE_STATUSES))
+def test_each_rule_s_own_status_is_stated(report: Report, fmt: str) -> None:
+    expected = {(item.image.reference, r.rule.id): r.status.value
+                for item in report.images for r in item.results}
+    assert {Status.WARN, Status.FAIL} <= {r.status for i in report.images for r in i.results}
+    assert RULE_STATUSES[fmt](render(report, fmt)) == expected
+
+
+def test_sarif_results_agree_with_the_rule_statuses(report: Report) -> None:
+    run = json.loads(render(report, "sarif"))["runs"][0]
+    with_results = {(r["properties"]["image"], r["ruleId"]) for r in run["results"]}
+    # an unscored base-image finding leaves its rule passing
+    with_own = {(r["properties"]["image"], r["ruleId"]) for r in run["results"]
+                if r["properties"]["origin"] == "own"}
+    noted = set()
+    for note in run["invocations"][0]["toolExecutionNotifications"]:
+        match = re.match(r"(\S+): (IA\d+) (\w+): ", note["message"]["text"])
+        if match and note.get("associatedRule"):
+            noted.add(match.groups())
+    for (image, rule), status in _sarif_rules(render(report, "sarif")).items():
+        if status in ("fail", "warn", "info"):
+            assert (image, rule) in with_results, (image, rule, status)
+        if status in ("pass", "skip"):
+            assert (image, rule) not in with_own, (image, rule, status)
+        if status in ("skip", "ignored", "error"):
+            assert (image, rule, status) in noted
 
 
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))

@@ -4,6 +4,7 @@ changed practices and the findings added and removed, and never a secret value."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -11,7 +12,7 @@ from auditor.compare import diff
 from auditor.errors import UsageError
 from auditor.formats.diff import DIFF_RENDERERS, render_diff
 from auditor.model import ImageDiff
-from tests.factory import good, report
+from tests.factory import copy, file, good, report
 from tests.test_scoring import bad
 
 SECRET = "abcdef123456"  # the API_TOKEN value bad() sets in ENV
@@ -45,7 +46,7 @@ def test_table_and_markdown_diff() -> None:
         assert scored.rule.id in table
     assert "fix:" in table
     markdown = render_diff(d, "markdown")
-    assert markdown.startswith("## imgaudit diff: `app:1` → `app:2`")
+    assert markdown.startswith("## imgaudit diff: app:1 → app:2")
     assert f"### Findings added ({len(d.added)})" in markdown
     changed = [p for p in d.practices if p.changed]
     assert changed and all(f"**{p.new.value}**" in markdown for p in changed)
@@ -63,3 +64,16 @@ def test_no_secret_value_in_any_format(fmt: str) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(UsageError, match="sarif"):
         render_diff(change(), "sarif")
+
+
+def test_markdown_escapes_what_the_image_supplies() -> None:
+    # A file name can hold HTML: `<!--` would hide the rest of a merge-request comment.
+    hostile = good().adding(copy("file:1 in /app/", file("app/<b>x<!--.key", "k")))
+    d = diff(report(good()), report(hostile, reference="app:<i>2|"))
+    (added,) = [s for s in d.added if s.finding.path == "app/<b>x<!--.key"]
+    markdown = render_diff(d, "markdown")
+    assert "<!--" not in markdown and "<b>" not in markdown and "<i>" not in markdown
+    assert re.findall(r"(?<!\\)<", markdown) == []  # no raw HTML at all
+    assert r"app/\<b\>x\<\!--.key" in markdown  # shown as written, escaped
+    assert r"app:\<i\>2\|" in markdown
+    assert added.rule.fix.split("`")[0] in markdown  # the fix stays readable Markdown

@@ -4,13 +4,15 @@ judged, a summary notice per image."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections import defaultdict
 
 import pytest
 
 from auditor.formats import render
 from auditor.formats.github import command, escape_data, escape_property
-from auditor.model import Report
+from auditor.model import Report, Severity
 from tests.formats.sample import WAIVER_REASON, every_status
 
 LINE = re.compile(r"^::(error|warning|notice)(?: title=([^:,\r\n]*))?::([^\r\n]*)$")
@@ -100,3 +102,51 @@ def test_notices_are_warnings(commands: list[tuple[str, str, str]]) -> None:
     notices = [c for c in commands if c[1] == "imgaudit notice"]
     assert [c[0] for c in notices] == ["warning", "warning"]
     assert any("expired on 2026-01-01" in c[2] for c in notices)
+
+
+def shown_by_github(text: str) -> list[tuple[str, str, str]]:
+    """What a step shows: the first 10 annotations of each level, the rest dropped."""
+    kept: dict[str, int] = defaultdict(int)
+    shown = []
+    for line in text.splitlines():
+        match = LINE.match(line)
+        assert match, line
+        level, title, message = match.groups()
+        kept[level] += 1
+        if kept[level] <= 10:
+            shown.append((level, unescape(title or "", property=True), unescape(message)))
+    return shown
+
+
+def test_what_must_not_be_lost_comes_before_github_s_cap(sample: Report) -> None:
+    first, second = sample.images
+    errors = [s for s in first.findings
+              if s.finding.severity >= Severity.HIGH and s.points > 0]
+    assert errors
+    crowded = dataclasses.replace(first, findings=(*errors * (12 // len(errors) + 1),
+                                                   *first.findings))
+    report = Report((crowded, second), sample.failures)
+    text = render(report, "github")
+    assert text.count("::error ") > 12
+    shown = shown_by_github(text)
+    assert any(title == "imgaudit could not audit the image" and "nosuch:1" in message
+               for _, title, message in shown)
+    assert any(title == "IA799 rule error" for _, title, _ in shown)
+    for item in report.images:
+        assert any(title == f"imgaudit {item.image.reference}" for _, title, _ in shown)
+
+
+def test_findings_come_costliest_first_across_images(
+    sample: Report, commands: list[tuple[str, str, str]]
+) -> None:
+    def cost(title: str, message: str) -> float:
+        (points,) = {s.points for item in sample.images for s in item.findings
+                     if title.startswith(f"{s.rule.id} {s.rule.title}")
+                     and message.startswith(f"{item.image.reference}: {s.finding.message}")}
+        return points
+
+    findings = [(t, m) for _, t, m in commands
+                if t.startswith("IA") and not t.endswith("rule error")]
+    assert len(findings) == sum(len(item.findings) for item in sample.images)
+    costs = [cost(t, m) for t, m in findings]
+    assert costs == sorted(costs, reverse=True)

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from auditor.formats import render
-from auditor.formats.markdown import TOP, escape, markdown_cell
-from auditor.model import Report
+from auditor.formats.markdown import TOP, escape, markdown_cell, top_findings
+from auditor.model import Policy, Report, Severity
 from tests.factory import good, report
 from tests.formats.sample import every_status
 
@@ -94,3 +94,22 @@ def test_a_good_image_has_no_findings_sections() -> None:
     text = render(Report((report(good()),), ()), "markdown")
     assert "### ✅ app:1: 100/100, grade A" in text
     assert "Top findings" not in text and "All findings" not in text
+
+
+def test_a_zero_weight_practice_s_findings_stay_in_top_findings() -> None:
+    spec = good().configured(User="root", WorkingDir="", ExposedPorts=None)
+    item = report(spec, Policy(weights={2: 0}))  # non-root user: IA201 is high, scores 0
+    root = [s for s in item.findings if s.rule.id == "IA201"]
+    assert root and all(s.points == 0 for s in root)
+    assert 0 < sum(s.points > 0 for s in item.findings) < TOP
+    section = render(Report((item,)), "markdown").split("**Top findings**", 1)[1]
+    rows = [r for r in section.split("<details>", 1)[0].splitlines() if "| `IA" in r]
+    (row,) = [r for r in rows if "`IA201`" in r]
+    assert row.startswith("| high (not scored: weight 0) |")
+    assert rows[-1] == row  # after the findings that cost points
+    top = top_findings(item)
+    costs = [s.points for s in top]
+    assert costs == sorted(costs, reverse=True) and top[-1] == root[0]
+    # low findings of a zero-weight practice stay in the collapsed list only
+    lowered = report(spec, Policy(weights={2: 0}, severities={"IA201": Severity.LOW}))
+    assert not [s for s in top_findings(lowered) if s.rule.id == "IA201"]

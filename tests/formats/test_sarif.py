@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 
 from auditor.formats import render
-from auditor.formats.sarif import FINGERPRINT_KEY, artifact_uri
-from auditor.model import Novelty, Origin, Report, RuleInfo, Severity, Status
-from tests.factory import build, file, good, report, run
+from auditor.formats.sarif import FINGERPRINT_KEY, artifact_uri, image_identity
+from auditor.model import Image, Novelty, Origin, Report, RuleInfo, Severity, Status
+from tests.factory import GOOD_CONFIG, build, file, good, report, run
 from tests.formats.sample import WAIVER_REASON, every_status
 from tests.test_scoring import bad
 
@@ -74,7 +74,9 @@ def test_one_rule_descriptor_per_rule_with_help(sample: Report) -> None:
         assert descriptor["name"].isalnum()
         properties = descriptor["properties"]
         if "security" in info.tags:
-            low, high = SECURITY_RANGE[info.severity]
+            scored = [s.finding.severity for i in sample.images for s in i.findings
+                      if s.rule.id == info.id and s.points > 0]
+            low, high = SECURITY_RANGE[max((info.severity, *scored))]
             assert low <= float(properties["security-severity"]) <= high
         else:
             assert "security-severity" not in properties
@@ -90,7 +92,10 @@ def test_a_located_result_per_finding(sample: Report) -> None:
     assert len(results) == len(findings)
     for (item, scored), result in zip(findings, results, strict=True):
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == scored.rule.id
-        assert result["level"] == LEVEL[scored.finding.severity.label]
+        unscored_base = scored.finding.origin is Origin.BASE and not scored.points
+        level = "note" if unscored_base else LEVEL[scored.finding.severity.label]
+        assert result["level"] == level
+        assert result["properties"]["severity"] == scored.finding.severity.label
         assert scored.finding.message in result["message"]["text"]
         assert scored.finding.evidence in result["message"]["text"]
         assert scored.rule.fix in result["message"]["text"]
@@ -103,7 +108,8 @@ def test_a_located_result_per_finding(sample: Report) -> None:
         assert names[0] == item.image.reference
         if scored.finding.layer is not None:
             assert f"layer {scored.finding.layer}" in names
-        assert result["partialFingerprints"][FINGERPRINT_KEY] == scored.finding.fingerprint
+        assert result["partialFingerprints"][FINGERPRINT_KEY] == (
+            f"{image_identity(item.image)}|{scored.finding.fingerprint}")
         assert result["properties"]["origin"] == scored.finding.origin.value
 
 
@@ -120,11 +126,74 @@ def test_waived_findings_are_accepted_suppressions(sample: Report) -> None:
     assert all(r["properties"]["scored"] is False for r in waived)
 
 
-def test_base_image_findings_are_marked_unscored(sample: Report) -> None:
+def test_base_image_findings_are_unscored_notes(sample: Report) -> None:
     results = sarif(sample)["runs"][0]["results"]
     base = [r for r in results if r["properties"]["origin"] == Origin.BASE.value]
     assert base and all(r["properties"]["scored"] is False for r in base)
     assert all("base image" in r["message"]["text"] for r in base)
+    # a note does not fail code scanning's pull-request check; the severity stays known
+    assert {r["level"] for r in base} == {"note"}
+    assert {r["properties"]["severity"] for r in base} - {"low", "info"}
+
+
+def test_a_critical_finding_makes_its_rule_critical() -> None:
+    token = "ghp_" + "Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"  # a recognised kind: critical
+    leaky = good().configured(Env=[*GOOD_CONFIG["Env"], f"GITHUB_TOKEN={token}"])
+    item = report(leaky)
+    assert any(s.rule.id == "IA1101" and s.finding.severity is Severity.CRITICAL
+               for s in item.findings)
+    rules = {r["id"]: r for r in sarif(Report((item,), ()))["runs"][0]["tool"]["driver"]["rules"]}
+    assert float(rules["IA1101"]["properties"]["security-severity"]) >= 9.0
+    # a high finding of the same rule leaves it high
+    plain = report(good().configured(Env=[*GOOD_CONFIG["Env"], "API_TOKEN=abcdef123456"]))
+    rules = {r["id"]: r for r in sarif(Report((plain,), ()))["runs"][0]["tool"]["driver"]["rules"]}
+    assert 7.0 <= float(rules["IA1101"]["properties"]["security-severity"]) < 9.0
+
+
+def _fingerprints(*items: Image) -> list[dict[str, str]]:
+    """Per image of one run: rule id -> partial fingerprint."""
+    document = sarif(Report(tuple(report(image) for image in items), ()))
+    by_image: dict[str, dict[str, str]] = {i.reference: {} for i in items}
+    for result in document["runs"][0]["results"]:
+        by_image[result["properties"]["image"]][result["ruleId"]] = (
+            result["partialFingerprints"][FINGERPRINT_KEY])
+    return [by_image[i.reference] for i in items]
+
+
+def test_fingerprints_tell_the_images_of_one_run_apart() -> None:
+    image = build(bad())
+    named = [dataclasses.replace(image, reference=reference, repo_tags=(reference,))
+             for reference in ("ghcr.io/org/app:1", "ghcr.io/org/api:1")]
+    arm = dataclasses.replace(named[0], reference="ghcr.io/org/app:1-arm", architecture="arm64")
+    classic, buildkit = (dataclasses.replace(image, reference=f"org/app:{tag}", repo_tags=())
+                         for tag in ("classic", "buildkit"))
+    for pair in ((named[0], named[1]), (named[0], arm), (classic, buildkit)):
+        first, second = _fingerprints(*pair)
+        assert first.keys() == second.keys() and first
+        assert not set(first.values()) & set(second.values()), pair
+    # the same repository and platform under a later tag, in a later run: the same alerts
+    (later,) = _fingerprints(dataclasses.replace(named[0], reference="ghcr.io/org/app:2",
+                                                 repo_tags=("ghcr.io/org/app:2",)))
+    (earlier,) = _fingerprints(named[0])
+    assert later == earlier
+
+
+@pytest.mark.parametrize(("reference", "tags", "identity"), [
+    ("ghcr.io/org/app:1.4", (), "ghcr.io/org/app linux/amd64"),
+    ("localhost:5000/app@sha256:" + "a" * 64, (), "localhost:5000/app linux/amd64"),
+    ("docker-archive:/tmp/x1/app.tar:@1", ("imgaudit-fixture/demo-good:classic",),
+     "imgaudit-fixture/demo-good linux/amd64"),
+    ("docker://ghcr.io/org/app:1.4 (linux/amd64)", ("ghcr.io/org/app:1.4",),
+     "ghcr.io/org/app linux/amd64"),
+    ("docker://ghcr.io/org/app@sha256:" + "a" * 64, (), "ghcr.io/org/app linux/amd64"),
+    ("oci-archive:/tmp/tmpq1/x.tar:app:1", ("docker.io/library/app:1", "1"), "app linux/amd64"),
+])
+def test_the_image_identity_is_repository_and_platform(
+    reference: str, tags: tuple[str, ...], identity: str
+) -> None:
+    image = dataclasses.replace(build(good()), reference=reference, repo_tags=tags,
+                                architecture="amd64")
+    assert image_identity(image) == identity
 
 
 def test_baseline_novelty_is_the_baseline_state(sample: Report) -> None:

@@ -1,16 +1,20 @@
-"""The registry client against the real `docker-registry` binary: catalog and tags page by page,
-manifests and blobs verified, anonymous, Basic and Bearer authentication, retries on 5xx and 429,
-a blob read resumed after a cut connection, and one line for every failure."""
+"""The registry client against the real registry containers of tests/registry_env.py: catalog
+and tags page by page, manifests and blobs verified, anonymous, Basic and Bearer authentication,
+retries on 5xx and 429 and a blob read resumed after a cut connection (through the fault proxy),
+and one line for every failure."""
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import math
-import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,23 +24,27 @@ from auditor.errors import (
     RegistryUnauthorized,
     RegistryUnavailable,
 )
-from auditor.sources.registry.auth import ANONYMOUS, Credentials
+from auditor.sources.registry.auth import ANONYMOUS, Authenticator, Credentials
 from auditor.sources.registry.client import (
     DOCKER_LIST,
     OCI_MANIFEST,
     RegistryClient,
     parse_retry_after,
 )
+from tests.dockerconfig import docker_config
 from tests.factory import good
-from tests.sources.conftest import PASSWORD, USER, PushSpec, push_image
-from tests.sources.registries import (
-    FlakyProxy,
+from tests.faultproxy import FaultKind, FaultProxy
+from tests.registry_env import (
+    MultiPlatform,
     Registry,
-    TokenServer,
-    docker_config,
+    RegistryFactory,
+    UploadedImage,
     free_port,
     sha256,
+    upload_spec,
 )
+
+pytestmark = pytest.mark.engine
 
 # --------------------------------------------------------------------------- Retry-After
 
@@ -58,22 +66,27 @@ def test_retry_after_seconds_and_dates() -> None:
 # --------------------------------------------------------------------------- anonymous registry
 
 
+@dataclass(frozen=True)
+class Listed:
+    digest: str                # of the image's manifest, in every repository
+    document: dict[str, Any]   # the manifest
+
+
 @pytest.fixture(scope="module")
-def listed(registry: Registry) -> dict[str, object]:
-    """Seven repositories `paging/r0..r6`, and seven tags on `paging/r0`, of one tiny image."""
+def listed(scratch_registry: Registry) -> Listed:
+    """Seven repositories `paging/r0..r6` of one tiny image, and seven tags t0..t6 on
+    `paging/r6`, in the scratch registry."""
     spec = good()
-    digest = ""
     for number in range(7):
-        digest = push_image(registry, f"paging/r{number}", "t0", spec.config_document(),
-                            spec.layer_tars())
-    document, _ = registry.get_manifest("paging/r6", "t0")
+        image = upload_spec(scratch_registry, f"paging/r{number}", "t0", spec)
     for number in range(1, 7):
-        registry.push_manifest("paging/r6", f"t{number}", document)
-    return {"digest": digest, "document": document}
+        scratch_registry.api.retag("paging/r6", "t0", f"t{number}")
+    body, _, _ = scratch_registry.api.manifest("paging/r6", "t0")
+    return Listed(image.digest, json.loads(body))
 
 
-def test_catalog_and_tags_page_by_page(registry: Registry, listed: dict[str, object]) -> None:
-    with RegistryClient(registry.host) as client:
+def test_catalog_and_tags_page_by_page(scratch_registry: Registry, listed: Listed) -> None:
+    with RegistryClient(scratch_registry.host) as client:
         everything = list(client.repositories())
         before = client.requests_sent
         paged = list(client.repositories(page_size=2))
@@ -86,17 +99,17 @@ def test_catalog_and_tags_page_by_page(registry: Registry, listed: dict[str, obj
         assert client.requests_sent - before <= 2
 
 
-def test_manifest_by_tag_and_digest(registry: Registry, listed: dict[str, object]) -> None:
-    with RegistryClient(registry.host) as client:
+def test_manifest_by_tag_and_digest(scratch_registry: Registry, listed: Listed) -> None:
+    with RegistryClient(scratch_registry.host) as client:
         by_tag = client.manifest("paging/r6", "t3")
-        assert by_tag.digest == listed["digest"] == sha256(by_tag.raw)
+        assert by_tag.digest == listed.digest == sha256(by_tag.raw)
         assert by_tag.media_type == OCI_MANIFEST and not by_tag.is_index
-        assert by_tag.document == listed["document"]
+        assert by_tag.document == listed.document
         assert client.manifest("paging/r6", by_tag.digest) == by_tag
 
 
-def test_unknown_repository_and_tag(registry: Registry, listed: dict[str, object]) -> None:
-    with RegistryClient(registry.host) as client:
+def test_unknown_repository_and_tag(scratch_registry: Registry, listed: Listed) -> None:
+    with RegistryClient(scratch_registry.host) as client:
         with pytest.raises(ManifestUnknown) as caught:
             client.manifest("paging/r6", "nosuch")
         assert "MANIFEST_UNKNOWN" in caught.value.message
@@ -104,17 +117,16 @@ def test_unknown_repository_and_tag(registry: Registry, listed: dict[str, object
         assert "tags/list" in caught.value.hint
         with pytest.raises(ManifestUnknown) as caught:
             client.manifest("nosuch/repo", "1")
-        assert f"registry {registry.host} has no image nosuch/repo:1" in caught.value.message
+        assert (f"registry {scratch_registry.host} has no image nosuch/repo:1"
+                in caught.value.message)
         with pytest.raises(ManifestUnknown):
             list(client.tags("nosuch/repo"))
 
 
-def test_blobs_are_verified_and_counted(registry: Registry, listed: dict[str, object]) -> None:
-    document = listed["document"]
-    assert isinstance(document, dict)
-    config = document["config"]
-    layer = document["layers"][-1]
-    with RegistryClient(registry.host) as client:
+def test_blobs_are_verified_and_counted(scratch_registry: Registry, listed: Listed) -> None:
+    config = listed.document["config"]
+    layer = listed.document["layers"][-1]
+    with RegistryClient(scratch_registry.host) as client:
         data = client.blob("paging/r0", config["digest"])
         assert sha256(data) == config["digest"]
         assert json.loads(data)["rootfs"]["type"] == "layers"
@@ -126,44 +138,38 @@ def test_blobs_are_verified_and_counted(registry: Registry, listed: dict[str, ob
         assert client.bytes_downloaded == config["size"] + layer["size"]
 
 
-def test_a_size_that_disagrees_is_a_mismatch(registry: Registry,
-                                             listed: dict[str, object]) -> None:
-    document = listed["document"]
-    assert isinstance(document, dict)
-    layer = document["layers"][0]
-    client = RegistryClient(registry.host)
+def test_a_size_that_disagrees_is_a_mismatch(scratch_registry: Registry, listed: Listed) -> None:
+    layer = listed.document["layers"][0]
+    client = RegistryClient(scratch_registry.host)
     with (pytest.raises(DigestMismatch),
           client.open_blob("paging/r0", layer["digest"], layer["size"] - 1) as stream):
         stream.read()
 
 
-def test_altered_blobs_and_manifests_are_refused(fresh_registry: Registry,
-                                                 push_spec: PushSpec) -> None:
-    push_spec(fresh_registry, "app", "1", good())
-    document, _ = fresh_registry.get_manifest("app", "1")
-    layer = document["layers"][-1]
-    path = fresh_registry.blob_file(layer["digest"])
+def test_altered_blobs_and_manifests_are_refused(fresh_registry: Registry) -> None:
+    image = upload_spec(fresh_registry, "app", "1", good())
+    layer = image.layers[-1]
+    path = fresh_registry.blob_file(layer.digest)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one bit pattern changed
     path.write_bytes(bytes(data))
     with RegistryClient(fresh_registry.host) as client:
         with (pytest.raises(DigestMismatch) as caught,
-              client.open_blob("app", layer["digest"], layer["size"]) as stream):
+              client.open_blob("app", layer.digest, layer.size) as stream):
             stream.read()
-        assert layer["digest"][:19] in caught.value.message
+        assert layer.digest[:19] in caught.value.message
         assert "do not trust" in caught.value.hint
         manifest_path = fresh_registry.blob_file(client.manifest("app", "1").digest)
-        manifest_path.write_bytes(manifest_path.read_bytes().replace(b"  ", b" "))
+        stored = manifest_path.read_bytes()
+        manifest_path.write_bytes(stored.replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
         with pytest.raises(DigestMismatch) as caught:
             client.manifest("app", "1")
         assert "announced" in caught.value.message
 
 
-def test_one_client_many_threads(registry: Registry, listed: dict[str, object]) -> None:
-    document = listed["document"]
-    assert isinstance(document, dict)
-    digests = [layer["digest"] for layer in document["layers"]]
-    with RegistryClient(registry.host) as client:
+def test_one_client_many_threads(scratch_registry: Registry, listed: Listed) -> None:
+    digests = [layer["digest"] for layer in listed.document["layers"]]
+    with RegistryClient(scratch_registry.host) as client:
 
         def fetch(number: int) -> tuple[str, int]:
             repo = f"paging/r{number % 7}"
@@ -176,11 +182,20 @@ def test_one_client_many_threads(registry: Registry, listed: dict[str, object]) 
 
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(fetch, range(40)))
-        assert {digest for digest, _ in results} == {listed["digest"]}
-        per_image = sum(layer["size"] for layer in document["layers"])
+        assert {digest for digest, _ in results} == {listed.digest}
+        per_image = sum(layer["size"] for layer in listed.document["layers"])
         assert all(size == per_image for _, size in results)
         assert client.bytes_downloaded == 40 * per_image
         assert client.blobs_downloaded == 40 * len(digests)
+
+
+def test_manifest_lists_say_they_are_indexes(registry: Registry,
+                                             multiplatform_image: MultiPlatform) -> None:
+    listing = multiplatform_image.docker
+    with RegistryClient(registry.host) as client:
+        found = client.manifest(listing.repository, listing.tag)
+    assert found.is_index and found.media_type == DOCKER_LIST
+    assert found.digest == listing.digest
 
 
 # --------------------------------------------------------------------------- failures and retries
@@ -208,149 +223,167 @@ def test_tls_to_a_plain_http_registry_fails_at_once_with_a_hint(registry: Regist
     assert "--insecure" in caught.value.hint and "REQUESTS_CA_BUNDLE" in caught.value.hint
 
 
-def test_server_errors_are_retried_then_succeed(registry: Registry,
-                                                listed: dict[str, object]) -> None:
-    proxy = FlakyProxy(registry.url, status=503, fail_times=2)
-    try:
-        client = RegistryClient(proxy.host, retries=3, backoff=0.01)
-        assert client.manifest("paging/r1", "t0").digest == listed["digest"]
-        assert [status for _, _, status in proxy.log] == [503, 503, 200]
-    finally:
-        proxy.stop()
+def test_server_errors_are_retried_then_succeed(fault_proxy: FaultProxy,
+                                                oci_zstd_image: UploadedImage) -> None:
+    fault_proxy.add("500", r"/manifests/", status=503, times=2)
+    client = RegistryClient(fault_proxy.host, retries=3, backoff=0.01)
+    image = oci_zstd_image
+    assert client.manifest(image.repository, image.tag or "").digest == image.digest
+    assert [e.status for e in fault_proxy.exchanges] == [503, 503, 200]
 
 
-def test_too_many_requests_waits_as_retry_after_says(registry: Registry,
-                                                     listed: dict[str, object]) -> None:
-    proxy = FlakyProxy(registry.url, status=429, fail_times=1, retry_after="1")
-    try:
-        client = RegistryClient(proxy.host, retries=2, backoff=0.0)
-        started = time.monotonic()
-        assert client.manifest("paging/r2", "t0").digest == listed["digest"]
-        assert time.monotonic() - started >= 1.0
-    finally:
-        proxy.stop()
+def test_too_many_requests_waits_as_retry_after_says(fault_proxy: FaultProxy,
+                                                     oci_zstd_image: UploadedImage) -> None:
+    fault_proxy.add("429", r"/manifests/", nth=1, retry_after=1)
+    client = RegistryClient(fault_proxy.host, retries=2, backoff=0.0)
+    image = oci_zstd_image
+    started = time.monotonic()
+    assert client.manifest(image.repository, image.tag or "").digest == image.digest
+    assert time.monotonic() - started >= 1.0
+    assert [e.status for e in fault_proxy.exchanges] == [429, 200]
 
 
-def test_errors_after_the_last_retry(registry: Registry, listed: dict[str, object]) -> None:
-    proxy = FlakyProxy(registry.url, status=500, fail_times=99)
-    try:
-        client = RegistryClient(proxy.host, retries=2, backoff=0.0)
-        with pytest.raises(RegistryUnavailable) as caught:
-            client.manifest("paging/r3", "t0")
-        assert "answered 500" in caught.value.message and "3 times" in caught.value.message
-        assert len(proxy.log) == 3
-    finally:
-        proxy.stop()
+def test_errors_after_the_last_retry(fault_proxy: FaultProxy,
+                                     oci_zstd_image: UploadedImage) -> None:
+    fault_proxy.add("500", r"/manifests/")
+    client = RegistryClient(fault_proxy.host, retries=2, backoff=0.0)
+    with pytest.raises(RegistryUnavailable) as caught:
+        client.manifest(oci_zstd_image.repository, oci_zstd_image.tag or "")
+    assert "answered 500" in caught.value.message and "3 times" in caught.value.message
+    assert len(fault_proxy.exchanges) == 3
 
 
-def test_a_cut_blob_resumes_with_range(registry: Registry) -> None:
-    blob = os.urandom(300_000)
-    digest = registry.push_blob("paging/big", blob)
-    proxy = FlakyProxy(registry.url, cut_after=100_000)
-    try:
-        client = RegistryClient(proxy.host, retries=2, backoff=0.0)
-        with client.open_blob("paging/big", digest, len(blob)) as stream:
-            chunks = []
-            while chunk := stream.read(4096):
-                chunks.append(chunk)
-        assert b"".join(chunks) == blob
-        ranges = [rng for path, rng, _ in proxy.log if digest in path]
-        assert len(ranges) == 2 and ranges[0] == ""
-        start = int(ranges[1].removeprefix("bytes=").rstrip("-"))
-        assert 0 < start <= 100_000  # what arrived before the cut is not fetched again
-        assert client.bytes_downloaded == len(blob)
-        assert client.blobs_downloaded == 1
-    finally:
-        proxy.stop()
+def test_a_cut_blob_resumes_with_range(fault_proxy: FaultProxy,
+                                       oci_zstd_image: UploadedImage) -> None:
+    layer = max(oci_zstd_image.layers, key=lambda item: item.size)
+    keep = layer.size // 3
+    assert keep > 100_000  # enough that the cut comes mid-stream
+    fault_proxy.add(FaultKind.TRUNCATE, f"/blobs/{layer.digest}", method="GET", nth=1,
+                    keep=keep)
+    client = RegistryClient(fault_proxy.host, retries=2, backoff=0.0)
+    with client.open_blob(oci_zstd_image.repository, layer.digest, layer.size) as stream:
+        chunks = []
+        while chunk := stream.read(4096):
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    assert len(data) == layer.size and sha256(data) == layer.digest
+    gets = fault_proxy.matching(layer.digest, method="GET")
+    assert [(e.fault, e.completed) for e in gets] == [(FaultKind.TRUNCATE, False), (None, True)]
+    assert gets[0].range is None and gets[1].range is not None
+    start = int(gets[1].range.removeprefix("bytes=").rstrip("-"))
+    assert 0 < start <= keep  # what arrived before the cut is not fetched again
+    assert client.bytes_downloaded == layer.size
+    assert client.blobs_downloaded == 1
 
 
 # --------------------------------------------------------------------------- Basic auth
 
 
-@pytest.fixture(scope="module")
-def basic_image(basic_registry: Registry) -> str:
-    spec = good()
-    return push_image(basic_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
-
-
-def test_basic_auth(basic_registry: Registry, basic_image: str) -> None:
-    right = Credentials(USER, PASSWORD, source="test")
-    with RegistryClient(basic_registry.host, credentials=right) as client:
-        assert client.manifest("team/app", "1").digest == basic_image
+def test_basic_auth(auth_registry: Registry, private_image: UploadedImage) -> None:
+    assert auth_registry.auth is not None
+    user, password = auth_registry.auth
+    repository = private_image.repository
+    right = Credentials(user, password, source="test")
+    with RegistryClient(auth_registry.host, credentials=right) as client:
+        assert client.manifest(repository, "1").digest == private_image.digest
         sent = client.requests_sent
-        client.manifest("team/app", "1")
+        client.manifest(repository, "1")
         assert client.requests_sent == sent + 1  # Basic is sent unasked once learnt
-        assert "team/app" in list(client.repositories())
+        assert repository in list(client.repositories())
     for credentials, why in ((ANONYMOUS, "needs credentials"),
-                             (Credentials(USER, "wrong-" + PASSWORD, source="test"),
+                             (Credentials(user, "wrong-" + password, source="test"),
                               "refused the credentials")):
-        client = RegistryClient(basic_registry.host, credentials=credentials, retries=0)
+        client = RegistryClient(auth_registry.host, credentials=credentials, retries=0)
         with pytest.raises(RegistryUnauthorized) as caught:
-            client.manifest("team/app", "1")
-        assert why in caught.value.message and basic_registry.host in caught.value.message
-        assert f"docker login {basic_registry.host}" in caught.value.hint
-        assert PASSWORD not in f"{caught.value.message} {caught.value.hint}"
+            client.manifest(repository, "1")
+        assert why in caught.value.message and auth_registry.host in caught.value.message
+        assert f"docker login {auth_registry.host}" in caught.value.hint
+        assert password not in f"{caught.value.message} {caught.value.hint}"
 
 
-def test_basic_auth_from_the_docker_config(basic_registry: Registry, basic_image: str,
+def test_basic_auth_from_the_docker_config(auth_registry: Registry, private_image: UploadedImage,
                                            tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import base64
-
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert auth_registry.auth is not None
+    auth = base64.b64encode(":".join(auth_registry.auth).encode()).decode()
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(
-        tmp_path, {"auths": {f"http://{basic_registry.host}": {"auth": auth}}})))
-    with RegistryClient(basic_registry.host) as client:
-        assert client.manifest("team/app", "1").digest == basic_image
+        tmp_path, {"auths": {f"http://{auth_registry.host}": {"auth": auth}}})))
+    with RegistryClient(auth_registry.host) as client:
+        assert client.manifest(private_image.repository, "1").digest == private_image.digest
         assert str(tmp_path) in client.auth.credentials.source
 
 
 # --------------------------------------------------------------------------- Bearer tokens
 
 
-@pytest.fixture(scope="module")
-def token_image(token_registry: Registry) -> str:
-    spec = good()
-    return push_image(token_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
-
-
-def test_bearer_tokens_fetched_once_per_scope(token_registry: Registry, token_image: str,
-                                              token_server: TokenServer) -> None:
-    token_server.requests.clear()
-    credentials = Credentials(USER, PASSWORD, source="test")
-    with RegistryClient(token_registry.host, credentials=credentials) as client:
-        manifest = client.manifest("team/app", "1")
-        assert manifest.digest == token_image
+def test_bearer_tokens_fetched_once_per_scope(token_registry: Registry,
+                                              token_image: UploadedImage) -> None:
+    server = token_registry.token_server
+    assert server is not None and token_registry.auth is not None
+    user, password = token_registry.auth
+    repository = token_image.repository
+    before = len(server.requests)
+    with RegistryClient(token_registry.host,
+                        credentials=Credentials(user, password, source="test")) as client:
+        manifest = client.manifest(repository, "1")
+        assert manifest.digest == token_image.digest
         config = manifest.document["config"]
-        assert sha256(client.blob("team/app", config["digest"])) == config["digest"]
-        client.manifest("team/app", "1")
-        assert "team/app" in list(client.repositories())
+        assert sha256(client.blob(repository, config["digest"])) == config["digest"]
+        client.manifest(repository, "1")
+        assert repository in list(client.repositories())
     # one token for the repository (three requests), one for the catalog; both with credentials
-    assert token_server.requests == [("repository:team/app:pull", True),
-                                     ("registry:catalog:*", True)]
+    assert [(r.account, r.scopes, r.status) for r in server.requests[before:]] == [
+        (user, (f"repository:{repository}:pull",), 200), (user, ("registry:catalog:*",), 200)]
 
 
-def test_bearer_refusals(token_registry: Registry, token_image: str,
-                         token_server: TokenServer) -> None:
-    # anonymous: the token server grants nothing, the registry refuses the empty token
+def test_bearer_refusals(token_registry: Registry, token_image: UploadedImage) -> None:
+    server = token_registry.token_server
+    assert server is not None and token_registry.auth is not None
+    user, password = token_registry.auth
+    # anonymous: the token server gives no token to anonymous clients
     client = RegistryClient(token_registry.host, credentials=ANONYMOUS, retries=0)
     with pytest.raises(RegistryUnauthorized) as caught:
-        client.manifest("team/app", "1")
+        client.manifest(token_image.repository, "1")
     assert "needs credentials" in caught.value.message
-    wrong = Credentials(USER, "not-the-password", source="--username")
+    wrong = Credentials(user, "not-the-password", source="--username")
     client = RegistryClient(token_registry.host, credentials=wrong, retries=0)
     with pytest.raises(RegistryUnauthorized) as caught:
-        client.manifest("team/app", "1")
+        client.manifest(token_image.repository, "1")
     text = f"{caught.value.message} {caught.value.hint}"
     assert "token server" in text and "refused the credentials" in text
-    assert "--username" in text and "not-the-password" not in text
-    assert not any(token in text for token in token_server.issued)
+    assert "--username" in text and "not-the-password" not in text and password not in text
+    assert server.issued and not any(token in text for token in server.issued)
+
+
+@pytest.fixture(scope="module")
+def public_registry(registry_factory: RegistryFactory) -> Iterator[tuple[Registry, UploadedImage]]:
+    """A bearer-token registry whose token server gives anonymous clients pull-only tokens (none
+    for the catalog), and one image in it."""
+    public = registry_factory.token("token-public", anonymous=True)
+    try:
+        yield public, upload_spec(public, "team/app", "1", good())
+    finally:
+        registry_factory.stop(public)
+
+
+def test_anonymous_tokens_pull_and_an_empty_one_is_refused(
+        public_registry: tuple[Registry, UploadedImage]) -> None:
+    registry, image = public_registry
+    server = registry.token_server
+    assert server is not None
+    before = len(server.requests)
+    client = RegistryClient(registry.host, credentials=ANONYMOUS, retries=0)
+    assert client.manifest("team/app", "1").digest == image.digest
+    # the catalog token grants nothing: the registry refuses it
+    with pytest.raises(RegistryUnauthorized) as caught:
+        list(client.repositories())
+    assert "needs credentials" in caught.value.message
+    assert [(r.account, r.scopes, r.status) for r in server.requests[before:]] == [
+        (None, ("repository:team/app:pull",), 200), (None, (), 200)]
 
 
 def test_a_plain_http_token_server_gets_no_credentials_unless_loopback() -> None:
-    from auditor.sources.registry.auth import Authenticator
-
-    authenticator = Authenticator("reg.example.com", Credentials(USER, PASSWORD))
+    authenticator = Authenticator("reg.example.com", Credentials("ann", "pw"))
 
     def send(*args: object, **kwargs: object) -> object:
         raise AssertionError("must not be called")
@@ -359,18 +392,3 @@ def test_a_plain_http_token_server_gets_no_credentials_unless_loopback() -> None
         authenticator.answer('Bearer realm="http://auth.example.com/token",service="x"',
                              "repository:a:pull", send)  # type: ignore[arg-type]
     assert "plain-HTTP token server" in caught.value.message
-
-
-def test_manifest_lists_say_they_are_indexes(registry: Registry,
-                                             listed: dict[str, object]) -> None:
-    document = listed["document"]
-    assert isinstance(document, dict)
-    raw = json.dumps(document, indent=2).encode()
-    registry.push_manifest("paging/r5", "list", {
-        "schemaVersion": 2, "mediaType": DOCKER_LIST,
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(raw), "size": len(raw),
-                       "platform": {"os": "linux", "architecture": "amd64"}}]})
-    with RegistryClient(registry.host) as client:
-        listing = client.manifest("paging/r5", "list")
-    assert listing.is_index and listing.media_type == DOCKER_LIST
-

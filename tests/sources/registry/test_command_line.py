@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.dockerconfig import docker_config
 from tests.factory import good
-from tests.sources.conftest import PASSWORD, USER, PushSpec, push_image
-from tests.sources.registries import Registry, TokenServer, docker_config, free_port
+from tests.registry_env import MultiPlatform, Registry, UploadedImage, free_port, upload_spec
 from tests.test_cli import assert_one_line_error
+
+pytestmark = pytest.mark.engine
 
 
 def imgaudit(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -29,10 +31,9 @@ def env(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def app(registry: Registry) -> str:
-    spec = good()
-    push_image(registry, "cli/app", "1", spec.config_document(), spec.layer_tars())
-    return registry.ref("cli/app", "1")
+def app(scratch_registry: Registry) -> str:
+    upload_spec(scratch_registry, "cli/app", "1", good())
+    return scratch_registry.target("cli/app", "1")
 
 
 def test_audit_from_a_registry(app: str, env: dict[str, str]) -> None:
@@ -55,9 +56,10 @@ def test_audit_from_a_registry(app: str, env: dict[str, str]) -> None:
      ("docker://{host}/cli/app:nosuch", ("has no image cli/app:nosuch", "tags/list")),
      ("docker://{host}/cli/nosuch:1", ("has no image cli/nosuch:1",))],
 )
-def test_unknown_images_exit_2_with_a_hint(registry: Registry, app: str, env: dict[str, str],
-                                           target: str, words: tuple[str, ...]) -> None:
-    done = imgaudit(target.format(host=registry.host), env=env)
+def test_unknown_images_exit_2_with_a_hint(scratch_registry: Registry, app: str,
+                                           env: dict[str, str], target: str,
+                                           words: tuple[str, ...]) -> None:
+    done = imgaudit(target.format(host=scratch_registry.host), env=env)
     assert_one_line_error(done, *words)
 
 
@@ -66,70 +68,69 @@ def test_a_registry_that_is_down(env: dict[str, str]) -> None:
     assert_one_line_error(done, "cannot reach registry", "connection refused")
 
 
-def test_a_tampered_image_exits_2(fresh_registry: Registry, push_spec: PushSpec,
-                                  env: dict[str, str]) -> None:
-    target = push_spec(fresh_registry, "app", "1", good())
-    document, _ = fresh_registry.get_manifest("app", "1")
-    layer = max(document["layers"], key=lambda item: item["size"])
-    path = fresh_registry.blob_file(layer["digest"])
+def test_a_tampered_image_exits_2(fresh_registry: Registry, env: dict[str, str]) -> None:
+    image = upload_spec(fresh_registry, "app", "1", good())
+    layer = max(image.layers, key=lambda item: item.size)
+    path = fresh_registry.blob_file(layer.digest)
     data = bytearray(path.read_bytes())
     data[-20] ^= 0x01
     path.write_bytes(bytes(data))
-    done = imgaudit(target, env=env)
+    done = imgaudit(f"docker://{image.reference}", env=env)
     assert_one_line_error(done, "digest", "do not trust")
     assert done.stdout.strip() == "" or "score" not in done.stdout.splitlines()[0]
 
 
-@pytest.fixture(scope="module")
-def basic_app(basic_registry: Registry) -> str:
-    spec = good()
-    push_image(basic_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
-    return basic_registry.ref("team/app", "1")
-
-
-def test_username_and_password_stdin(basic_app: str, env: dict[str, str]) -> None:
-    done = imgaudit(basic_app, "--username", USER, "--password-stdin", env=env,
-                    stdin=PASSWORD + "\n")
+def test_username_and_password_stdin(auth_registry: Registry, private_image: UploadedImage,
+                                     env: dict[str, str]) -> None:
+    assert auth_registry.auth is not None
+    user, password = auth_registry.auth
+    target = f"docker://{private_image.reference}"
+    done = imgaudit(target, "--username", user, "--password-stdin", env=env,
+                    stdin=password + "\n")
     assert done.returncode == 0, done.stderr
-    wrong = imgaudit(basic_app, "--username", USER, "--password-stdin", env=env,
-                     stdin="Wrong-" + PASSWORD + "\n")
+    wrong = imgaudit(target, "--username", user, "--password-stdin", env=env,
+                     stdin="Wrong-" + password + "\n")
     assert_one_line_error(wrong, "refused the credentials", "docker login")
-    anonymous = imgaudit(basic_app, env=env)
+    anonymous = imgaudit(target, env=env)
     assert_one_line_error(anonymous, "needs credentials")
     for run in (done, wrong, anonymous):
-        assert PASSWORD not in run.stdout + run.stderr
+        assert password not in run.stdout + run.stderr
 
 
-def test_password_stdin_goes_with_username(basic_app: str, env: dict[str, str]) -> None:
-    done = imgaudit(basic_app, "--password-stdin", env=env, stdin=PASSWORD)
+def test_password_stdin_goes_with_username(auth_registry: Registry, private_image: UploadedImage,
+                                           env: dict[str, str]) -> None:
+    assert auth_registry.password is not None
+    done = imgaudit(f"docker://{private_image.reference}", "--password-stdin", env=env,
+                    stdin=auth_registry.password)
     assert done.returncode == 2 and "--username" in done.stderr
-    assert PASSWORD not in done.stdout + done.stderr
+    assert auth_registry.password not in done.stdout + done.stderr
 
 
-def test_bearer_with_the_docker_config(token_registry: Registry, token_server: TokenServer,
+def test_bearer_with_the_docker_config(token_registry: Registry, token_image: UploadedImage,
                                        env: dict[str, str], tmp_path: Path) -> None:
-    spec = good()
-    push_image(token_registry, "team/app", "1", spec.config_document(), spec.layer_tars())
-    target = token_registry.ref("team/app", "1")
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    server = token_registry.token_server
+    assert server is not None and token_registry.auth is not None
+    user, password = token_registry.auth
+    target = f"docker://{token_image.reference}"
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     logged_in = {**env, "DOCKER_CONFIG": str(docker_config(
         tmp_path / "logged-in", {"auths": {token_registry.host: {"auth": auth}}}))}
-    before = len(token_server.issued)
+    before = len(server.issued)
     done = imgaudit(target, "--format", "json", env=logged_in)
     assert done.returncode == 0, done.stderr
-    assert len(token_server.issued) > before  # the CLI fetched its own token
+    assert len(server.issued) > before  # the CLI fetched its own token
     refused = imgaudit(target, env=env)
     assert_one_line_error(refused, "needs credentials", "docker login")
     for run in (done, refused):
         output = run.stdout + run.stderr
-        assert PASSWORD not in output and auth not in output
-        assert not any(token in output for token in token_server.issued)
-        assert not any(token.split(".")[2] in output for token in token_server.issued)
+        assert password not in output and auth not in output
+        assert not any(token in output for token in server.issued)
+        assert not any(token.split(".")[2] in output for token in server.issued)
 
 
-@pytest.mark.engine
-def test_platform_options(multiplatform: object, env: dict[str, str], tmp_path: Path) -> None:
-    index = multiplatform.index  # type: ignore[attr-defined]
+def test_platform_options(multiplatform_image: MultiPlatform, env: dict[str, str],
+                          tmp_path: Path) -> None:
+    index = f"docker://{multiplatform_image.oci.reference}"
     every = imgaudit(index, "--all-platforms", "--format", "json", env=env)
     assert every.returncode == 0, every.stderr
     document = json.loads(every.stdout)
@@ -143,7 +144,7 @@ def test_platform_options(multiplatform: object, env: dict[str, str], tmp_path: 
     again = imgaudit(index, "--all-platforms", "--baseline", str(baseline), "--fail-on-new",
                      env=env)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("+0 vs baseline, 0 new, 0 resolved") == 2, again.stderr
+    assert again.stderr.count("±0 vs baseline, 0 new, 0 resolved") == 2, again.stderr
     missing = imgaudit(index, "--platform", "linux/riscv64", env=env)
     assert_one_line_error(missing, "no image for linux/riscv64", "linux/amd64, linux/arm64/v8")
     bad = imgaudit(index, "--platform", "arm64", env=env)
