@@ -1,9 +1,13 @@
 """The package's own errors: the only exceptions that cross module boundaries.
 
-Each carries a one-line message stating a fact and a hint saying what to do about it.
+Each carries a one-line message stating a fact and a hint saying what to do about it, their
+control characters escaped (messages quote names and media types that registries and images
+supply, and end up on terminals and in sweep databases).
 """
 
 from __future__ import annotations
+
+from auditor.text import printable
 
 
 class ImgauditError(Exception):
@@ -12,9 +16,10 @@ class ImgauditError(Exception):
     default_hint = ""
 
     def __init__(self, message: str, hint: str = "") -> None:
+        message = printable(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint or self.default_hint
+        self.hint = printable(hint or self.default_hint)
 
     def __str__(self) -> str:
         return self.message

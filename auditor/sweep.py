@@ -32,6 +32,7 @@ from auditor.sources.registry.source import (
     index_entries,
 )
 from auditor.store import SweepStore
+from auditor.text import printable
 
 __all__ = [
     "GRACE_SECONDS",
@@ -231,6 +232,11 @@ class _Group:
         return self.targets[0]
 
 
+def _internal(exc: Exception) -> str:
+    """A bug's one-line record (its text may quote what the registry sent)."""
+    return printable(f"internal error: {type(exc).__name__}: {exc}", 300)
+
+
 def _matches(name: str, globs: Sequence[str]) -> bool:
     return not globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs)
 
@@ -297,7 +303,7 @@ class _Planner:
         except ImgauditError as exc:
             return _Unresolved(repository, tag, exc.message, exc.hint)
         except Exception as exc:  # a bug must not stop the sweep: recorded like any failure
-            return _Unresolved(repository, tag, f"internal error: {type(exc).__name__}: {exc}",
+            return _Unresolved(repository, tag, _internal(exc),
                                "this is a bug in imgaudit; please report it")
 
     def _created_of(self, repository: str, digest: str, manifest: Manifest | None) -> str:
@@ -441,7 +447,7 @@ class _Sweep:
         except ImgauditError as exc:
             message, hint = exc.message, exc.hint
         except Exception as exc:  # one image's bug must not stop the sweep
-            message = f"internal error: {type(exc).__name__}: {exc}"
+            message = _internal(exc)
             hint = "this is a bug in imgaudit; please report it"
         if not job.claim():
             return  # the sweep recorded a timeout (or was interrupted) meanwhile

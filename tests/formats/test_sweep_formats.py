@@ -139,6 +139,19 @@ def test_table_is_worst_first_with_errors_on_top(results: SweepResults) -> None:
     assert "practices: 2 Non-root user" in text
 
 
+def test_table_escapes_control_characters(tmp_path: Path) -> None:
+    """Names and errors come from registries; a table goes to a terminal."""
+    db = tmp_path / "hostile.db"
+    _, good, _ = demo_reports()
+    with SweepStore.open(db) as store:
+        store.record_report(target("evil/\x1b]0;PWNED\x07", "1\r", good), good, RULESET, 0.1)
+        store.record_failure(target("evil/app", "v\x9b2J"), "config is x\x1b[2J\rall good",
+                             "hint \x07", RULESET, 0.1)
+    text = sweep_table.render(load([db]))
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    assert "evil/\\x1b]0;PWNED\\x07" in text and "config is x\\x1b[2J\\x0dall good" in text
+
+
 def test_render_sweep_names_the_formats() -> None:
     from auditor.errors import UsageError
 

@@ -48,6 +48,7 @@ from auditor.errors import (
 from auditor.sources.registry.auth import Authenticator, Credentials
 from auditor.sources.registry.reference import is_loopback, parse_host
 from auditor.sources.registry.streams import CHUNK, hasher
+from auditor.text import printable
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -117,7 +118,7 @@ def _errors(response: requests.Response) -> str:
         codes = [str(e.get("code")) for e in body.get("errors") or () if e.get("code")]
     except (ValueError, AttributeError, TypeError, requests.RequestException):
         codes = []
-    return ", ".join(dict.fromkeys(codes))
+    return printable(", ".join(dict.fromkeys(codes)), 100)
 
 
 def _reason(exc: BaseException) -> str:
@@ -213,8 +214,8 @@ class RegistryClient:
             raise DigestMismatch(f"manifest {shown} from {self.host} has digest {digest}")
         if not pinned and header_digest and digest != header_digest:
             raise DigestMismatch(
-                f"manifest {shown} from {self.host} has digest {digest}, not the {header_digest} "
-                "the registry announced"
+                f"manifest {shown} from {self.host} has digest {digest}, not the "
+                f"{printable(header_digest, 140)} the registry announced"
             )
         try:
             document = json.loads(raw)

@@ -37,6 +37,7 @@ from auditor.sources.registry.client import (
 )
 from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
 from auditor.sources.registry.streams import HashingReader, decompressed
+from auditor.text import printable
 
 CONFIG_TYPES = frozenset(
     {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
@@ -50,6 +51,8 @@ _MACHINES = {
 }
 # the variant an architecture means when none is named
 _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+# the most characters of a registry-supplied string (a media type, a platform) an error quotes
+_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,8 @@ class RegistrySource:
             if top.media_type in IMAGE_TYPES or "layers" in top.document:
                 return [_Chosen(top, None)]
             raise UnsupportedManifest(
-                f"{shown} is not a container image (its manifest is {top.media_type or 'untyped'})",
+                f"{shown} is not a container image (its manifest is "
+                f"{printable(top.media_type, _SHOWN) or 'untyped'})",
                 hint="imgaudit audits container images, not other artifacts")
         entries = index_entries(top.document)
         if not entries:
@@ -220,7 +224,8 @@ class RegistrySource:
         else:
             picked = best_match(entries, wanted)
             if not picked:
-                have = ", ".join(sorted({str(p) or "unknown" for _, p in entries}))
+                have = printable(", ".join(sorted({str(p) or "unknown" for _, p in entries})),
+                                 _SHOWN)
                 target = wanted or host_platform()
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
         chosen = []
@@ -249,7 +254,8 @@ class RegistrySource:
         config_type = str(descriptor.get("mediaType") or "")
         if config_type and config_type not in CONFIG_TYPES:
             raise UnsupportedManifest(
-                f"{shown} is not a container image (its config is {config_type})",
+                f"{shown} is not a container image (its config is "
+                f"{printable(config_type, _SHOWN)})",
                 hint="imgaudit audits container images, not other artifacts")
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
@@ -258,7 +264,8 @@ class RegistrySource:
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
             raise PlatformUnavailable(
-                f"{parsed.host}/{parsed.name} is a single image for {actual}, not {explicit}",
+                f"{parsed.host}/{parsed.name} is a single image for "
+                f"{printable(str(actual), _SHOWN)}, not {explicit}",
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
