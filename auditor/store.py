@@ -12,8 +12,9 @@ share between threads, and merged across shard databases when read.
     load(paths) -> SweepResults                          # one or many databases, merged
 
 Audits are appended, never overwritten: for each manifest (digest, platform) a reader shows the
-newest successful audit (under whichever rule set), else the newest error; each tag shows the
-digest it pointed at when a sweep last saw it. Every `record_*` commits before returning, so a
+newest successful audit (under whichever rule set), else the newest error; each tag shows what
+the newest sweep that saw it found (the digest, one row per platform audited), in one database
+as across merged ones. Every `record_*` commits before returning, so a
 sweep killed at any moment keeps every result it recorded.
 """
 
@@ -266,6 +267,15 @@ class SweepStore:
             self._sweep = None
 
     def _link(self, conn: sqlite3.Connection, target: SweepTarget, now: float) -> None:
+        # The newest sweep that sees a tag says what it is: the rows an earlier sweep left under
+        # another platform go (an error under "" from before the tag resolved to an index, the
+        # platforms of an index the tag no longer points at, or the reverse). A sweep keeps the
+        # rows it wrote itself: --all-platforms writes one per platform.
+        conn.execute(
+            "DELETE FROM tags WHERE registry = ? AND repository = ? AND tag = ? "
+            "AND platform != ? AND sweep_id IS NOT ? AND seen_at <= ?",
+            (target.registry, target.repository, _tag_key(target), target.platform, self._sweep,
+             now))
         conn.execute(
             "INSERT INTO tags (registry, repository, tag, platform, digest, seen_at, sweep_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -354,6 +364,17 @@ class _Row:
     audited_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A `tags` row before the merge."""
+
+    platform: str
+    seen_at: float
+    digest: str
+    key: tuple[str, ...]  # of its audit
+    sweep: tuple[int, int]  # (database, sweep id or -1): the rows one sweep wrote go together
+
+
 def _audit_key(digest: str, platform: str, reference: str) -> tuple[str, ...]:
     # A failure whose tag never resolved to a digest is kept under the tag's name.
     return (digest, platform) if digest else ("", reference, platform)
@@ -388,8 +409,7 @@ def _audit(row: sqlite3.Row, findings: tuple[SweepFinding, ...]) -> SweepAudit:
 
 
 def _read(index: int, path: Path, conn: sqlite3.Connection, winners: dict[tuple[str, ...], _Row],
-          tags: dict[tuple[str, str, str, str], tuple[float, str, tuple[str, ...]]],
-          sweeps: list[SweepRun]) -> None:
+          tags: dict[tuple[str, str, str], list[_Seen]], sweeps: list[SweepRun]) -> None:
     """Folds one database's rows into the running merge."""
     for row in conn.execute("SELECT * FROM sweeps ORDER BY started"):
         sweeps.append(SweepRun(
@@ -407,13 +427,28 @@ def _read(index: int, path: Path, conn: sqlite3.Connection, winners: dict[tuple[
         if best is None or (candidate.ok, candidate.audited_at) > (best.ok, best.audited_at):
             winners[candidate.key] = candidate
     for row in conn.execute("SELECT * FROM tags"):
-        key = (row["registry"], row["repository"], row["tag"], row["platform"])
         reference = SweepTarget(row["registry"], row["repository"], row["tag"],
                                 row["digest"]).reference
-        seen = (row["seen_at"], row["digest"], _audit_key(row["digest"], row["platform"],
-                                                          reference))
-        if key not in tags or seen[0] >= tags[key][0]:
-            tags[key] = seen
+        sweep = row["sweep_id"]
+        tags.setdefault((row["registry"], row["repository"], row["tag"]), []).append(_Seen(
+            row["platform"], row["seen_at"], row["digest"],
+            _audit_key(row["digest"], row["platform"], reference),
+            (index, -1 if sweep is None else int(sweep))))
+
+
+def _newest_sweep(seen: Sequence[_Seen]) -> list[_Seen]:
+    """The rows of one tag that the sweep which saw it last wrote (that sweep's time for the tag:
+    when it last saw it), one per platform."""
+    last: dict[tuple[int, int], float] = {}
+    for item in seen:
+        last[item.sweep] = max(last.get(item.sweep, item.seen_at), item.seen_at)
+    newest = max(last, key=lambda sweep: (last[sweep], sweep))
+    kept: dict[str, _Seen] = {}
+    for item in seen:
+        if item.sweep == newest and (item.platform not in kept
+                                     or item.seen_at >= kept[item.platform].seen_at):
+            kept[item.platform] = item
+    return sorted(kept.values(), key=lambda item: item.platform)
 
 
 def _chosen(path: Path, conn: sqlite3.Connection, ids: Sequence[int]) -> list[SweepAudit]:
@@ -435,10 +470,11 @@ def load(paths: Sequence[Path]) -> SweepResults:
     """Reads and merges sweep databases (several shards of one sweep, or sweeps over time).
 
     Per manifest (digest, platform) the newest successful audit wins, else the newest error;
-    per tag, the digest it pointed at when last seen. StoreError for a missing, damaged or
-    foreign file."""
+    per tag, the rows of the newest sweep that saw it (whichever database holds them), so a tag
+    that changed between an error, one platform and several shows only what it is now.
+    StoreError for a missing, damaged or foreign file."""
     winners: dict[tuple[str, ...], _Row] = {}
-    tags: dict[tuple[str, str, str, str], tuple[float, str, tuple[str, ...]]] = {}
+    tags: dict[tuple[str, str, str], list[_Seen]] = {}
     sweeps: list[SweepRun] = []
     conns: list[sqlite3.Connection] = []
     try:
@@ -456,10 +492,12 @@ def load(paths: Sequence[Path]) -> SweepResults:
         for conn in conns:
             conn.close()
     rows = []
-    for (registry, repository, tag, platform), (seen_at, digest, key) in sorted(tags.items()):
-        audit = by_key.get(key)
-        if audit is not None:  # a tag whose audit lives in a database not given
-            rows.append(SweepTag(registry, repository, tag, platform, digest, seen_at, audit))
+    for (registry, repository, tag), seen in sorted(tags.items()):
+        for item in _newest_sweep(seen):
+            audit = by_key.get(item.key)
+            if audit is not None:  # a tag whose audit lives in a database not given
+                rows.append(SweepTag(registry, repository, tag, item.platform, item.digest,
+                                     item.seen_at, audit))
     used = {id(row.audit): row.audit for row in rows}
     audits = tuple(sorted(used.values(), key=lambda a: (a.reference, a.digest, a.platform)))
     sweeps.sort(key=lambda s: s.started)

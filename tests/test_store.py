@@ -311,6 +311,83 @@ def test_platforms_of_one_index_are_separate_audits(tmp_path: Path) -> None:
         ("linux/amd64", base.score), ("linux/arm64", good.score)]
 
 
+def _per_tag(db: Path | list[Path]) -> dict[tuple[str, str], list[str]]:
+    """(repository, tag) -> the platforms of its rows in a report ("" for a single image or a
+    failure before the tag resolved)."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for tag in load(db if isinstance(db, list) else [db]).tags:
+        rows.setdefault((tag.repository, tag.tag), []).append(tag.platform)
+    return rows
+
+
+def test_a_tag_shows_only_what_the_newest_sweep_found(tmp_path: Path) -> None:
+    """An unresolved tag (an error under platform "") that a later sweep finds multi-platform,
+    and which turns single-platform after: each sweep's rows replace the earlier ones."""
+    base, good, _ = demo_reports()
+    index = "sha256:" + "1" * 64
+    db = tmp_path / "s.db"
+    with SweepStore.open(db) as store:
+        first = store.begin_sweep("r")
+        store.record_failure(target("multi", "1"), "500", "try again", RULESET, 0.0)
+        store.record_report(target("other", "1", base), base, RULESET, 1.0)
+        store.end_sweep(first)
+        assert _per_tag(db) == {("multi", "1"): [""], ("other", "1"): [""]}
+        second = store.begin_sweep("r")
+        for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
+            store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                RULESET, 1.0)
+        store.end_sweep(second)
+        results = load([db])
+        assert _per_tag(db) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                                ("other", "1"): [""]}
+        assert all(t.audit.ok for t in results.tags)
+        assert len(results.audits) == 3  # the error is no longer shown, nor counted
+        third = store.begin_sweep("r")
+        store.record_report(target("multi", "1", good), good, RULESET, 1.0)
+        store.end_sweep(third)
+    (tag,) = [t for t in load([db]).tags if t.repository == "multi"]
+    assert (tag.platform, tag.digest, tag.audit.score) == ("", good.image.id, good.score)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM tags WHERE repository = 'multi'"
+                            ).fetchone() == (1,)
+
+
+def test_merged_databases_show_the_newest_sweep_of_each_tag(tmp_path: Path) -> None:
+    """The same rule when the rows are in two databases (shards, or sweeps kept apart), and
+    in one written before the rule (both rows stored): whichever order they are given in."""
+    base, good, _ = demo_reports()
+    index = "sha256:" + "2" * 64
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    with SweepStore.open(old) as store:
+        store.begin_sweep("r", shard="1/2")
+        store.record_failure(target("multi", "1"), "500", "", RULESET, 0.0)
+        store.record_report(target("single", "1", digest=index, platform="linux/amd64"), base,
+                            RULESET, 1.0)
+    with SweepStore.open(new) as store:
+        store.begin_sweep("r", shard="2/2")
+        for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
+            store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                RULESET, 1.0)
+        store.record_report(target("single", "1", good), good, RULESET, 1.0)
+    for order in ([old, new], [new, old]):
+        assert _per_tag(order) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                                   ("single", "1"): [""]}
+        assert all(t.audit.ok for t in load(order).tags)
+    # A database holding the rows of both sweeps side by side, as an older imgaudit left them.
+    with sqlite3.connect(new) as conn:
+        conn.execute("ATTACH DATABASE ? AS old", (str(old),))
+        conn.execute("INSERT INTO sweeps SELECT id + 100, registry, started, finished, shard, "
+                     "tool_version, options FROM old.sweeps")
+        conn.execute("INSERT INTO tags SELECT registry, repository, tag, platform, digest, "
+                     "seen_at, sweep_id + 100 FROM old.tags")
+        conn.execute("INSERT INTO images (sweep_id, registry, repository, tag, digest, platform, "
+                     "ruleset, status, error, hint, audited_at, duration) SELECT sweep_id + 100, "
+                     "registry, repository, tag, digest, platform, ruleset, status, error, hint, "
+                     "audited_at, duration FROM old.images WHERE status = 'error'")
+    assert _per_tag(new) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                             ("single", "1"): [""]}
+
+
 def _foreign(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE notes (body TEXT)")

@@ -124,7 +124,14 @@ def rows(db: Path, where: str = "1") -> list[sqlite3.Row]:
 
 
 def by_tag(results: SweepResults) -> dict[tuple[str, str], Any]:
-    return {(t.repository, t.tag): t for t in results.tags}
+    """(repository, tag) -> its row; a tag shown twice (which a dict would hide) fails."""
+    found = {(t.repository, t.tag): t for t in results.tags}
+    assert len(found) == len(results.tags), rows_per_tag(results)
+    return found
+
+
+def rows_per_tag(results: SweepResults) -> Counter[tuple[str, str]]:
+    return Counter((t.repository, t.tag) for t in results.tags)
 
 
 def own_platform() -> str:
@@ -360,6 +367,32 @@ def test_faults_are_retried_or_recorded_and_a_rerun_completes(
     tags = by_tag(load([db]))
     assert all(tag.audit.ok for tag in tags.values())
     assert tags[broken].digest == swept.tags[broken]
+
+
+@pytest.mark.engine
+def test_a_failure_of_a_multi_platform_tag_is_replaced_by_its_audit(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    """The index tag fails once (recorded under no platform, since it never resolved), then
+    resolves to one platform: only that row is shown, and the report counts it once."""
+    db = tmp_path / "flaky.db"
+    with FaultProxy(swept.host) as proxy:
+        proxy.add(FaultKind.ERROR, r"/v2/multiarch/app/manifests/oci$", nth=1)
+        first = sweep(proxy.host, db, "--metadata-only", "--retries", "0", env=env)
+        assert first.returncode == 2, first.stderr
+        failed = load([db])
+        assert not by_tag(failed)["multiarch/app", "oci"].audit.ok
+        again = sweep(proxy.host, db, "--metadata-only", "--retries", "0", env=env)
+    assert again.returncode == 0, again.stderr
+    results = load([db])
+    assert rows_per_tag(results) == Counter(list(swept.tags))  # one row per tag, none twice
+    tag = by_tag(results)["multiarch/app", "oci"]
+    assert tag.audit.ok and tag.platform == own_platform()
+    report = imgaudit("report", str(db), "--format", "json", env=env)
+    assert report.returncode == 0, report.stderr
+    summary = json.loads(report.stdout)["summary"]
+    assert (summary["tags"], summary["errors"]) == (len(swept.tags), 0)
+    table = imgaudit("report", str(db), env=env)
+    assert f"{len(swept.tags)} tag(s)" in table.stdout and "0 error(s)" in table.stdout
 
 
 def _committed(db: Path) -> set[str]:
