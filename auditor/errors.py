@@ -126,5 +126,14 @@ class UnsupportedManifest(RegistryError):
     default_hint = "push the image again with a current Docker or buildah (Docker schema 2 or OCI)"
 
 
+class NotAnImage(UnsupportedManifest):
+    """What a tag names is no container image imgaudit reads: another artifact (a Helm chart, a
+    signature, an attestation), a Docker schema 1 image, an index of no image. A sweep records it
+    as skipped, not as a failure: sweeping again will not change it."""
+
+    default_hint = ("imgaudit audits container images, not other artifacts (Helm charts, "
+                    "signatures, attestations)")
+
+
 class PlatformUnavailable(RegistryError):
     default_hint = "pick one with --platform OS/ARCH[/VARIANT], or audit each with --all-platforms"

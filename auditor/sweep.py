@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.assess import run
-from auditor.errors import ImgauditError, UsageError
+from auditor.errors import ImgauditError, NotAnImage, UsageError
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.rules import Rule, ruleset_version, select, wanted_files
 from auditor.sources.cache import LayerCache
@@ -151,6 +151,7 @@ class SweepSummary:
     audited: int  # audited now, successfully
     skipped: int  # already in the database for this rule set
     failed: int  # could not be audited (recorded; the next sweep retries them)
+    not_images: int  # recorded as skipped: not container images (Helm charts, signatures...)
     linked: int  # tags recorded against another tag's audit of the same manifest
     other_shards: int  # unique manifests left to the other shards
     no_platform: int  # tags of an index without the wanted platform (not audited)
@@ -163,8 +164,9 @@ class SweepSummary:
 
     @property
     def rate(self) -> float:
-        """Manifests handled (audited, failed or skipped) per second of the whole sweep."""
-        done = self.audited + self.failed + self.skipped
+        """Manifests handled (audited, failed, skipped or found no image) per second of the whole
+        sweep."""
+        done = self.audited + self.failed + self.skipped + self.not_images
         return done / self.elapsed if self.elapsed > 0 else 0.0
 
 
@@ -391,7 +393,7 @@ class _Sweep:
         self.wanted = Wanted(wanted_files(active)) if options.content else None
         self.ruleset = ruleset_version(self.policy, options.content)
         self.failures: list[AuditFailure] = []
-        self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0}
+        self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0, "not_images": 0}
         self._lock = threading.Condition()
         self._fatal: BaseException | None = None
         self._pending: list[_Group] = []  # groups not started, the next one last
@@ -442,8 +444,11 @@ class _Sweep:
         group = job.group
         item: ImageReport | None = None
         message = hint = ""
+        not_image = False
         try:
             item = self._open(group)
+        except NotAnImage as exc:  # an artifact: recorded as such, and not a failure
+            message, hint, not_image = exc.message, exc.hint, True
         except ImgauditError as exc:
             message, hint = exc.message, exc.hint
         except Exception as exc:  # one image's bug must not stop the sweep
@@ -456,6 +461,9 @@ class _Sweep:
             if item is not None:
                 self.store.record_report(group.primary, item, self.ruleset, duration)
                 self.count("audited")
+            elif not_image:
+                self.store.record_skipped(group.primary, message, hint, self.ruleset, duration)
+                self.count("not_images")
             else:
                 job.failed = True
                 self.failure(group.primary, message, hint, duration)
@@ -601,7 +609,8 @@ def sweep(
     return SweepSummary(
         registry=client.host, ruleset=work.ruleset, repositories=plan.repositories,
         tags=plan.tags, images=plan.images, audited=counts["audited"],
-        skipped=counts["skipped"], failed=counts["failed"], linked=counts["linked"],
+        skipped=counts["skipped"], failed=counts["failed"], not_images=counts["not_images"],
+        linked=counts["linked"],
         other_shards=plan.other_shards, no_platform=plan.no_platform,
         elapsed=time.monotonic() - started, bytes_downloaded=client.bytes_downloaded,
         interrupted=interrupted, unfinished=unfinished, failures=tuple(work.failures),

@@ -118,6 +118,66 @@ def test_ruleset_version_is_stable_and_changes_with_what_decides_results() -> No
     assert here not in changed and len(changed) == 4
 
 
+def test_what_is_no_image_is_recorded_as_skipped_and_not_tried_again(tmp_path: Path) -> None:
+    chart = target("charts/app", "0.1.0", digest="sha256:" + "c" * 64)
+    db = tmp_path / "s.db"
+    with SweepStore.open(db) as store:
+        store.begin_sweep("r")
+        store.record_failure(chart, "500", "", RULESET, 1.0)
+        assert not store.seen(chart.digest, "", RULESET)
+        store.record_skipped(chart, "it is a Helm chart", "not an image", RULESET, 1.0)
+        assert store.seen(chart.digest, "", RULESET)  # a manifest's digest does not change
+        assert not store.seen(chart.digest, "", "rs1-older")
+        store.record_failure(chart, "429", "", RULESET, 1.0)  # --refresh, when it failed
+    (tag,) = load([db]).tags
+    assert tag.audit.status is AuditStatus.SKIPPED and not tag.audit.ok
+    assert not tag.audit.failed and tag.audit.error == "it is a Helm chart"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM images ORDER BY id").fetchall() == [
+            ("error",), ("skipped",), ("error",)]
+
+
+def _schema_1(path: Path) -> None:
+    """A database as imgaudit wrote it before skips (schema 1: status 'ok' or 'error'), with an
+    audit, its findings, a failure and a tag."""
+    fill(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'images'").fetchone()[0]
+        conn.execute(sql.replace("images", "images_v1", 1).replace(", 'skipped'", ""))
+        conn.execute("INSERT INTO images_v1 SELECT * FROM images")
+        conn.execute("DROP TABLE images")
+        conn.execute("ALTER TABLE images_v1 RENAME TO images")
+        conn.execute("CREATE INDEX images_key ON images (digest, platform, ruleset, status)")
+        conn.execute("PRAGMA user_version = 1")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE images SET status = 'skipped'")
+
+
+def test_a_schema_1_database_is_read_and_upgraded_when_written(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    _schema_1(db)
+    before = load([db])  # read as it is
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    with SweepStore.open(db) as store:
+        store.record_skipped(target("charts/app", "1", digest="sha256:" + "c" * 64),
+                             "a Helm chart", "", RULESET, 0.0)
+    after = load([db])
+    assert [(t.reference, t.audit.status, t.audit.score, len(t.audit.findings))
+            for t in after.tags if t.repository != "charts/app"] == [
+        (t.reference, t.audit.status, t.audit.score, len(t.audit.findings)) for t in before.tags]
+    assert {t.repository: t.audit.status for t in after.tags}["charts/app"] \
+        is AuditStatus.SKIPPED
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master "
+                                              "WHERE type = 'index'")}
+        assert "images_key" in indexes
+
+
 def test_a_new_ruleset_audits_again(tmp_path: Path) -> None:
     item = demo_reports()[1]
     newer = ruleset_version(Policy(ignore=frozenset({"IA701"})))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,14 +27,20 @@ from auditor.sources.registry.source import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env
 from tests.conftest import fixture_tag
+from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy
 from tests.registry_env import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
     Registry,
     RegistryContents,
     RegistryFactory,
+    canonical,
     docker_push,
+    image_manifest,
     upload_fixture,
     upload_index,
+    upload_spec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -551,6 +558,77 @@ def test_bad_input_is_one_line_with_a_hint(args: tuple[str, ...], words: str, tm
     assert len(errors) == 1, done.stderr
     assert words in errors[0] and "hint:" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- not images
+
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+# A config media type that would retitle the terminal and overwrite the line with another.
+HOSTILE_TYPE = "x\x1b]0;PWNED\x07\rimgaudit: all good"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def upload_artifact(registry: Registry, repository: str, tag: str, config_type: str,
+                    config: bytes, layers: list[tuple[str, bytes]]) -> str:
+    """An OCI manifest that is no container image: a Helm chart, a cosign signature..."""
+    api = registry.api
+    for blob in (config, *(data for _, data in layers)):
+        api.upload_blob(repository, blob)
+    body = image_manifest(OCI_MANIFEST, config_type, config, layers)
+    return api.put_manifest(repository, tag, body, OCI_MANIFEST)
+
+
+@pytest.mark.engine
+def test_artifacts_are_skipped_as_not_images_and_do_not_fail_the_sweep(
+        fresh_registry: Registry, fixture_images: list[str], tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """A Helm chart, a cosign signature and an artifact with a hostile media type beside an
+    image: recorded as "skipped: not an image", exit 0, not tried again; a real failure (a
+    diff_id that lies) still exits 2."""
+    registry = fresh_registry
+    image = upload_spec(registry, "apps/web", "1", good())
+    upload_artifact(registry, "charts/web", "0.1.0", HELM_CONFIG, b"{}",
+                    [(HELM_CHART, b"\x1f\x8bnot really a chart")])
+    signature = canonical({"critical": {"image": {"docker-manifest-digest": image.digest}}})
+    upload_artifact(registry, "apps/web", image.digest.replace(":", "-") + ".sig", OCI_CONFIG,
+                    canonical({"architecture": "", "os": "", "rootfs": {
+                        "type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}),
+                    [(SIMPLESIGNING, signature)])
+    upload_artifact(registry, "evil/x", "1", HOSTILE_TYPE, b"{}", [])
+    db = tmp_path / "artifacts.db"
+    for mode in ("--metadata-only", "--content"):
+        done = sweep(registry.host, db, mode, "--no-cache", env=env)
+        assert done.returncode == 0, done.stderr
+        assert not CONTROL.search(done.stderr), done.stderr
+        assert "imgaudit: error:" not in done.stderr
+        tags = by_tag(load([db]))
+        assert {key: tag.audit.status.value for key, tag in tags.items()} == {
+            ("apps/web", "1"): "ok",
+            ("apps/web", image.digest.replace(":", "-") + ".sig"): "skipped",
+            ("charts/web", "0.1.0"): "skipped", ("evil/x", "1"): "skipped"}
+    assert "3 not container images (recorded as skipped)" in done.stderr
+    assert "layer 1 is application/vnd.dev.cosign" in tags[
+        "apps/web", image.digest.replace(":", "-") + ".sig"].audit.error
+    assert "helm.config" in tags["charts/web", "0.1.0"].audit.error
+    assert "x\\x1b]0;PWNED\\x07\\x0dimgaudit" in tags["evil/x", "1"].audit.error
+    # Not tried again: a manifest's digest never changes what it is.
+    again = sweep(registry.host, db, "--content", env=env)
+    assert again.returncode == 0, again.stderr
+    assert counted(again) == {"audited": 0, "skipped": 4, "failed": 0}
+    report = imgaudit("report", str(db), env=env)
+    assert report.returncode == 0, report.stderr
+    assert not CONTROL.search(report.stdout), report.stdout
+    assert "0 error(s); 3 not an image (skipped)" in report.stdout
+    assert report.stdout.count("skipped: not an image") == 3
+    # A real failure still fails the sweep.
+    upload_fixture(registry, "apps/corrupt", "1", fixture_tag("secrets", "buildkit"),
+                   corrupt=True)
+    broken = sweep(registry.host, db, "--content", "--no-cache", env=env)
+    assert broken.returncode == 2, broken.stderr
+    assert "diff_id" in broken.stderr
 
 
 # ----------------------------------------------------------------------------- sharding, dates

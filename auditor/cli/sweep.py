@@ -1,6 +1,6 @@
 """`imgaudit sweep HOST[:PORT]`: options to a sweep, a progress bar on stderr, a summary, the exit
-code (0 every image recorded as audited, 2 some could not be audited or the sweep could not run,
-130 interrupted)."""
+code (0 every image recorded as audited, or as no container image; 2 some could not be audited or
+the sweep could not run; 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -210,10 +210,12 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     typer.echo(
         f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} tags, "
         f"{summary.images} images{shards}{platforms}", err=True)
-    done = summary.audited + summary.failed + summary.skipped
+    done = summary.audited + summary.failed + summary.skipped + summary.not_images
+    artifacts = (f", {summary.not_images} not container images (recorded as skipped)"
+                 if summary.not_images else "")
     typer.echo(
         f"imgaudit: audited {summary.audited}, skipped {summary.skipped} (already in {db}), "
-        f"failed {summary.failed}; {summary.linked} more tag(s) share those images; "
+        f"failed {summary.failed}{artifacts}; {summary.linked} more tag(s) share those images; "
         f"{done} in {summary.elapsed:.1f} s ({summary.rate:.1f} images/s), "
         f"{human_size(summary.bytes_downloaded)} downloaded", err=True)
     for failure in summary.failures:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from auditor.formats.sweep import failing_practices, headline, summarize, worst_first
-from auditor.model import SweepResults
+from auditor.model import AuditStatus, SweepResults
 from auditor.text import printable
 from auditor.units import human_size
 
 _ERROR_WIDTH = 70
+SKIPPED = "skipped: not an image"
 
 
 def render(results: SweepResults) -> str:
@@ -26,6 +27,8 @@ def render(results: SweepResults) -> str:
             used.update({p.practice.id: p.practice.name for p in audit.practices
                          if p.practice.id in failing})
             detail = ",".join(str(n) for n in failing) or "-"
+        elif audit.status is AuditStatus.SKIPPED:
+            detail = SKIPPED
         else:
             detail = "error: " + audit.error
             if len(detail) > _ERROR_WIDTH:

@@ -17,6 +17,7 @@ from auditor.errors import (
     BaseImageError,
     DigestMismatch,
     ImgauditError,
+    NotAnImage,
     PlatformUnavailable,
     RegistryError,
     UnsupportedManifest,
@@ -42,6 +43,9 @@ from auditor.text import printable
 CONFIG_TYPES = frozenset(
     {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
 )
+# A filesystem layer's media type begins so (tar, +gzip, +zstd, foreign and nondistributable);
+# some tools leave it out.
+LAYER_TYPE_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
 # platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
 _MACHINES = {
     "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
@@ -207,18 +211,16 @@ class RegistrySource:
     ) -> list[_Chosen]:
         shown = f"{parsed.host}/{parsed.name}"
         if top.media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED):
-            raise UnsupportedManifest(f"{shown} is a Docker schema 1 image, which imgaudit does "
-                                      "not read")
+            raise NotAnImage(f"{shown} is a Docker schema 1 image, which imgaudit does not read",
+                             hint=UnsupportedManifest.default_hint)
         if not top.is_index:
             if top.media_type in IMAGE_TYPES or "layers" in top.document:
                 return [_Chosen(top, None)]
-            raise UnsupportedManifest(
-                f"{shown} is not a container image (its manifest is "
-                f"{printable(top.media_type, _SHOWN) or 'untyped'})",
-                hint="imgaudit audits container images, not other artifacts")
+            raise NotAnImage(f"{shown} is not a container image (its manifest is "
+                             f"{printable(top.media_type, _SHOWN) or 'untyped'})")
         entries = index_entries(top.document)
         if not entries:
-            raise UnsupportedManifest(f"{shown} is an index that lists no image")
+            raise NotAnImage(f"{shown} is an index that lists no image")
         if all_platforms:
             picked = entries
         else:
@@ -253,10 +255,15 @@ class RegistrySource:
         descriptor = document.get("config") or {}
         config_type = str(descriptor.get("mediaType") or "")
         if config_type and config_type not in CONFIG_TYPES:
-            raise UnsupportedManifest(
-                f"{shown} is not a container image (its config is "
-                f"{printable(config_type, _SHOWN)})",
-                hint="imgaudit audits container images, not other artifacts")
+            raise NotAnImage(f"{shown} is not a container image (its config is "
+                             f"{printable(config_type, _SHOWN)})")
+        layers = [d for d in document.get("layers") or () if isinstance(d, dict)]
+        for number, layer in enumerate(layers, 1):
+            # a signature or an attestation has an image config, but its layers are no tars
+            layer_type = str(layer.get("mediaType") or "")
+            if layer_type and not layer_type.startswith(LAYER_TYPE_PREFIXES):
+                raise NotAnImage(f"{shown} is not a container image (its layer {number} is "
+                                 f"{printable(layer_type, _SHOWN)})")
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
             raise RegistryError(f"manifest of {shown} names no config")
@@ -269,7 +276,6 @@ class RegistrySource:
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
-        layers = [d for d in document.get("layers") or () if isinstance(d, dict)]
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
