@@ -38,6 +38,8 @@ from tests.registry_env import (
     canonical,
     docker_push,
     image_manifest,
+    saved,
+    sha256,
     upload_fixture,
     upload_index,
     upload_spec,
@@ -623,12 +625,20 @@ def test_artifacts_are_skipped_as_not_images_and_do_not_fail_the_sweep(
     assert not CONTROL.search(report.stdout), report.stdout
     assert "0 error(s); 3 not an image (skipped)" in report.stdout
     assert report.stdout.count("skipped: not an image") == 3
-    # A real failure still fails the sweep.
-    upload_fixture(registry, "apps/corrupt", "1", fixture_tag("secrets", "buildkit"),
-                   corrupt=True)
+    # Real failures still fail the sweep: a diff_id that lies, one imgaudit cannot check.
+    source = fixture_tag("secrets", "buildkit")
+    upload_fixture(registry, "apps/corrupt", "1", source, corrupt=True)
+    diff_ids = [sha256(layer) for layer in saved(source).layers]
+    upload_fixture(registry, "apps/md5", "1", source, config_fields={
+        "rootfs": {"type": "layers", "diff_ids": [*diff_ids[:-1], "md5:0123"]}})
     broken = sweep(registry.host, db, "--content", "--no-cache", env=env)
     assert broken.returncode == 2, broken.stderr
-    assert "diff_id" in broken.stderr
+    assert counted(broken) == {"audited": 0, "skipped": 4, "failed": 2}
+    tags = by_tag(load([db]))
+    assert "not the diff_id" in tags["apps/corrupt", "1"].audit.error
+    md5 = tags["apps/md5", "1"].audit
+    assert "by 'md5:0123', not a digest imgaudit can check" in md5.error
+    assert "bug" not in md5.hint and "sha256" in md5.hint
 
 
 # ----------------------------------------------------------------------------- sharding, dates

@@ -37,7 +37,7 @@ from auditor.sources.registry.client import (
     RegistryClient,
 )
 from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
-from auditor.sources.registry.streams import HashingReader, decompressed
+from auditor.sources.registry.streams import DIGEST_FORM, HashingReader, decompressed, is_digest
 from auditor.text import printable
 
 CONFIG_TYPES = frozenset(
@@ -267,6 +267,8 @@ class RegistrySource:
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
             raise RegistryError(f"manifest of {shown} names no config")
+        _check_digests(shown, "its config", [config_digest])
+        _check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
         config = _config(client.blob(parsed.repository, config_digest), shown)
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
@@ -276,6 +278,7 @@ class RegistrySource:
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
+        _check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
@@ -404,12 +407,28 @@ def _is_attestation(entry: Mapping[str, Any]) -> bool:
 
 
 def index_entries(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The images a manifest list or index names, with their platforms; attestations left out."""
-    return [
+    """The images a manifest list or index names, with their platforms; attestations left out.
+    UnsupportedManifest when one is named by what is not a digest imgaudit can check."""
+    entries: list[tuple[Mapping[str, Any], Platform]] = [
         (entry, Platform.of(entry.get("platform") or {}))
         for entry in document.get("manifests") or ()
         if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
     ]
+    _check_digests("an index", "its manifest {n}", [str(entry["digest"]) for entry, _ in entries])
+    return entries
+
+
+def _check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
+    """Every digest an image names is checked before anything is read by it: an algorithm
+    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
+    digest's place, `{n}` its number (from 1)."""
+    for number, digest in enumerate(digests, 1):
+        if not is_digest(digest):
+            raise UnsupportedManifest(
+                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
+                f"digest imgaudit can check ({DIGEST_FORM})",
+                hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
+                "with a current Docker or buildah")
 
 
 def best_match(

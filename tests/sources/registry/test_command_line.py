@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fixture_tag
 from tests.dockerconfig import docker_config
 from tests.factory import good
 from tests.registry_env import (
@@ -22,6 +23,9 @@ from tests.registry_env import (
     canonical,
     descriptor,
     free_port,
+    saved,
+    sha256,
+    upload_fixture,
     upload_spec,
 )
 from tests.test_cli import assert_one_line_error
@@ -169,4 +173,23 @@ def test_registry_text_reaches_the_terminal_escaped(scratch_registry: Registry, 
                     env=env)
     assert_one_line_error(done, "not a container image", "x\\x1b]0;PWNED\\x07\\x0dimgaudit")
     assert not CONTROL.search(done.stderr), repr(done.stderr)
+    assert [i["reference"] for i in json.loads(done.stdout)["images"]] == [app]
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-content",)])
+def test_a_digest_imgaudit_cannot_check_is_one_error_and_the_others_are_reported(
+        scratch_registry: Registry, app: str, fixture_images: list[str], env: dict[str, str],
+        mode: tuple[str, ...]) -> None:
+    """A config whose last diff_id is `md5:0123`: refused before any layer is read, as one
+    line with a hint, and the other target's report is still written."""
+    source = fixture_tag("root-user", "buildkit")
+    diff_ids = [sha256(layer) for layer in saved(source).layers]
+    upload_fixture(scratch_registry, "cli/md5", "1", source,
+                   config_fields={"rootfs": {"type": "layers",
+                                             "diff_ids": [*diff_ids[:-1], "md5:0123"]}})
+    done = imgaudit(scratch_registry.target("cli/md5", "1"), app, *mode, "--format", "json",
+                    env=env)
+    assert_one_line_error(done, "cli/md5", f"diff_id of layer {len(diff_ids)} by 'md5:0123'",
+                          "not a digest imgaudit can check", "sha256")
+    assert "internal error" not in done.stderr
     assert [i["reference"] for i in json.loads(done.stdout)["images"]] == [app]
