@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -158,7 +158,8 @@ class SweepSummary:
     elapsed: float
     bytes_downloaded: int
     interrupted: bool = False
-    unfinished: int = 0  # audits not done when interrupted
+    unfinished: int = 0  # audits not done when interrupted (with stage "tags": tags listed)
+    stage: str = "images"  # where it ended: "tags" (listing, resolving them) or "images"
     failures: tuple[AuditFailure, ...] = ()  # the first few, for printing
     shard: str = ""
 
@@ -601,9 +602,15 @@ def sweep(
         todo = _prepare(work, plan, repositories)
         progress.stage("images", len(todo))
         interrupted, unfinished = work.audit(todo)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # while tags were listed or resolved, or tags linked
         interrupted = True
-    if not interrupted:
+        unfinished = plan.tags if plan.stage == "tags" else max(
+            0, plan.images - work.counts["skipped"])
+    if interrupted:
+        # Requests still under way are left to their (daemon) threads; no new one reuses a
+        # connection of this sweep.
+        client.close()
+    else:
         store.end_sweep(sweep_id)
     counts = work.counts
     return SweepSummary(
@@ -614,14 +621,15 @@ def sweep(
         other_shards=plan.other_shards, no_platform=plan.no_platform,
         elapsed=time.monotonic() - started, bytes_downloaded=client.bytes_downloaded,
         interrupted=interrupted, unfinished=unfinished, failures=tuple(work.failures),
-        shard=str(shard or ""),
+        shard=str(shard or ""), stage=plan.stage,
     )
 
 
 @dataclass(slots=True)
 class _Plan:
+    stage: str = "tags"
     repositories: int = 0
-    tags: int = 0
+    tags: int = 0  # listed; once resolved, those swept (after --newest)
     images: int = 0
     other_shards: int = 0
     no_platform: int = 0
@@ -641,6 +649,7 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
                 work.failed_listing(repository, tags)
             else:
                 listed += [(repository, tag) for tag in tags]
+        plan.tags = len(listed)
         work.progress.stage("tags", len(listed))
         resolved: list[_Resolved | _Unresolved] = []
         for result in pool.map(lambda item: planner.resolve(*item), listed):
@@ -658,6 +667,7 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
             target = SweepTarget(client.host, item.repository, item.tag, "", "")
             work.failure(target, item.message, item.hint, 0.0)
     groups = _group(client.host, found)
+    plan.stage = "images"
     mine = [g for g in groups if shard is None or shard.owns(g.digest)]
     plan.images = len(mine)
     plan.other_shards = len(groups) - len(mine)
@@ -674,15 +684,36 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
 
 
 class _Pool:
-    """A thread pool whose `map` yields results in order, and which on leaving (Ctrl-C
-    included) drops what has not started instead of waiting for it."""
+    """Threads whose `map` yields results in order. On leaving (Ctrl-C included) what has not
+    started is dropped, and nothing waits for what has: the threads are daemons, as the audit
+    workers are, so a request stalled on the registry never holds up the end of the process
+    (a ThreadPoolExecutor's threads are joined when the interpreter exits)."""
 
     def __init__(self, workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
-                                        thread_name_prefix="imgaudit-plan")
+        self._workers = max(1, workers)
+        self._closed = threading.Event()
 
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        futures: list[Future[Any]] = [self._pool.submit(function, item) for item in items]
+        futures: list[Future[Any]] = [Future() for _ in items]
+        work = iter(list(zip(items, futures, strict=True)))
+        lock = threading.Lock()
+
+        def run() -> None:
+            while not self._closed.is_set():
+                with lock:
+                    taken = next(work, None)
+                if taken is None:
+                    return
+                item, future = taken
+                if not future.set_running_or_notify_cancel():
+                    continue  # dropped: the sweep stopped
+                try:
+                    future.set_result(function(item))
+                except BaseException as exc:  # handed to the caller, as an executor does
+                    future.set_exception(exc)
+
+        for _ in range(min(self._workers, len(futures))):
+            threading.Thread(target=run, daemon=True, name="imgaudit-plan").start()
         try:
             for future in futures:
                 yield future.result()
@@ -694,7 +725,7 @@ class _Pool:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed.set()
 
 
 def _group(registry: str, found: Iterable[_Resolved]) -> list[_Group]:

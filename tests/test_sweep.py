@@ -484,6 +484,51 @@ def test_interrupt_stops_soon_keeps_what_finished_and_says_how_to_resume(
     assert all(tag.audit.ok for tag in tags.values())
 
 
+@pytest.mark.engine
+@pytest.mark.parametrize(("stage", "signals"), [
+    ("tags", (signal.SIGINT,)), ("tags", (signal.SIGTERM,)),
+    ("tags", (signal.SIGINT, signal.SIGINT)), ("images", (signal.SIGINT,))])
+def test_an_interrupt_while_requests_stall_ends_the_process_soon(
+        stage: str, signals: tuple[int, ...], swept: Swept, tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """Manifest requests stall for 25 s, while tags are resolved (by tag) or while images are
+    audited (by digest): Ctrl-C (once or twice) or SIGTERM ends the process at once, or after
+    the 2 seconds audits under way are given, with what was not done in the summary and no
+    traceback."""
+    db = tmp_path / "stalled.db"
+    with FaultProxy(swept.host) as proxy:
+        proxy.add(FaultKind.STALL, r"/manifests/" if stage == "tags" else r"/manifests/sha256:",
+                  seconds=25)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),
+             "--metadata-only", "--jobs", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env))
+        assert process.stderr is not None
+        seen = ""
+        while f"{stage} to do" not in seen:
+            line = process.stderr.readline()
+            assert line, process.communicate()
+            seen += line
+        time.sleep(0.5)  # the first manifest requests are under way, and stalled
+        interrupted = time.monotonic()
+        for signum in signals:
+            process.send_signal(signum)
+            time.sleep(0.2)
+        _, rest = process.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    stderr = seen + rest
+    assert process.returncode == 130, stderr
+    assert took < (2.0 if stage == "tags" else 3.5), took
+    assert "Traceback" not in stderr
+    if stage == "images":
+        assert f"{len(swept.tags)} tags, {len(swept.digests)} images" in stderr
+        assert f"interrupted with {len(swept.digests)} image(s) not done" in stderr
+    elif len(signals) == 1:  # (a second Ctrl-C may cut the summary short)
+        assert f"{len(swept.tags)} tags listed, interrupted while resolving them" in stderr
+        assert f"({len(swept.tags)} tag(s) not done)" in stderr
+    assert "Resume with the same command" in stderr or len(signals) > 1
+
+
 # ----------------------------------------------------------------------------- auth and errors
 
 

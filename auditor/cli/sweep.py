@@ -204,12 +204,17 @@ def _layer_cache(no_cache: bool) -> Iterator[LayerCache]:
 
 def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     where = f"{summary.registry}" + (f" (shard {summary.shard})" if summary.shard else "")
-    shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
-    platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
-                 if summary.no_platform else "")
-    typer.echo(
-        f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} tags, "
-        f"{summary.images} images{shards}{platforms}", err=True)
+    resolving = summary.interrupted and summary.stage == "tags"
+    if resolving:
+        typer.echo(f"imgaudit: sweep of {where}: {summary.repositories} repositories, "
+                   f"{summary.tags} tags listed, interrupted while resolving them", err=True)
+    else:
+        shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
+        platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
+                     if summary.no_platform else "")
+        typer.echo(
+            f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} "
+            f"tags, {summary.images} images{shards}{platforms}", err=True)
     done = summary.audited + summary.failed + summary.skipped + summary.not_images
     artifacts = (f", {summary.not_images} not container images (recorded as skipped)"
                  if summary.not_images else "")
@@ -223,7 +228,11 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     if summary.failed > len(summary.failures):
         typer.echo(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
                    f"imgaudit report {db}", err=True)
-    if summary.interrupted:
+    if resolving:
+        typer.echo(
+            f"imgaudit: interrupted before any image was audited ({summary.unfinished} tag(s) "
+            f"not done). Resume with the same command: {command}", err=True)
+    elif summary.interrupted:
         typer.echo(
             f"imgaudit: interrupted with {summary.unfinished} image(s) not done; every finished "
             f"one is saved in {db}. Resume with the same command: {command}", err=True)
@@ -293,10 +302,15 @@ def sweep_command(
         with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
                 _progress(quiet) as progress, _sigterm_as_interrupt():
             summary = sweep(client, store, options, cache=cache, progress=progress)
+        _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) before the sweep began, or again while it ended (the sweep
+        # answers the first one itself); typer would swallow it. Every recorded result is saved.
+        typer.echo("imgaudit: interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except ImgauditError as exc:
         fail(exc.message, exc.hint)
         raise typer.Exit(EXIT_ERROR) from None
-    _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_ERROR if summary.failed else EXIT_OK)
