@@ -31,11 +31,13 @@ from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy
 from tests.registry_env import (
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_MANIFEST,
     Registry,
     RegistryContents,
     RegistryFactory,
     canonical,
+    descriptor,
     docker_push,
     image_manifest,
     saved,
@@ -330,6 +332,43 @@ def test_content_mode_downloads_each_layer_once(
     assert "IA902" in {f.rule for f in tags["dated/app", "c"].audit.findings}
 
 
+@pytest.mark.engine
+def test_each_manifest_is_fetched_once(swept: Swept, tmp_path: Path, env: dict[str, str]
+                                       ) -> None:
+    """Resolving a tag reads its manifest; the audit of a single-platform image uses that read
+    instead of fetching the manifest again by digest (only the index's platform manifest is
+    fetched by digest)."""
+    with FaultProxy(swept.host) as proxy:
+        done = sweep(proxy.host, tmp_path / "once.db", "--metadata-only", env=env)
+        assert done.returncode == 0, done.stderr
+        gets = proxy.matching(r"/manifests/", "GET")
+    by_digest = [e.path.rsplit("/", 1)[-1] for e in gets if "/manifests/sha256:" in e.path]
+    assert len(gets) == len(swept.tags) + 1, [e.path for e in gets]
+    assert len(by_digest) == 1 and by_digest[0] not in swept.digests  # the platform's
+
+
+@pytest.mark.engine
+def test_a_nested_index_is_read_for_the_wanted_platform(
+        fresh_registry: Registry, fixture_images: list[str], tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """An index whose arm64 entry is itself an index (of amd64 and arm64 images): --platform
+    linux/arm64 audits the arm64 image of the inner index, not this machine's."""
+    inner = upload_index(fresh_registry, "nested/app", "inner")
+    body, _, _ = fresh_registry.api.manifest("nested/app", inner.digest, accept=(OCI_INDEX,))
+    outer = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        **descriptor(OCI_INDEX, body),
+        "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]})
+    fresh_registry.api.put_manifest("nested/app", "outer", outer, OCI_INDEX)
+    db = tmp_path / "nested.db"
+    done = sweep(fresh_registry.host, db, "--metadata-only", "--tag", "outer", "--platform",
+                 "linux/arm64", env=env)
+    assert done.returncode == 0, done.stderr
+    (tag,) = load([db]).tags
+    assert tag.platform == "linux/arm64/v8"
+    arm64 = inner.platforms["linux/arm64"]
+    assert json.loads(tag.audit.report)["id"] == arm64.config_digest
+
+
 # ----------------------------------------------------------------------------- faults
 
 
@@ -413,8 +452,8 @@ def _committed(db: Path) -> set[str]:
 
 def _slow_sweep(swept: Swept, proxy: FaultProxy, db: Path, env: Mapping[str, str]
                 ) -> subprocess.Popen[str]:
-    """A sweep whose every audit waits 0.6 s on its manifest, one at a time."""
-    proxy.add(FaultKind.STALL, r"/manifests/sha256:", seconds=0.6)
+    """A sweep whose every audit waits 0.6 s on its config, one at a time."""
+    proxy.add(FaultKind.STALL, r"/blobs/", seconds=0.6)
     return subprocess.Popen(
         [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),
          "--metadata-only", "--jobs", "1"],
@@ -491,13 +530,13 @@ def test_interrupt_stops_soon_keeps_what_finished_and_says_how_to_resume(
 def test_an_interrupt_while_requests_stall_ends_the_process_soon(
         stage: str, signals: tuple[int, ...], swept: Swept, tmp_path: Path,
         env: dict[str, str]) -> None:
-    """Manifest requests stall for 25 s, while tags are resolved (by tag) or while images are
-    audited (by digest): Ctrl-C (once or twice) or SIGTERM ends the process at once, or after
+    """Requests stall for 25 s, while tags are resolved (manifests) or while images are audited
+    (configs): Ctrl-C (once or twice) or SIGTERM ends the process at once, or after
     the 2 seconds audits under way are given, with what was not done in the summary and no
     traceback."""
     db = tmp_path / "stalled.db"
     with FaultProxy(swept.host) as proxy:
-        proxy.add(FaultKind.STALL, r"/manifests/" if stage == "tags" else r"/manifests/sha256:",
+        proxy.add(FaultKind.STALL, r"/manifests/" if stage == "tags" else r"/blobs/",
                   seconds=25)
         process = subprocess.Popen(
             [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),

@@ -173,18 +173,21 @@ class RegistrySource:
     def open(
         self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
         base: str | None = None, platform: Platform | str | None = None,
+        manifest: Manifest | None = None,
     ) -> Image:
         """The image `ref` (docker://HOST/REPO[:TAG|@DIGEST], prefix optional, or a parsed
         RegistryReference) names; from a list or index, the image for `platform` (default: this
         machine's). wanted=None reads the manifest and config only. The Image's reference is ref
         as given (a RegistryReference's `target`), its id the config digest, its digest the
-        manifest's, its repo_tags (REPO:TAG,)."""
-        return self.open_all(ref, wanted, cache, base, platform)[0]
+        manifest's, its repo_tags (REPO:TAG,). `manifest`: what `ref` names, already fetched
+        (by a sweep, which resolved the tag to it): used instead of fetching it again when its
+        digest is the one `ref` pins."""
+        return self.open_all(ref, wanted, cache, base, platform, manifest=manifest)[0]
 
     def open_all(
         self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
         base: str | None = None, platform: Platform | str | None = None,
-        all_platforms: bool = False,
+        all_platforms: bool = False, manifest: Manifest | None = None,
     ) -> list[Image]:
         """As open(); with all_platforms, every image of a list or index (attestations left out),
         each with its platform after the reference: `docker://reg/app:1 (linux/arm64)`."""
@@ -192,7 +195,10 @@ class RegistrySource:
         parsed = ref if isinstance(ref, RegistryReference) else parse_reference(ref)
         target = ref.target if isinstance(ref, RegistryReference) else ref
         client = self.clients(parsed.host)
-        top = client.manifest(parsed.repository, parsed.reference)
+        if manifest is not None and parsed.digest and manifest.digest == parsed.digest:
+            top = manifest
+        else:
+            top = client.manifest(parsed.repository, parsed.reference)
         chosen = self._choose(client, parsed, top, wanted_platform, all_platforms)
         images = []
         for item in chosen:
