@@ -207,7 +207,8 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     resolving = summary.interrupted and summary.stage == "tags"
     if resolving:
         typer.echo(f"imgaudit: sweep of {where}: {summary.repositories} repositories, "
-                   f"{summary.tags} tags listed, interrupted while resolving them", err=True)
+                   f"{summary.tags} tags listed; interrupted before every tag was resolved",
+                   err=True)
     else:
         shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
         platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
@@ -229,9 +230,8 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
         typer.echo(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
                    f"imgaudit report {db}", err=True)
     if resolving:
-        typer.echo(
-            f"imgaudit: interrupted before any image was audited ({summary.unfinished} tag(s) "
-            f"not done). Resume with the same command: {command}", err=True)
+        typer.echo(f"imgaudit: interrupted before any image was audited. Resume with the same "
+                   f"command: {command}", err=True)
     elif summary.interrupted:
         typer.echo(
             f"imgaudit: interrupted with {summary.unfinished} image(s) not done; every finished "
