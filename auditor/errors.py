@@ -1,9 +1,13 @@
 """The package's own errors: the only exceptions that cross module boundaries.
 
-Each carries a one-line message stating a fact and a hint saying what to do about it.
+Each carries a one-line message stating a fact and a hint saying what to do about it, their
+control characters escaped (messages quote names and media types that registries and images
+supply, and end up on terminals and in sweep databases).
 """
 
 from __future__ import annotations
+
+from auditor.text import printable
 
 
 class ImgauditError(Exception):
@@ -12,9 +16,10 @@ class ImgauditError(Exception):
     default_hint = ""
 
     def __init__(self, message: str, hint: str = "") -> None:
+        message = printable(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint or self.default_hint
+        self.hint = printable(hint or self.default_hint)
 
     def __str__(self) -> str:
         return self.message
@@ -119,6 +124,15 @@ class DigestMismatch(RegistryError):
 
 class UnsupportedManifest(RegistryError):
     default_hint = "push the image again with a current Docker or buildah (Docker schema 2 or OCI)"
+
+
+class NotAnImage(UnsupportedManifest):
+    """What a tag names is no container image imgaudit reads: another artifact (a Helm chart, a
+    signature, an attestation), a Docker schema 1 image, an index of no image. A sweep records it
+    as skipped, not as a failure: sweeping again will not change it."""
+
+    default_hint = ("imgaudit audits container images, not other artifacts (Helm charts, "
+                    "signatures, attestations)")
 
 
 class PlatformUnavailable(RegistryError):

@@ -477,8 +477,9 @@ class SweepTarget:
 
 
 class AuditStatus(enum.Enum):
-    OK = "ok"
-    ERROR = "error"
+    OK = "ok"  # audited: a score and findings
+    ERROR = "error"  # could not be audited (retried by the next sweep)
+    SKIPPED = "skipped"  # not a container image (a Helm chart, a signature): nothing to audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,13 +518,17 @@ class SweepAudit:
     own_layers: int | None = None
     practices: tuple[PracticeResult, ...] = ()
     findings: tuple[SweepFinding, ...] = ()
-    error: str = ""
+    error: str = ""  # why it could not be audited, or (skipped) what it is instead
     hint: str = ""
     report: str = ""  # the image's JSON report document (formats.json.image_document), or ""
 
     @property
     def ok(self) -> bool:
         return self.status is AuditStatus.OK
+
+    @property
+    def failed(self) -> bool:
+        return self.status is AuditStatus.ERROR
 
 
 @dataclass(frozen=True, slots=True)

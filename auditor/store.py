@@ -4,17 +4,20 @@ share between threads, and merged across shard databases when read.
     store = SweepStore.open(path)                        # creates the schema; StoreError if the
                                                          # file is not an imgaudit sweep database
     sweep = store.begin_sweep(registry, shard="", options={...}) -> int
-    store.seen(digest, platform, ruleset) -> bool        # a successful audit exists
+    store.seen(digest, platform, ruleset) -> bool        # an audit (or a skip) exists
     store.record_report(target, item, ruleset, duration) # an ImageReport; tag -> digest mapped
     store.record_failure(target, message, hint, ruleset, duration)
+    store.record_skipped(target, message, hint, ruleset, duration)   # not a container image
     store.link_tag(target)                               # repo:tag -> an already audited digest
     store.end_sweep(sweep); store.close()                # (or use the store as a context manager)
     load(paths) -> SweepResults                          # one or many databases, merged
 
 Audits are appended, never overwritten: for each manifest (digest, platform) a reader shows the
-newest successful audit (under whichever rule set), else the newest error; each tag shows the
-digest it pointed at when a sweep last saw it. Every `record_*` commits before returning, so a
-sweep killed at any moment keeps every result it recorded.
+newest successful audit (under whichever rule set), else the newest skip (not an image), else
+the newest error; each tag shows what the newest sweep that saw it found (the digest, one row per
+platform audited), in one database as across merged ones. Every `record_*` commits before
+returning, so a sweep killed at any moment keeps every result it recorded. A database of schema 1
+(before skips) is read as it is, and brought to schema 2 when opened for writing.
 """
 
 from __future__ import annotations
@@ -54,18 +57,9 @@ from auditor.redact import MASK, looks_secret
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SweepStore", "load"]
 
 APPLICATION_ID = 0x696D6761  # "imga" in the SQLite header: marks the file as ours
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = (
-    """CREATE TABLE sweeps (
-        id INTEGER PRIMARY KEY,
-        registry TEXT NOT NULL,
-        started REAL NOT NULL,
-        finished REAL,
-        shard TEXT NOT NULL DEFAULT '',
-        tool_version TEXT NOT NULL,
-        options TEXT NOT NULL DEFAULT '{}')""",
-    """CREATE TABLE images (
+_IMAGES = """CREATE TABLE {name} (
         id INTEGER PRIMARY KEY,
         sweep_id INTEGER REFERENCES sweeps (id),
         registry TEXT NOT NULL,
@@ -74,7 +68,7 @@ _SCHEMA = (
         digest TEXT NOT NULL,
         platform TEXT NOT NULL,
         ruleset TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'skipped')),
         score INTEGER,
         grade TEXT NOT NULL DEFAULT '',
         size INTEGER,
@@ -85,8 +79,20 @@ _SCHEMA = (
         hint TEXT NOT NULL DEFAULT '',
         audited_at REAL NOT NULL,
         duration REAL NOT NULL,
-        report TEXT NOT NULL DEFAULT '')""",
-    "CREATE INDEX images_key ON images (digest, platform, ruleset, status)",
+        report TEXT NOT NULL DEFAULT '')"""
+_IMAGES_KEY = "CREATE INDEX images_key ON images (digest, platform, ruleset, status)"
+
+_SCHEMA = (
+    """CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY,
+        registry TEXT NOT NULL,
+        started REAL NOT NULL,
+        finished REAL,
+        shard TEXT NOT NULL DEFAULT '',
+        tool_version TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}')""",
+    _IMAGES.format(name="images"),
+    _IMAGES_KEY,
     """CREATE TABLE findings (
         image_id INTEGER NOT NULL REFERENCES images (id),
         rule TEXT NOT NULL,
@@ -158,8 +164,32 @@ def _check(conn: sqlite3.Connection, path: Path, create: bool) -> None:
         raise StoreError(
             f"{path} was written by a newer imgaudit (database schema {version}; "
             f"this one reads {SCHEMA_VERSION})", "upgrade imgaudit to read it")
-    if version < SCHEMA_VERSION:
+    if version < 1:
         raise StoreError(f"{path} has an unknown database schema {version}", _NOT_OURS)
+    if version < SCHEMA_VERSION and create:
+        _upgrade(conn, path)
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Schema 1 to 2: `images.status` may also be 'skipped'. SQLite changes no CHECK in place, so
+    the table is copied into one with the new CHECK, in one transaction (foreign keys are not
+    enforced yet on this connection: findings keep pointing at the same ids)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        # Another process may have upgraded it while this one waited for the lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+            conn.execute(_IMAGES.format(name="images_upgraded"))
+            conn.execute("INSERT INTO images_upgraded SELECT * FROM images")
+            conn.execute("DROP TABLE images")
+            conn.execute("ALTER TABLE images_upgraded RENAME TO images")
+            conn.execute(_IMAGES_KEY)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"cannot upgrade the sweep database {path}: {exc}",
+                         "check the file is writable and the disk has space") from exc
 
 
 def _initialise(conn: sqlite3.Connection, path: Path) -> None:
@@ -266,6 +296,15 @@ class SweepStore:
             self._sweep = None
 
     def _link(self, conn: sqlite3.Connection, target: SweepTarget, now: float) -> None:
+        # The newest sweep that sees a tag says what it is: the rows an earlier sweep left under
+        # another platform go (an error under "" from before the tag resolved to an index, the
+        # platforms of an index the tag no longer points at, or the reverse). A sweep keeps the
+        # rows it wrote itself: --all-platforms writes one per platform.
+        conn.execute(
+            "DELETE FROM tags WHERE registry = ? AND repository = ? AND tag = ? "
+            "AND platform != ? AND sweep_id IS NOT ? AND seen_at <= ?",
+            (target.registry, target.repository, _tag_key(target), target.platform, self._sweep,
+             now))
         conn.execute(
             "INSERT INTO tags (registry, repository, tag, platform, digest, seen_at, sweep_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -305,15 +344,24 @@ class SweepStore:
     def record_failure(self, target: SweepTarget, message: str, hint: str, ruleset: str,
                        duration: float) -> None:
         """Stores why `target` could not be audited; the next sweep tries it again."""
+        self._record_unaudited(target, AuditStatus.ERROR, message, hint, ruleset, duration)
 
+    def record_skipped(self, target: SweepTarget, message: str, hint: str, ruleset: str,
+                       duration: float) -> None:
+        """Stores that `target` is not a container image (`message` says what it is instead);
+        as an audit, it is not tried again under this rule set."""
+        self._record_unaudited(target, AuditStatus.SKIPPED, message, hint, ruleset, duration)
+
+    def _record_unaudited(self, target: SweepTarget, status: AuditStatus, message: str,
+                          hint: str, ruleset: str, duration: float) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             now = time.time()
             conn.execute(
                 "INSERT INTO images (sweep_id, registry, repository, tag, digest, platform, "
                 "ruleset, status, error, hint, audited_at, duration) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'error', ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._sweep, target.registry, target.repository, target.tag, target.digest,
-                 target.platform, ruleset, message, hint, now, duration))
+                 target.platform, ruleset, status.value, message, hint, now, duration))
             self._link(conn, target, now)
 
         self._write(insert)
@@ -325,15 +373,16 @@ class SweepStore:
     # ------------------------------------------------------------------------------ reading
 
     def seen(self, digest: str, platform: str, ruleset: str) -> bool:
-        """Whether a successful audit of this manifest under this rule set is stored (errors are
-        not: they are retried)."""
+        """Whether an audit of this manifest under this rule set is stored, successful or skipped
+        as no image (errors are not: they are retried)."""
         if not digest:
             return False
         with self._lock:
             try:
                 row = self._conn.execute(
                     "SELECT 1 FROM images WHERE digest = ? AND platform = ? AND ruleset = ? "
-                    "AND status = 'ok' LIMIT 1", (digest, platform, ruleset)).fetchone()
+                    "AND status IN ('ok', 'skipped') LIMIT 1",
+                    (digest, platform, ruleset)).fetchone()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read {self.path}: {exc}",
                                  "check the file is readable and not damaged") from exc
@@ -350,8 +399,22 @@ class _Row:
     database: int
     id: int
     key: tuple[str, ...]
-    ok: bool
+    rank: int  # which status wins: an audit, else a skip, else an error
     audited_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A `tags` row before the merge."""
+
+    platform: str
+    seen_at: float
+    digest: str
+    key: tuple[str, ...]  # of its audit
+    sweep: tuple[int, int]  # (database, sweep id or -1): the rows one sweep wrote go together
+
+
+_RANKS = {"ok": 2, "skipped": 1, "error": 0}
 
 
 def _audit_key(digest: str, platform: str, reference: str) -> tuple[str, ...]:
@@ -388,8 +451,7 @@ def _audit(row: sqlite3.Row, findings: tuple[SweepFinding, ...]) -> SweepAudit:
 
 
 def _read(index: int, path: Path, conn: sqlite3.Connection, winners: dict[tuple[str, ...], _Row],
-          tags: dict[tuple[str, str, str, str], tuple[float, str, tuple[str, ...]]],
-          sweeps: list[SweepRun]) -> None:
+          tags: dict[tuple[str, str, str], list[_Seen]], sweeps: list[SweepRun]) -> None:
     """Folds one database's rows into the running merge."""
     for row in conn.execute("SELECT * FROM sweeps ORDER BY started"):
         sweeps.append(SweepRun(
@@ -402,18 +464,34 @@ def _read(index: int, path: Path, conn: sqlite3.Connection, winners: dict[tuple[
         reference = SweepTarget(row["registry"], row["repository"], row["tag"],
                                 row["digest"]).reference
         candidate = _Row(index, row["id"], _audit_key(row["digest"], row["platform"], reference),
-                         row["status"] == "ok", row["audited_at"])
+                         _RANKS.get(row["status"], 0), row["audited_at"])
         best = winners.get(candidate.key)
-        if best is None or (candidate.ok, candidate.audited_at) > (best.ok, best.audited_at):
+        if best is None or (candidate.rank, candidate.audited_at) > (best.rank,
+                                                                     best.audited_at):
             winners[candidate.key] = candidate
     for row in conn.execute("SELECT * FROM tags"):
-        key = (row["registry"], row["repository"], row["tag"], row["platform"])
         reference = SweepTarget(row["registry"], row["repository"], row["tag"],
                                 row["digest"]).reference
-        seen = (row["seen_at"], row["digest"], _audit_key(row["digest"], row["platform"],
-                                                          reference))
-        if key not in tags or seen[0] >= tags[key][0]:
-            tags[key] = seen
+        sweep = row["sweep_id"]
+        tags.setdefault((row["registry"], row["repository"], row["tag"]), []).append(_Seen(
+            row["platform"], row["seen_at"], row["digest"],
+            _audit_key(row["digest"], row["platform"], reference),
+            (index, -1 if sweep is None else int(sweep))))
+
+
+def _newest_sweep(seen: Sequence[_Seen]) -> list[_Seen]:
+    """The rows of one tag that the sweep which saw it last wrote (that sweep's time for the tag:
+    when it last saw it), one per platform."""
+    last: dict[tuple[int, int], float] = {}
+    for item in seen:
+        last[item.sweep] = max(last.get(item.sweep, item.seen_at), item.seen_at)
+    newest = max(last, key=lambda sweep: (last[sweep], sweep))
+    kept: dict[str, _Seen] = {}
+    for item in seen:
+        if item.sweep == newest and (item.platform not in kept
+                                     or item.seen_at >= kept[item.platform].seen_at):
+            kept[item.platform] = item
+    return sorted(kept.values(), key=lambda item: item.platform)
 
 
 def _chosen(path: Path, conn: sqlite3.Connection, ids: Sequence[int]) -> list[SweepAudit]:
@@ -434,11 +512,13 @@ def _chosen(path: Path, conn: sqlite3.Connection, ids: Sequence[int]) -> list[Sw
 def load(paths: Sequence[Path]) -> SweepResults:
     """Reads and merges sweep databases (several shards of one sweep, or sweeps over time).
 
-    Per manifest (digest, platform) the newest successful audit wins, else the newest error;
-    per tag, the digest it pointed at when last seen. StoreError for a missing, damaged or
-    foreign file."""
+    Per manifest (digest, platform) the newest successful audit wins, else the newest skip,
+    else the newest error;
+    per tag, the rows of the newest sweep that saw it (whichever database holds them), so a tag
+    that changed between an error, one platform and several shows only what it is now.
+    StoreError for a missing, damaged or foreign file."""
     winners: dict[tuple[str, ...], _Row] = {}
-    tags: dict[tuple[str, str, str, str], tuple[float, str, tuple[str, ...]]] = {}
+    tags: dict[tuple[str, str, str], list[_Seen]] = {}
     sweeps: list[SweepRun] = []
     conns: list[sqlite3.Connection] = []
     try:
@@ -456,10 +536,12 @@ def load(paths: Sequence[Path]) -> SweepResults:
         for conn in conns:
             conn.close()
     rows = []
-    for (registry, repository, tag, platform), (seen_at, digest, key) in sorted(tags.items()):
-        audit = by_key.get(key)
-        if audit is not None:  # a tag whose audit lives in a database not given
-            rows.append(SweepTag(registry, repository, tag, platform, digest, seen_at, audit))
+    for (registry, repository, tag), seen in sorted(tags.items()):
+        for item in _newest_sweep(seen):
+            audit = by_key.get(item.key)
+            if audit is not None:  # a tag whose audit lives in a database not given
+                rows.append(SweepTag(registry, repository, tag, item.platform, item.digest,
+                                     item.seen_at, audit))
     used = {id(row.audit): row.audit for row in rows}
     audits = tuple(sorted(used.values(), key=lambda a: (a.reference, a.digest, a.platform)))
     sweeps.sort(key=lambda s: s.started)

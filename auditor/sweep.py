@@ -14,17 +14,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.assess import run
-from auditor.errors import ImgauditError, UsageError
+from auditor.errors import ImgauditError, NotAnImage, UsageError
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.rules import Rule, ruleset_version, select, wanted_files
 from auditor.sources.cache import LayerCache
 from auditor.sources.layers import Wanted
-from auditor.sources.registry.client import Manifest, RegistryClient
+from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from auditor.sources.registry.source import (
     Platform,
     RegistrySource,
@@ -32,6 +32,7 @@ from auditor.sources.registry.source import (
     index_entries,
 )
 from auditor.store import SweepStore
+from auditor.text import printable
 
 __all__ = [
     "GRACE_SECONDS",
@@ -50,6 +51,9 @@ __all__ = [
 GRACE_SECONDS = 2.0
 # The most failures a summary keeps for printing; every one is in the database.
 _SHOWN_FAILURES = 20
+# The bytes of manifests resolving reads that are kept for their audits, which then do not fetch
+# them again (a third fewer requests in a metadata-only sweep); past it, audits fetch them.
+KEPT_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------ sharding
@@ -150,20 +154,23 @@ class SweepSummary:
     audited: int  # audited now, successfully
     skipped: int  # already in the database for this rule set
     failed: int  # could not be audited (recorded; the next sweep retries them)
+    not_images: int  # recorded as skipped: not container images (Helm charts, signatures...)
     linked: int  # tags recorded against another tag's audit of the same manifest
     other_shards: int  # unique manifests left to the other shards
     no_platform: int  # tags of an index without the wanted platform (not audited)
     elapsed: float
     bytes_downloaded: int
     interrupted: bool = False
-    unfinished: int = 0  # audits not done when interrupted
+    unfinished: int = 0  # audits not done when interrupted (with stage "tags": tags listed)
+    stage: str = "images"  # where it ended: "tags" (listing, resolving them) or "images"
     failures: tuple[AuditFailure, ...] = ()  # the first few, for printing
     shard: str = ""
 
     @property
     def rate(self) -> float:
-        """Manifests handled (audited, failed or skipped) per second of the whole sweep."""
-        done = self.audited + self.failed + self.skipped
+        """Manifests handled (audited, failed, skipped or found no image) per second of the whole
+        sweep."""
+        done = self.audited + self.failed + self.skipped + self.not_images
         return done / self.elapsed if self.elapsed > 0 else 0.0
 
 
@@ -198,15 +205,38 @@ class NullProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class _Pick:
+    """One manifest a tag's audit reads: the tag's own, or one chosen from its index."""
+
+    platform: str  # "" for a tag that names one image
+    manifest: str  # its digest
+    nested: bool = False  # an index inside the index: the audit picks `platform` from it
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A manifest read while resolving, kept as its bytes (parsed again for its audit, which
+    then does not fetch it again)."""
+
+    digest: str
+    media_type: str
+    raw: bytes
+
+    def manifest(self) -> Manifest:
+        return Manifest(self.digest, self.media_type, self.raw, json.loads(self.raw))
+
+
+@dataclass(frozen=True, slots=True)
 class _Resolved:
     """One tag, resolved: the manifest digest it points at and the platform manifests chosen."""
 
     repository: str
     tag: str
     digest: str  # what the tag points at (an index's digest, for a multi-platform image)
-    images: tuple[tuple[str, str], ...]  # (platform or "", manifest digest to read)
+    images: tuple[_Pick, ...]
     created: str = ""  # the newest image config's `created`, with --newest
     no_platform: bool = False  # an index without the wanted platform
+    fetched: _Fetched | None = None  # the tag's manifest, when it is an image's
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,22 +255,30 @@ class _Group:
     platform: str
     manifest: str  # the platform manifest's digest, what is read
     targets: list[SweepTarget]
+    nested: bool = False  # `manifest` is an index: `platform` is picked from it
+    fetched: _Fetched | None = None  # `manifest`, when resolving read it
 
     @property
     def primary(self) -> SweepTarget:
         return self.targets[0]
 
 
+def _internal(exc: Exception) -> str:
+    """A bug's one-line record (its text may quote what the registry sent)."""
+    return printable(f"internal error: {type(exc).__name__}: {exc}", 300)
+
+
 def _matches(name: str, globs: Sequence[str]) -> bool:
     return not globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs)
 
 
-def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[tuple[str, str]]:
-    """(platform, digest) of the index entries to audit: every image, or the one for `wanted`
-    (default: this machine's); [] when none fits."""
+def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[_Pick]:
+    """The index entries to audit: every image, or the one for `wanted` (default: this
+    machine's); [] when none fits."""
     entries = index_entries(index.document)
     picked = entries if every else best_match(entries, wanted)
-    return [(str(p), str(entry["digest"])) for entry, p in picked]
+    return [_Pick(str(p), str(entry["digest"]), entry.get("mediaType") in INDEX_TYPES)
+            for entry, p in picked]
 
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
@@ -267,7 +305,16 @@ class _Planner:
         self.options = options
         self.platform = Platform.parse(options.platform) if options.platform else None
         self._created: dict[str, str] = {}
+        self._kept = 0  # bytes of the manifests kept for their audits
         self._lock = threading.Lock()
+
+    def _keep(self, manifest: Manifest) -> _Fetched | None:
+        """The manifest, kept for its audit while the memory allowed for that lasts."""
+        with self._lock:
+            if self._kept + len(manifest.raw) > KEPT_MANIFEST_BYTES:
+                return None
+            self._kept += len(manifest.raw)
+        return _Fetched(manifest.digest, manifest.media_type, manifest.raw)
 
     def tags(self, repository: str) -> list[str] | AuditFailure:
         """The repository's tags that --tag takes, sorted; a failure when they cannot be listed."""
@@ -280,24 +327,27 @@ class _Planner:
     def resolve(self, repository: str, tag: str) -> _Resolved | _Unresolved:
         try:
             top = self.client.manifest(repository, tag)
+            fetched = None
             if top.is_index:
                 images = tuple(_choose(top, self.platform, self.options.all_platforms))
                 if not images:
                     return _Resolved(repository, tag, top.digest, (), no_platform=True)
             else:
-                images = (("", top.digest),)
+                images = (_Pick("", top.digest),)
+                fetched = self._keep(top)
             created = ""
             if self.options.newest is not None:
                 created = max(
-                    (self._created_of(repository, digest, top if digest == top.digest else None)
-                     for _, digest in images),
+                    (self._created_of(repository, pick.manifest,
+                                      top if pick.manifest == top.digest else None)
+                     for pick in images),
                     key=_when,
                 )
-            return _Resolved(repository, tag, top.digest, images, created)
+            return _Resolved(repository, tag, top.digest, images, created, fetched=fetched)
         except ImgauditError as exc:
             return _Unresolved(repository, tag, exc.message, exc.hint)
         except Exception as exc:  # a bug must not stop the sweep: recorded like any failure
-            return _Unresolved(repository, tag, f"internal error: {type(exc).__name__}: {exc}",
+            return _Unresolved(repository, tag, _internal(exc),
                                "this is a bug in imgaudit; please report it")
 
     def _created_of(self, repository: str, digest: str, manifest: Manifest | None) -> str:
@@ -385,7 +435,7 @@ class _Sweep:
         self.wanted = Wanted(wanted_files(active)) if options.content else None
         self.ruleset = ruleset_version(self.policy, options.content)
         self.failures: list[AuditFailure] = []
-        self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0}
+        self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0, "not_images": 0}
         self._lock = threading.Condition()
         self._fatal: BaseException | None = None
         self._pending: list[_Group] = []  # groups not started, the next one last
@@ -424,7 +474,9 @@ class _Sweep:
     def _open(self, group: _Group) -> ImageReport:
         target = group.primary
         pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
-        image = self.source.open(pinned, self.wanted, self.cache)
+        image = self.source.open(
+            pinned, self.wanted, self.cache, platform=group.platform if group.nested else None,
+            manifest=group.fetched.manifest() if group.fetched is not None else None)
         shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
         if group.platform:
             shown += f" ({group.platform})"
@@ -436,12 +488,15 @@ class _Sweep:
         group = job.group
         item: ImageReport | None = None
         message = hint = ""
+        not_image = False
         try:
             item = self._open(group)
+        except NotAnImage as exc:  # an artifact: recorded as such, and not a failure
+            message, hint, not_image = exc.message, exc.hint, True
         except ImgauditError as exc:
             message, hint = exc.message, exc.hint
         except Exception as exc:  # one image's bug must not stop the sweep
-            message = f"internal error: {type(exc).__name__}: {exc}"
+            message = _internal(exc)
             hint = "this is a bug in imgaudit; please report it"
         if not job.claim():
             return  # the sweep recorded a timeout (or was interrupted) meanwhile
@@ -450,6 +505,9 @@ class _Sweep:
             if item is not None:
                 self.store.record_report(group.primary, item, self.ruleset, duration)
                 self.count("audited")
+            elif not_image:
+                self.store.record_skipped(group.primary, message, hint, self.ruleset, duration)
+                self.count("not_images")
             else:
                 job.failed = True
                 self.failure(group.primary, message, hint, duration)
@@ -587,26 +645,34 @@ def sweep(
         todo = _prepare(work, plan, repositories)
         progress.stage("images", len(todo))
         interrupted, unfinished = work.audit(todo)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # while tags were listed or resolved, or tags linked
         interrupted = True
-    if not interrupted:
+        unfinished = plan.tags if plan.stage == "tags" else max(
+            0, plan.images - work.counts["skipped"])
+    if interrupted:
+        # Requests still under way are left to their (daemon) threads; no new one reuses a
+        # connection of this sweep.
+        client.close()
+    else:
         store.end_sweep(sweep_id)
     counts = work.counts
     return SweepSummary(
         registry=client.host, ruleset=work.ruleset, repositories=plan.repositories,
         tags=plan.tags, images=plan.images, audited=counts["audited"],
-        skipped=counts["skipped"], failed=counts["failed"], linked=counts["linked"],
+        skipped=counts["skipped"], failed=counts["failed"], not_images=counts["not_images"],
+        linked=counts["linked"],
         other_shards=plan.other_shards, no_platform=plan.no_platform,
         elapsed=time.monotonic() - started, bytes_downloaded=client.bytes_downloaded,
         interrupted=interrupted, unfinished=unfinished, failures=tuple(work.failures),
-        shard=str(shard or ""),
+        shard=str(shard or ""), stage=plan.stage,
     )
 
 
 @dataclass(slots=True)
 class _Plan:
+    stage: str = "tags"
     repositories: int = 0
-    tags: int = 0
+    tags: int = 0  # listed; once resolved, those swept (after --newest)
     images: int = 0
     other_shards: int = 0
     no_platform: int = 0
@@ -626,6 +692,7 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
                 work.failed_listing(repository, tags)
             else:
                 listed += [(repository, tag) for tag in tags]
+        plan.tags = len(listed)
         work.progress.stage("tags", len(listed))
         resolved: list[_Resolved | _Unresolved] = []
         for result in pool.map(lambda item: planner.resolve(*item), listed):
@@ -643,6 +710,7 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
             target = SweepTarget(client.host, item.repository, item.tag, "", "")
             work.failure(target, item.message, item.hint, 0.0)
     groups = _group(client.host, found)
+    plan.stage = "images"
     mine = [g for g in groups if shard is None or shard.owns(g.digest)]
     plan.images = len(mine)
     plan.other_shards = len(groups) - len(mine)
@@ -659,15 +727,36 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
 
 
 class _Pool:
-    """A thread pool whose `map` yields results in order, and which on leaving (Ctrl-C
-    included) drops what has not started instead of waiting for it."""
+    """Threads whose `map` yields results in order. On leaving (Ctrl-C included) what has not
+    started is dropped, and nothing waits for what has: the threads are daemons, as the audit
+    workers are, so a request stalled on the registry never holds up the end of the process
+    (a ThreadPoolExecutor's threads are joined when the interpreter exits)."""
 
     def __init__(self, workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
-                                        thread_name_prefix="imgaudit-plan")
+        self._workers = max(1, workers)
+        self._closed = threading.Event()
 
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        futures: list[Future[Any]] = [self._pool.submit(function, item) for item in items]
+        futures: list[Future[Any]] = [Future() for _ in items]
+        work = iter(list(zip(items, futures, strict=True)))
+        lock = threading.Lock()
+
+        def run() -> None:
+            while not self._closed.is_set():
+                with lock:
+                    taken = next(work, None)
+                if taken is None:
+                    return
+                item, future = taken
+                if not future.set_running_or_notify_cancel():
+                    continue  # dropped: the sweep stopped
+                try:
+                    future.set_result(function(item))
+                except BaseException as exc:  # handed to the caller, as an executor does
+                    future.set_exception(exc)
+
+        for _ in range(min(self._workers, len(futures))):
+            threading.Thread(target=run, daemon=True, name="imgaudit-plan").start()
         try:
             for future in futures:
                 yield future.result()
@@ -679,18 +768,21 @@ class _Pool:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed.set()
 
 
 def _group(registry: str, found: Iterable[_Resolved]) -> list[_Group]:
     """One group per (digest, platform), its tags in order; the first tag is the one read."""
     groups: dict[tuple[str, str], _Group] = {}
     for item in sorted(found, key=lambda r: (r.repository, r.tag)):
-        for platform, manifest in item.images:
-            target = SweepTarget(registry, item.repository, item.tag, item.digest, platform)
-            key = (item.digest, platform)
+        for pick in item.images:
+            target = SweepTarget(registry, item.repository, item.tag, item.digest, pick.platform)
+            key = (item.digest, pick.platform)
             if key in groups:
                 groups[key].targets.append(target)
             else:
-                groups[key] = _Group(item.digest, platform, manifest, [target])
+                fetched = item.fetched if item.fetched and item.fetched.digest == pick.manifest \
+                    else None
+                groups[key] = _Group(item.digest, pick.platform, pick.manifest, [target],
+                                     pick.nested, fetched)
     return list(groups.values())

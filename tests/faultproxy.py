@@ -1,7 +1,7 @@
 """A loopback HTTP/1.1 reverse proxy for tests that puts planned faults between a client and a
-registry: dropped connections, 500s, 429s with Retry-After, stalls and truncated bodies, chosen by
-path, by count and by seeded chance. Everything else is forwarded as is, and every request is
-recorded."""
+registry: dropped connections, 500s, 429s with Retry-After, stalls, truncated bodies and
+oversized answers, chosen by path, by count and by seeded chance. Everything else is forwarded
+as is, and every request is recorded."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ class FaultKind(enum.Enum):
     STALL = "stall"        # wait Fault.seconds, then forward (to trip client timeouts)
     TRUNCATE = "truncate"  # forward, but send only the first half (or Fault.keep bytes) of
     #                        the body, then close
+    FLOOD = "flood"        # answer Fault.status with Fault.body (default: a registry-style JSON
+    #                        error) padded with spaces to Fault.size bytes: valid JSON, but more
+    #                        than a client should read
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,8 @@ class Fault:
     target, query included) and `method` (None: any) fit. Among matching requests the fault fires
     on the `nth` ones (1-based; None: every one), at most `times` times (None: no limit), each
     with `probability` drawn from a generator seeded by the proxy's seed and the line's place.
-    `keep`: how many bytes of the body a truncated answer sends (None: half)."""
+    `keep`: how many bytes of the body a truncated answer sends (None: half). `size` and `body`:
+    how long a flood is, and what it begins with."""
 
     kind: FaultKind
     path: str = ""
@@ -56,6 +60,8 @@ class Fault:
     retry_after: int = 1
     seconds: float = 5.0
     keep: int | None = None
+    size: int = 1 << 20
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +134,13 @@ class FaultProxy:
     def add(self, kind: FaultKind | str, path: str = "", *, method: str | None = None,
             nth: int | Iterable[int] | None = None, times: int | None = None,
             probability: float = 1.0, status: int = 500, retry_after: int = 1,
-            seconds: float = 5.0, keep: int | None = None) -> Fault:
+            seconds: float = 5.0, keep: int | None = None, size: int = 1 << 20,
+            body: bytes | None = None) -> Fault:
         """Appends a fault to the plan; the first line that fires for a request wins. Every
         line counts its own matching requests, whether or not an earlier line fired."""
         picked = frozenset({nth} if isinstance(nth, int) else nth) if nth is not None else None
         fault = Fault(FaultKind(kind), path, method, picked, times, probability, status,
-                      retry_after, seconds, keep)
+                      retry_after, seconds, keep, size, body)
         with self._lock:
             rng = random.Random(f"{self.seed}/{len(self._lines)}")
             self._lines.append(_Line(fault, rng))
@@ -310,6 +317,11 @@ class _Handler(BaseHTTPRequestHandler):
                 case FaultKind.TRUNCATE:
                     assert fault is not None
                     status, completed = self._forward(truncate=True, keep=fault.keep)
+                case FaultKind.FLOOD:
+                    assert fault is not None
+                    self._drain()
+                    status = fault.status
+                    completed = self._flood(fault)
                 case None:
                     status, completed = self._forward()
         except OSError:
@@ -361,6 +373,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+        self.wfile.flush()
+        return True
+
+    def _flood(self, fault: Fault) -> bool:
+        """Sends the whole flood unless the client hangs up first (then False)."""
+        head = fault.body if fault.body is not None else json.dumps(
+            {"errors": [{"code": "UNKNOWN", "message": "injected flood"}]}).encode()
+        self._status_line(fault.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(max(fault.size, len(head))))
+        self.end_headers()
+        self.wfile.write(head)
+        left = fault.size - len(head)
+        padding = b" " * BLOCK
+        while left > 0:
+            self.wfile.write(padding[:left])
+            left -= BLOCK
         self.wfile.flush()
         return True
 

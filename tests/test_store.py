@@ -118,6 +118,66 @@ def test_ruleset_version_is_stable_and_changes_with_what_decides_results() -> No
     assert here not in changed and len(changed) == 4
 
 
+def test_what_is_no_image_is_recorded_as_skipped_and_not_tried_again(tmp_path: Path) -> None:
+    chart = target("charts/app", "0.1.0", digest="sha256:" + "c" * 64)
+    db = tmp_path / "s.db"
+    with SweepStore.open(db) as store:
+        store.begin_sweep("r")
+        store.record_failure(chart, "500", "", RULESET, 1.0)
+        assert not store.seen(chart.digest, "", RULESET)
+        store.record_skipped(chart, "it is a Helm chart", "not an image", RULESET, 1.0)
+        assert store.seen(chart.digest, "", RULESET)  # a manifest's digest does not change
+        assert not store.seen(chart.digest, "", "rs1-older")
+        store.record_failure(chart, "429", "", RULESET, 1.0)  # --refresh, when it failed
+    (tag,) = load([db]).tags
+    assert tag.audit.status is AuditStatus.SKIPPED and not tag.audit.ok
+    assert not tag.audit.failed and tag.audit.error == "it is a Helm chart"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM images ORDER BY id").fetchall() == [
+            ("error",), ("skipped",), ("error",)]
+
+
+def _schema_1(path: Path) -> None:
+    """A database as imgaudit wrote it before skips (schema 1: status 'ok' or 'error'), with an
+    audit, its findings, a failure and a tag."""
+    fill(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'images'").fetchone()[0]
+        conn.execute(sql.replace("images", "images_v1", 1).replace(", 'skipped'", ""))
+        conn.execute("INSERT INTO images_v1 SELECT * FROM images")
+        conn.execute("DROP TABLE images")
+        conn.execute("ALTER TABLE images_v1 RENAME TO images")
+        conn.execute("CREATE INDEX images_key ON images (digest, platform, ruleset, status)")
+        conn.execute("PRAGMA user_version = 1")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE images SET status = 'skipped'")
+
+
+def test_a_schema_1_database_is_read_and_upgraded_when_written(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    _schema_1(db)
+    before = load([db])  # read as it is
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    with SweepStore.open(db) as store:
+        store.record_skipped(target("charts/app", "1", digest="sha256:" + "c" * 64),
+                             "a Helm chart", "", RULESET, 0.0)
+    after = load([db])
+    assert [(t.reference, t.audit.status, t.audit.score, len(t.audit.findings))
+            for t in after.tags if t.repository != "charts/app"] == [
+        (t.reference, t.audit.status, t.audit.score, len(t.audit.findings)) for t in before.tags]
+    assert {t.repository: t.audit.status for t in after.tags}["charts/app"] \
+        is AuditStatus.SKIPPED
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master "
+                                              "WHERE type = 'index'")}
+        assert "images_key" in indexes
+
+
 def test_a_new_ruleset_audits_again(tmp_path: Path) -> None:
     item = demo_reports()[1]
     newer = ruleset_version(Policy(ignore=frozenset({"IA701"})))
@@ -244,6 +304,9 @@ def test_a_killed_sweep_keeps_every_committed_result_and_resumes(tmp_path: Path)
         committed = int(line.split()[0])
     os.kill(child.pid, signal.SIGKILL)  # mid-loop, maybe mid-transaction
     child.wait()
+    # The writer may have run ahead of this reader: its last line says what it committed.
+    for line in child.stdout.read().splitlines():
+        committed = int(line.split()[0])
     child.stdout.close()
     assert committed >= 40
     with sqlite3.connect(db) as conn:
@@ -309,6 +372,83 @@ def test_platforms_of_one_index_are_separate_audits(tmp_path: Path) -> None:
     results = load([db])
     assert [(t.platform, t.audit.score) for t in results.tags] == [
         ("linux/amd64", base.score), ("linux/arm64", good.score)]
+
+
+def _per_tag(db: Path | list[Path]) -> dict[tuple[str, str], list[str]]:
+    """(repository, tag) -> the platforms of its rows in a report ("" for a single image or a
+    failure before the tag resolved)."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for tag in load(db if isinstance(db, list) else [db]).tags:
+        rows.setdefault((tag.repository, tag.tag), []).append(tag.platform)
+    return rows
+
+
+def test_a_tag_shows_only_what_the_newest_sweep_found(tmp_path: Path) -> None:
+    """An unresolved tag (an error under platform "") that a later sweep finds multi-platform,
+    and which turns single-platform after: each sweep's rows replace the earlier ones."""
+    base, good, _ = demo_reports()
+    index = "sha256:" + "1" * 64
+    db = tmp_path / "s.db"
+    with SweepStore.open(db) as store:
+        first = store.begin_sweep("r")
+        store.record_failure(target("multi", "1"), "500", "try again", RULESET, 0.0)
+        store.record_report(target("other", "1", base), base, RULESET, 1.0)
+        store.end_sweep(first)
+        assert _per_tag(db) == {("multi", "1"): [""], ("other", "1"): [""]}
+        second = store.begin_sweep("r")
+        for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
+            store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                RULESET, 1.0)
+        store.end_sweep(second)
+        results = load([db])
+        assert _per_tag(db) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                                ("other", "1"): [""]}
+        assert all(t.audit.ok for t in results.tags)
+        assert len(results.audits) == 3  # the error is no longer shown, nor counted
+        third = store.begin_sweep("r")
+        store.record_report(target("multi", "1", good), good, RULESET, 1.0)
+        store.end_sweep(third)
+    (tag,) = [t for t in load([db]).tags if t.repository == "multi"]
+    assert (tag.platform, tag.digest, tag.audit.score) == ("", good.image.id, good.score)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM tags WHERE repository = 'multi'"
+                            ).fetchone() == (1,)
+
+
+def test_merged_databases_show_the_newest_sweep_of_each_tag(tmp_path: Path) -> None:
+    """The same rule when the rows are in two databases (shards, or sweeps kept apart), and
+    in one written before the rule (both rows stored): whichever order they are given in."""
+    base, good, _ = demo_reports()
+    index = "sha256:" + "2" * 64
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    with SweepStore.open(old) as store:
+        store.begin_sweep("r", shard="1/2")
+        store.record_failure(target("multi", "1"), "500", "", RULESET, 0.0)
+        store.record_report(target("single", "1", digest=index, platform="linux/amd64"), base,
+                            RULESET, 1.0)
+    with SweepStore.open(new) as store:
+        store.begin_sweep("r", shard="2/2")
+        for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
+            store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                RULESET, 1.0)
+        store.record_report(target("single", "1", good), good, RULESET, 1.0)
+    for order in ([old, new], [new, old]):
+        assert _per_tag(order) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                                   ("single", "1"): [""]}
+        assert all(t.audit.ok for t in load(order).tags)
+    # A database holding the rows of both sweeps side by side, as an older imgaudit left them.
+    with sqlite3.connect(new) as conn:
+        conn.execute("ATTACH DATABASE ? AS old", (str(old),))
+        conn.execute("INSERT INTO sweeps SELECT id + 100, registry, started, finished, shard, "
+                     "tool_version, options FROM old.sweeps")
+        conn.execute("INSERT INTO tags SELECT registry, repository, tag, platform, digest, "
+                     "seen_at, sweep_id + 100 FROM old.tags")
+        conn.execute("INSERT INTO images (sweep_id, registry, repository, tag, digest, platform, "
+                     "ruleset, status, error, hint, audited_at, duration) SELECT sweep_id + 100, "
+                     "registry, repository, tag, digest, platform, ruleset, status, error, hint, "
+                     "audited_at, duration FROM old.images WHERE status = 'error'")
+    assert _per_tag(new) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
+                             ("single", "1"): [""]}
 
 
 def _foreign(path: Path) -> None:

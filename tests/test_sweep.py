@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,14 +27,24 @@ from auditor.sources.registry.source import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env
 from tests.conftest import fixture_tag
+from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy
 from tests.registry_env import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
     Registry,
     RegistryContents,
     RegistryFactory,
+    canonical,
+    descriptor,
     docker_push,
+    image_manifest,
+    saved,
+    sha256,
     upload_fixture,
     upload_index,
+    upload_spec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +135,14 @@ def rows(db: Path, where: str = "1") -> list[sqlite3.Row]:
 
 
 def by_tag(results: SweepResults) -> dict[tuple[str, str], Any]:
-    return {(t.repository, t.tag): t for t in results.tags}
+    """(repository, tag) -> its row; a tag shown twice (which a dict would hide) fails."""
+    found = {(t.repository, t.tag): t for t in results.tags}
+    assert len(found) == len(results.tags), rows_per_tag(results)
+    return found
+
+
+def rows_per_tag(results: SweepResults) -> Counter[tuple[str, str]]:
+    return Counter((t.repository, t.tag) for t in results.tags)
 
 
 def own_platform() -> str:
@@ -314,6 +332,43 @@ def test_content_mode_downloads_each_layer_once(
     assert "IA902" in {f.rule for f in tags["dated/app", "c"].audit.findings}
 
 
+@pytest.mark.engine
+def test_each_manifest_is_fetched_once(swept: Swept, tmp_path: Path, env: dict[str, str]
+                                       ) -> None:
+    """Resolving a tag reads its manifest; the audit of a single-platform image uses that read
+    instead of fetching the manifest again by digest (only the index's platform manifest is
+    fetched by digest)."""
+    with FaultProxy(swept.host) as proxy:
+        done = sweep(proxy.host, tmp_path / "once.db", "--metadata-only", env=env)
+        assert done.returncode == 0, done.stderr
+        gets = proxy.matching(r"/manifests/", "GET")
+    by_digest = [e.path.rsplit("/", 1)[-1] for e in gets if "/manifests/sha256:" in e.path]
+    assert len(gets) == len(swept.tags) + 1, [e.path for e in gets]
+    assert len(by_digest) == 1 and by_digest[0] not in swept.digests  # the platform's
+
+
+@pytest.mark.engine
+def test_a_nested_index_is_read_for_the_wanted_platform(
+        fresh_registry: Registry, fixture_images: list[str], tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """An index whose arm64 entry is itself an index (of amd64 and arm64 images): --platform
+    linux/arm64 audits the arm64 image of the inner index, not this machine's."""
+    inner = upload_index(fresh_registry, "nested/app", "inner")
+    body, _, _ = fresh_registry.api.manifest("nested/app", inner.digest, accept=(OCI_INDEX,))
+    outer = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        **descriptor(OCI_INDEX, body),
+        "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]})
+    fresh_registry.api.put_manifest("nested/app", "outer", outer, OCI_INDEX)
+    db = tmp_path / "nested.db"
+    done = sweep(fresh_registry.host, db, "--metadata-only", "--tag", "outer", "--platform",
+                 "linux/arm64", env=env)
+    assert done.returncode == 0, done.stderr
+    (tag,) = load([db]).tags
+    assert tag.platform == "linux/arm64/v8"
+    arm64 = inner.platforms["linux/arm64"]
+    assert json.loads(tag.audit.report)["id"] == arm64.config_digest
+
+
 # ----------------------------------------------------------------------------- faults
 
 
@@ -362,6 +417,32 @@ def test_faults_are_retried_or_recorded_and_a_rerun_completes(
     assert tags[broken].digest == swept.tags[broken]
 
 
+@pytest.mark.engine
+def test_a_failure_of_a_multi_platform_tag_is_replaced_by_its_audit(
+        swept: Swept, tmp_path: Path, env: dict[str, str]) -> None:
+    """The index tag fails once (recorded under no platform, since it never resolved), then
+    resolves to one platform: only that row is shown, and the report counts it once."""
+    db = tmp_path / "flaky.db"
+    with FaultProxy(swept.host) as proxy:
+        proxy.add(FaultKind.ERROR, r"/v2/multiarch/app/manifests/oci$", nth=1)
+        first = sweep(proxy.host, db, "--metadata-only", "--retries", "0", env=env)
+        assert first.returncode == 2, first.stderr
+        failed = load([db])
+        assert not by_tag(failed)["multiarch/app", "oci"].audit.ok
+        again = sweep(proxy.host, db, "--metadata-only", "--retries", "0", env=env)
+    assert again.returncode == 0, again.stderr
+    results = load([db])
+    assert rows_per_tag(results) == Counter(list(swept.tags))  # one row per tag, none twice
+    tag = by_tag(results)["multiarch/app", "oci"]
+    assert tag.audit.ok and tag.platform == own_platform()
+    report = imgaudit("report", str(db), "--format", "json", env=env)
+    assert report.returncode == 0, report.stderr
+    summary = json.loads(report.stdout)["summary"]
+    assert (summary["tags"], summary["errors"]) == (len(swept.tags), 0)
+    table = imgaudit("report", str(db), env=env)
+    assert f"{len(swept.tags)} tag(s)" in table.stdout and "0 error(s)" in table.stdout
+
+
 def _committed(db: Path) -> set[str]:
     try:
         return {r["digest"] for r in rows(db, "status = 'ok'")}
@@ -371,8 +452,8 @@ def _committed(db: Path) -> set[str]:
 
 def _slow_sweep(swept: Swept, proxy: FaultProxy, db: Path, env: Mapping[str, str]
                 ) -> subprocess.Popen[str]:
-    """A sweep whose every audit waits 0.6 s on its manifest, one at a time."""
-    proxy.add(FaultKind.STALL, r"/manifests/sha256:", seconds=0.6)
+    """A sweep whose every audit waits 0.6 s on its config, one at a time."""
+    proxy.add(FaultKind.STALL, r"/blobs/", seconds=0.6)
     return subprocess.Popen(
         [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),
          "--metadata-only", "--jobs", "1"],
@@ -440,6 +521,52 @@ def test_interrupt_stops_soon_keeps_what_finished_and_says_how_to_resume(
     tags = by_tag(load([db]))
     assert set(tags) == set(swept.tags)
     assert all(tag.audit.ok for tag in tags.values())
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(("stage", "signals"), [
+    ("tags", (signal.SIGINT,)), ("tags", (signal.SIGTERM,)),
+    ("tags", (signal.SIGINT, signal.SIGINT)), ("images", (signal.SIGINT,))])
+def test_an_interrupt_while_requests_stall_ends_the_process_soon(
+        stage: str, signals: tuple[int, ...], swept: Swept, tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """Requests stall for 25 s, while tags are resolved (manifests) or while images are audited
+    (configs): Ctrl-C (once or twice) or SIGTERM ends the process at once, or after
+    the 2 seconds audits under way are given, with what was not done in the summary and no
+    traceback."""
+    db = tmp_path / "stalled.db"
+    with FaultProxy(swept.host) as proxy:
+        proxy.add(FaultKind.STALL, r"/manifests/" if stage == "tags" else r"/blobs/",
+                  seconds=25)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "auditor.cli", "sweep", proxy.host, "--db", str(db),
+             "--metadata-only", "--jobs", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env))
+        assert process.stderr is not None
+        seen = ""
+        while f"{stage} to do" not in seen:
+            line = process.stderr.readline()
+            assert line, process.communicate()
+            seen += line
+        time.sleep(0.5)  # the first manifest requests are under way, and stalled
+        interrupted = time.monotonic()
+        for signum in signals:
+            process.send_signal(signum)
+            time.sleep(0.2)
+        _, rest = process.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    stderr = seen + rest
+    assert process.returncode == 130, stderr
+    assert took < (2.0 if stage == "tags" else 3.5), took
+    assert "Traceback" not in stderr
+    if stage == "images":
+        assert f"{len(swept.tags)} tags, {len(swept.digests)} images" in stderr
+        assert f"interrupted with {len(swept.digests)} image(s) not done" in stderr
+    elif len(signals) == 1:  # (a second Ctrl-C may cut the summary short)
+        assert f"{len(swept.tags)} tags listed; interrupted before every tag was resolved" \
+            in stderr
+        assert "interrupted before any image was audited" in stderr
+    assert "Resume with the same command" in stderr or len(signals) > 1
 
 
 # ----------------------------------------------------------------------------- auth and errors
@@ -518,6 +645,85 @@ def test_bad_input_is_one_line_with_a_hint(args: tuple[str, ...], words: str, tm
     assert len(errors) == 1, done.stderr
     assert words in errors[0] and "hint:" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- not images
+
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+# A config media type that would retitle the terminal and overwrite the line with another.
+HOSTILE_TYPE = "x\x1b]0;PWNED\x07\rimgaudit: all good"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def upload_artifact(registry: Registry, repository: str, tag: str, config_type: str,
+                    config: bytes, layers: list[tuple[str, bytes]]) -> str:
+    """An OCI manifest that is no container image: a Helm chart, a cosign signature..."""
+    api = registry.api
+    for blob in (config, *(data for _, data in layers)):
+        api.upload_blob(repository, blob)
+    body = image_manifest(OCI_MANIFEST, config_type, config, layers)
+    return api.put_manifest(repository, tag, body, OCI_MANIFEST)
+
+
+@pytest.mark.engine
+def test_artifacts_are_skipped_as_not_images_and_do_not_fail_the_sweep(
+        fresh_registry: Registry, fixture_images: list[str], tmp_path: Path,
+        env: dict[str, str]) -> None:
+    """A Helm chart, a cosign signature and an artifact with a hostile media type beside an
+    image: recorded as "skipped: not an image", exit 0, not tried again; a real failure (a
+    diff_id that lies) still exits 2."""
+    registry = fresh_registry
+    image = upload_spec(registry, "apps/web", "1", good())
+    upload_artifact(registry, "charts/web", "0.1.0", HELM_CONFIG, b"{}",
+                    [(HELM_CHART, b"\x1f\x8bnot really a chart")])
+    signature = canonical({"critical": {"image": {"docker-manifest-digest": image.digest}}})
+    upload_artifact(registry, "apps/web", image.digest.replace(":", "-") + ".sig", OCI_CONFIG,
+                    canonical({"architecture": "", "os": "", "rootfs": {
+                        "type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}),
+                    [(SIMPLESIGNING, signature)])
+    upload_artifact(registry, "evil/x", "1", HOSTILE_TYPE, b"{}", [])
+    db = tmp_path / "artifacts.db"
+    for mode in ("--metadata-only", "--content"):
+        done = sweep(registry.host, db, mode, "--no-cache", env=env)
+        assert done.returncode == 0, done.stderr
+        assert not CONTROL.search(done.stderr), done.stderr
+        assert "imgaudit: error:" not in done.stderr
+        tags = by_tag(load([db]))
+        assert {key: tag.audit.status.value for key, tag in tags.items()} == {
+            ("apps/web", "1"): "ok",
+            ("apps/web", image.digest.replace(":", "-") + ".sig"): "skipped",
+            ("charts/web", "0.1.0"): "skipped", ("evil/x", "1"): "skipped"}
+    assert "3 not container images (recorded as skipped)" in done.stderr
+    assert "layer 1 is application/vnd.dev.cosign" in tags[
+        "apps/web", image.digest.replace(":", "-") + ".sig"].audit.error
+    assert "helm.config" in tags["charts/web", "0.1.0"].audit.error
+    assert "x\\x1b]0;PWNED\\x07\\x0dimgaudit" in tags["evil/x", "1"].audit.error
+    # Not tried again: a manifest's digest never changes what it is.
+    again = sweep(registry.host, db, "--content", env=env)
+    assert again.returncode == 0, again.stderr
+    assert counted(again) == {"audited": 0, "skipped": 4, "failed": 0}
+    report = imgaudit("report", str(db), env=env)
+    assert report.returncode == 0, report.stderr
+    assert not CONTROL.search(report.stdout), report.stdout
+    assert "0 error(s); 3 not an image (skipped)" in report.stdout
+    assert report.stdout.count("skipped: not an image") == 3
+    # Real failures still fail the sweep: a diff_id that lies, one imgaudit cannot check.
+    source = fixture_tag("secrets", "buildkit")
+    upload_fixture(registry, "apps/corrupt", "1", source, corrupt=True)
+    diff_ids = [sha256(layer) for layer in saved(source).layers]
+    upload_fixture(registry, "apps/md5", "1", source, config_fields={
+        "rootfs": {"type": "layers", "diff_ids": [*diff_ids[:-1], "md5:0123"]}})
+    broken = sweep(registry.host, db, "--content", "--no-cache", env=env)
+    assert broken.returncode == 2, broken.stderr
+    assert counted(broken) == {"audited": 0, "skipped": 4, "failed": 2}
+    tags = by_tag(load([db]))
+    assert "not the diff_id" in tags["apps/corrupt", "1"].audit.error
+    md5 = tags["apps/md5", "1"].audit
+    assert "by 'md5:0123', not a digest imgaudit can check" in md5.error
+    assert "bug" not in md5.hint and "sha256" in md5.hint
 
 
 # ----------------------------------------------------------------------------- sharding, dates

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from auditor.text import printable
+
 if TYPE_CHECKING:
     from auditor.sources.registry import RegistryOptions
 
@@ -45,10 +47,11 @@ app = typer.Typer(
 
 
 def fail(message: str, hint: str = "") -> None:
-    """One line on stderr: what went wrong and, when known, what to do."""
-    line = f"imgaudit: error: {message}"
+    """One line on stderr: what went wrong and, when known, what to do (control characters
+    escaped: a message may quote what a registry or an image supplied)."""
+    line = f"imgaudit: error: {printable(message)}"
     if hint:
-        line += f" (hint: {hint})"
+        line += f" (hint: {printable(hint)})"
     typer.echo(line, err=True)
 
 

@@ -1,6 +1,6 @@
 """`imgaudit sweep HOST[:PORT]`: options to a sweep, a progress bar on stderr, a summary, the exit
-code (0 every image recorded as audited, 2 some could not be audited or the sweep could not run,
-130 interrupted)."""
+code (0 every image recorded as audited, or as no container image; 2 some could not be audited or
+the sweep could not run; 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -204,16 +204,24 @@ def _layer_cache(no_cache: bool) -> Iterator[LayerCache]:
 
 def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     where = f"{summary.registry}" + (f" (shard {summary.shard})" if summary.shard else "")
-    shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
-    platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
-                 if summary.no_platform else "")
-    typer.echo(
-        f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} tags, "
-        f"{summary.images} images{shards}{platforms}", err=True)
-    done = summary.audited + summary.failed + summary.skipped
+    resolving = summary.interrupted and summary.stage == "tags"
+    if resolving:
+        typer.echo(f"imgaudit: sweep of {where}: {summary.repositories} repositories, "
+                   f"{summary.tags} tags listed; interrupted before every tag was resolved",
+                   err=True)
+    else:
+        shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
+        platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
+                     if summary.no_platform else "")
+        typer.echo(
+            f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} "
+            f"tags, {summary.images} images{shards}{platforms}", err=True)
+    done = summary.audited + summary.failed + summary.skipped + summary.not_images
+    artifacts = (f", {summary.not_images} not container images (recorded as skipped)"
+                 if summary.not_images else "")
     typer.echo(
         f"imgaudit: audited {summary.audited}, skipped {summary.skipped} (already in {db}), "
-        f"failed {summary.failed}; {summary.linked} more tag(s) share those images; "
+        f"failed {summary.failed}{artifacts}; {summary.linked} more tag(s) share those images; "
         f"{done} in {summary.elapsed:.1f} s ({summary.rate:.1f} images/s), "
         f"{human_size(summary.bytes_downloaded)} downloaded", err=True)
     for failure in summary.failures:
@@ -221,7 +229,10 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     if summary.failed > len(summary.failures):
         typer.echo(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
                    f"imgaudit report {db}", err=True)
-    if summary.interrupted:
+    if resolving:
+        typer.echo(f"imgaudit: interrupted before any image was audited. Resume with the same "
+                   f"command: {command}", err=True)
+    elif summary.interrupted:
         typer.echo(
             f"imgaudit: interrupted with {summary.unfinished} image(s) not done; every finished "
             f"one is saved in {db}. Resume with the same command: {command}", err=True)
@@ -291,10 +302,15 @@ def sweep_command(
         with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
                 _progress(quiet) as progress, _sigterm_as_interrupt():
             summary = sweep(client, store, options, cache=cache, progress=progress)
+        _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) before the sweep began, or again while it ended (the sweep
+        # answers the first one itself); typer would swallow it. Every recorded result is saved.
+        typer.echo("imgaudit: interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except ImgauditError as exc:
         fail(exc.message, exc.hint)
         raise typer.Exit(EXIT_ERROR) from None
-    _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_ERROR if summary.failed else EXIT_OK)

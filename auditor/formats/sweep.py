@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from auditor.model import Status, SweepAudit, SweepResults, SweepTag
+from auditor.model import AuditStatus, Status, SweepAudit, SweepResults, SweepTag
 
 GRADE_LETTERS = ("A", "B", "C", "D", "F")
 _FAILING = (Status.ERROR, Status.FAIL, Status.WARN)
@@ -21,6 +21,7 @@ class SweepSummary:
     repositories: int
     registries: tuple[str, ...]
     errors: int  # manifests (or unresolved tags) that could not be audited
+    skipped: int  # manifests that are no container image (Helm charts, signatures...)
     mean: float | None  # over the images audited
     median: float | None
     grades: tuple[tuple[str, int], ...]  # (letter, images), A first
@@ -29,10 +30,15 @@ class SweepSummary:
     last_seen: float | None  # when a sweep last saw a tag
 
 
+_ORDER = {AuditStatus.ERROR: 0, AuditStatus.OK: 1, AuditStatus.SKIPPED: 2}
+
+
 def worst_first(results: SweepResults) -> tuple[SweepTag, ...]:
-    """Errors first (they hide an unknown score), then lowest score, then by name."""
+    """Errors first (they hide an unknown score), then lowest score, then by name; what is no
+    image last."""
     return tuple(sorted(results.tags, key=lambda t: (
-        t.audit.ok, t.audit.score or 0, t.registry, t.repository, t.tag, t.platform)))
+        _ORDER[t.audit.status], t.audit.score or 0, t.registry, t.repository, t.tag,
+        t.platform)))
 
 
 def failing_practices(audit: SweepAudit) -> tuple[int, ...]:
@@ -51,7 +57,8 @@ def summarize(results: SweepResults) -> SweepSummary:
         images=len(results.audits),
         repositories=len({(t.registry, t.repository) for t in results.tags}),
         registries=tuple(sorted({t.registry for t in results.tags})),
-        errors=sum(not a.ok for a in results.audits),
+        errors=sum(a.failed for a in results.audits),
+        skipped=sum(a.status is AuditStatus.SKIPPED for a in results.audits),
         mean=round(statistics.fmean(scores), 1) if scores else None,
         median=statistics.median(scores) if scores else None,
         grades=tuple((letter, grades.get(letter, 0)) for letter in GRADE_LETTERS),
@@ -76,6 +83,8 @@ def headline(summary: SweepSummary) -> str:
         f"repositor{'y' if summary.repositories == 1 else 'ies'}",
         f"{summary.errors} error(s)",
     ]
+    if summary.skipped:
+        parts.append(f"{summary.skipped} not an image (skipped)")
     if summary.mean is not None:
         parts.append(f"score mean {summary.mean:g}, median {summary.median:g}")
         parts.append("grades " + " ".join(f"{g} {n}" for g, n in summary.grades))

@@ -48,6 +48,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
   color: #fff; font-weight: 600; padding: 0 .3em; }
 .g-A { background: var(--A); } .g-B { background: var(--B); } .g-C { background: var(--C); }
 .g-D { background: var(--D); } .g-F { background: var(--F); } .g-error { background: var(--err); }
+.g-skipped { background: var(--muted); }
 svg.histogram { width: 100%; max-width: 760px; height: auto; display: block; }
 svg .b-A { fill: var(--A); } svg .b-B { fill: var(--B); } svg .b-C { fill: var(--C); }
 svg .b-D { fill: var(--D); } svg .b-F { fill: var(--F); }
@@ -126,7 +127,8 @@ _JS = r"""
       case "grade": return a.grade || "~";
       case "size": return number(a.size);
       case "layers": return number(a.layers);
-      case "failing": return a.error ? 1000 : a.failing.length;
+      case "failing":
+        return a.status === "skipped" ? -1 : (a.error ? 1000 : a.failing.length);
     }
     return "";
   }
@@ -140,11 +142,16 @@ _JS = r"""
       case "score": return el("td", "num", a.score === null ? "-" : a.score);
       case "grade":
         td = el("td");
-        td.appendChild(el("span", "grade g-" + (a.grade || "error"), a.grade || "error"));
+        td.appendChild(el("span", "grade g-" + (a.grade || a.status), a.grade || a.status));
         return td;
       case "size": return el("td", "num", a.size_h || "-");
       case "layers": return el("td", "num", a.layers === null ? "-" : a.layers);
       case "failing":
+        if (a.status === "skipped") {
+          td = el("td", "muted", "skipped: not an image");
+          td.title = a.error;
+          return td;
+        }
         if (a.error) {
           td = el("td", "error", "error: " + (a.error.length > 90
             ? a.error.slice(0, 87) + "..." : a.error));
@@ -197,6 +204,14 @@ _JS = r"""
       ["layers", a.layers === null ? "" : a.layers + " (" + a.own_layers + " own)"],
       ["same image as", others.join(", ")]
     ]));
+    if (a.status === "skipped") {
+      var what = el("div", "errorbox");
+      what.appendChild(el("p", null, a.error));
+      if (a.hint) { what.appendChild(el("p", "muted", a.hint)); }
+      box.appendChild(el("h4", null, "Not audited: not a container image"));
+      box.appendChild(what);
+      return box;
+    }
     if (a.error) {
       var err = el("div", "errorbox");
       err.appendChild(el("p", "error", a.error));
@@ -238,7 +253,7 @@ _JS = r"""
     return rows.filter(function (row) {
       var a = row.audit;
       if (text && row.name.indexOf(text) < 0) { return false; }
-      if (grade && (a.grade || "error") !== grade) { return false; }
+      if (grade && (a.grade || a.status) !== grade) { return false; }
       if (status && a.status !== status) { return false; }
       return true;
     });
@@ -412,6 +427,7 @@ def render(results: SweepResults) -> str:
         _stat("images", "images", summary.images),
         _stat("repositories", "repositories", summary.repositories),
         _stat("errors", "errors", summary.errors),
+        _stat("not images", "skipped", summary.skipped),
         _stat("mean score", "mean", "-" if summary.mean is None else f"{summary.mean:g}"),
         _stat("median score", "median",
               "-" if summary.median is None else f"{summary.median:g}"),
@@ -456,7 +472,7 @@ def render(results: SweepResults) -> str:
 <label>Grade <select id="grade"><option value="">all</option>{grades}
 <option value="error">error</option></select></label>
 <label>Status <select id="status"><option value="">all</option><option value="ok">audited</option>
-<option value="error">error</option></select></label>
+<option value="error">error</option><option value="skipped">not an image</option></select></label>
 <span id="count" class="muted" aria-live="polite"></span>
 </div>
 <table id="tags"><thead><tr>{heads}</tr></thead><tbody></tbody></table>

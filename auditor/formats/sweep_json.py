@@ -68,6 +68,7 @@ def render(results: SweepResults) -> str:
             "repositories": summary.repositories,
             "registries": list(summary.registries),
             "errors": summary.errors,
+            "skipped": summary.skipped,
             "score_mean": summary.mean,
             "score_median": summary.median,
             "grades": dict(summary.grades),

@@ -1,14 +1,17 @@
-"""A sweep as a terminal table: a one-line summary, then every tag, worst first."""
+"""A sweep as a terminal table: a one-line summary, then every tag, worst first. Names, tags and
+errors come from registries: their control characters are escaped before they reach a terminal."""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
 from auditor.formats.sweep import failing_practices, headline, summarize, worst_first
-from auditor.model import SweepResults
+from auditor.model import AuditStatus, SweepResults
+from auditor.text import printable
 from auditor.units import human_size
 
 _ERROR_WIDTH = 70
+SKIPPED = "skipped: not an image"
 
 
 def render(results: SweepResults) -> str:
@@ -24,6 +27,8 @@ def render(results: SweepResults) -> str:
             used.update({p.practice.id: p.practice.name for p in audit.practices
                          if p.practice.id in failing})
             detail = ",".join(str(n) for n in failing) or "-"
+        elif audit.status is AuditStatus.SKIPPED:
+            detail = SKIPPED
         else:
             detail = "error: " + audit.error
             if len(detail) > _ERROR_WIDTH:
@@ -38,11 +43,11 @@ def render(results: SweepResults) -> str:
             audit.layers if audit.layers is not None else "-",
             detail,
         ]
-        rows.append(row)
+        rows.append([printable(str(cell)) for cell in row])
     headers = ["repository", "tag", *(["platform"] if platforms else []),
                "score", "grade", "size", "layers", "failing practices / error"]
     where = ", ".join(summary.registries) or "no registry"
-    lines = [f"imgaudit sweep of {where}: {headline(summary)}"]
+    lines = [printable(f"imgaudit sweep of {where}: {headline(summary)}")]
     if rows:
         lines += ["", tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
     if used:

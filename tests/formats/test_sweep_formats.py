@@ -42,6 +42,9 @@ HOSTILE_TAG = '"><img src=x onerror="window.__xss=2">'
 HOSTILE_ERROR = "</script><script>window.__xss=3</script> & <b>bold</b>"
 HOSTILE_PATH = "app/<img src=x onerror=window.__xss=4>.env"
 FORMULA_ERROR = '=HYPERLINK("evil","click")'
+# What a sweep records for an artifact that is no container image.
+CHART = ("registry.test:5000/charts/app@sha256:cccccccccccc is not a container image (its config "
+         "is application/vnd.cncf.helm.config.v1+json)")
 
 
 def _resized(item: ImageReport, size: int, layers: int) -> ImageReport:
@@ -74,11 +77,18 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> SweepResults:
                             _hostile(bad), RULESET, 0.1)
         store.record_failure(target(HOSTILE_REPO, "v2"), HOSTILE_ERROR, "a <hint>", RULESET, 0.1)
         store.record_failure(target("apps/formula", "v1"), FORMULA_ERROR, "", RULESET, 0.1)
+        store.record_skipped(target("charts/app", "0.1.0", digest="sha256:" + "c" * 64), CHART,
+                             "imgaudit audits container images", RULESET, 0.1)
     return load([db])
 
 
-def _worst_key(tag: SweepTag) -> tuple[bool, int]:
-    return (tag.audit.ok, tag.audit.score if tag.audit.score is not None else -1)
+_RANK = {"error": 0, "ok": 1, "skipped": 2}
+
+
+def _worst_key(tag: SweepTag) -> tuple[int, int]:
+    """Errors first, then by score, then what is no image."""
+    return (_RANK[tag.audit.status.value],
+            tag.audit.score if tag.audit.score is not None else -1)
 
 
 # ------------------------------------------------------------------------------ CSV, JSON, table
@@ -88,9 +98,10 @@ def test_csv_has_one_row_per_tag_worst_first(results: SweepResults) -> None:
     text = sweep_csv.render(results)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == sweep_csv.COLUMNS
-    assert len(rows) == len(results.tags) == 10
-    keys = [(r["status"] == "ok", int(r["score"]) if r["score"] else -1) for r in rows]
+    assert len(rows) == len(results.tags) == 11
+    keys = [(_RANK[r["status"]], int(r["score"]) if r["score"] else -1) for r in rows]
     assert keys == sorted(keys)
+    assert rows[-1]["status"] == "skipped" and rows[-1]["error"] == CHART
     by_ref = {(r["repository"], r["tag"]): r for r in rows}
     bad = demo_reports()[2]
     row = by_ref[("apps/bad", "latest")]
@@ -108,12 +119,12 @@ def test_json_loads_with_every_report(results: SweepResults) -> None:
     document = json.loads(sweep_json.render(results))
     assert document["schema_version"] == 1 and document["kind"] == "imgaudit-sweep"
     summary = document["summary"]
-    assert (summary["tags"], summary["errors"]) == (10, 4)
+    assert (summary["tags"], summary["errors"], summary["skipped"]) == (11, 4, 1)
     ok_scores = sorted(a.score for a in results.audits if a.score is not None)
     assert sum(summary["grades"].values()) == sum(h["images"] for h in summary["histogram"]) \
         == len(ok_scores)
     assert summary["score_median"] == statistics.median(ok_scores)
-    keys = [(t["status"] == "ok", t["score"] if t["score"] is not None else -1)
+    keys = [(_RANK[t["status"]], t["score"] if t["score"] is not None else -1)
             for t in document["tags"]]
     assert keys == sorted(keys)
     reports = {d["tags"][0]: d for d in document["images"]}
@@ -127,7 +138,8 @@ def test_json_loads_with_every_report(results: SweepResults) -> None:
 def test_table_is_worst_first_with_errors_on_top(results: SweepResults) -> None:
     text = sweep_table.render(results)
     lines = text.splitlines()
-    assert lines[0].startswith(f"imgaudit sweep of {REGISTRY}: 10 tag(s)")
+    assert lines[0].startswith(f"imgaudit sweep of {REGISTRY}: 11 tag(s)")
+    assert "; 4 error(s); 1 not an image (skipped);" in lines[0]
     order = [t for t in worst_first(results)]
     assert [_worst_key(t) for t in order] == sorted(_worst_key(t) for t in order)
     body = lines[lines.index(next(line for line in lines if line.startswith("---"))) + 1:]
@@ -136,7 +148,22 @@ def test_table_is_worst_first_with_errors_on_top(results: SweepResults) -> None:
                  if t.tag.isalnum() or "." in t.tag]
     assert positions == sorted(positions)
     assert any("error: manifest unknown" in line for line in body[:4])
+    chart = next(line for line in body if line.startswith("charts/app"))
+    assert chart.rstrip().endswith("skipped: not an image")
     assert "practices: 2 Non-root user" in text
+
+
+def test_table_escapes_control_characters(tmp_path: Path) -> None:
+    """Names and errors come from registries; a table goes to a terminal."""
+    db = tmp_path / "hostile.db"
+    _, good, _ = demo_reports()
+    with SweepStore.open(db) as store:
+        store.record_report(target("evil/\x1b]0;PWNED\x07", "1\r", good), good, RULESET, 0.1)
+        store.record_failure(target("evil/app", "v\x9b2J"), "config is x\x1b[2J\rall good",
+                             "hint \x07", RULESET, 0.1)
+    text = sweep_table.render(load([db]))
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    assert "evil/\\x1b]0;PWNED\\x07" in text and "config is x\\x1b[2J\\x0dall good" in text
 
 
 def test_render_sweep_names_the_formats() -> None:
@@ -313,7 +340,19 @@ def test_html_in_chromium(browser: Browser, results: SweepResults, tmp_path: Pat
     assert sorted(order[i].audit.grade for i in _shown(page)) == ["F", "F"]
     _select(page, "#grade", "")
     _select(page, "#status", "error")
-    assert len(_shown(page)) == sum(not t.audit.ok for t in order) == 4
+    assert len(_shown(page)) == sum(t.audit.failed for t in order) == 4
+    _select(page, "#status", "skipped")
+    (chart,) = _shown(page)
+    cells = page.eval(f"Array.from(document.querySelector(\"tr[data-row='{chart}']\").cells)"
+                      ".map(c => c.textContent)")
+    assert cells[0] == "charts/app" and cells[-1] == "skipped: not an image"
+    assert "skipped" in cells
+    page.click(f"#tags tbody tr[data-row='{chart}']")
+    detail = page.eval("document.querySelector('tr.detail').textContent")
+    assert "Not audited: not a container image" in detail and "helm.config" in detail
+    page.click(f"#tags tbody tr[data-row='{chart}']")
+    assert page.eval("document.querySelector('[data-stat=skipped]').textContent") == "1"
+    assert page.eval("document.querySelector('[data-stat=errors]').textContent") == "4"
     _select(page, "#status", "")
 
     # A click on a row opens its drill-down: practices, findings with evidence and fixes.

@@ -48,6 +48,7 @@ from auditor.errors import (
 from auditor.sources.registry.auth import Authenticator, Credentials
 from auditor.sources.registry.reference import is_loopback, parse_host
 from auditor.sources.registry.streams import CHUNK, hasher
+from auditor.text import printable
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -65,6 +66,8 @@ ACCEPT = ", ".join(
 
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_BLOB = 64 * 1024 * 1024
+MAX_PAGE = 16 * 1024 * 1024  # one page of the catalog or of a tag list
+MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer, for its error codes
 MAX_RETRY_AFTER = 30.0
 MAX_BACKOFF = 10.0
 _TRANSIENT = (
@@ -111,13 +114,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _errors(response: requests.Response) -> str:
-    """The registry's error codes (`MANIFEST_UNKNOWN`), from its JSON error body if it sent one."""
+    """The registry's error codes (`MANIFEST_UNKNOWN`), from its JSON error body if it sent one;
+    at most MAX_ERROR_BODY bytes of it are read (every response is streamed)."""
     try:
-        body = json.loads(response.content[:65536])
+        body = json.loads(response.raw.read(MAX_ERROR_BODY, decode_content=True) or b"null")
         codes = [str(e.get("code")) for e in body.get("errors") or () if e.get("code")]
-    except (ValueError, AttributeError, TypeError, requests.RequestException):
+    except (ValueError, AttributeError, TypeError, requests.RequestException, *_TRANSIENT):
         codes = []
-    return ", ".join(dict.fromkeys(codes))
+    return printable(", ".join(dict.fromkeys(codes)), 100)
 
 
 def _reason(exc: BaseException) -> str:
@@ -187,8 +191,7 @@ class RegistryClient:
         path = f"/v2/{repo}/manifests/{quote(reference, safe=':')}"
         named = f"{repo}{'@' if ':' in reference else ':'}{reference}"
         shown = f"{self.host}/{named}"
-        with self._request("GET", path, _pull(repo), headers={"Accept": ACCEPT},
-                           stream=True) as response:
+        with self._request("GET", path, _pull(repo), headers={"Accept": ACCEPT}) as response:
             if response.status_code == 404:
                 codes = _errors(response) or "404"
                 what = "repository" if "NAME_UNKNOWN" in codes else "image"
@@ -213,8 +216,8 @@ class RegistryClient:
             raise DigestMismatch(f"manifest {shown} from {self.host} has digest {digest}")
         if not pinned and header_digest and digest != header_digest:
             raise DigestMismatch(
-                f"manifest {shown} from {self.host} has digest {digest}, not the {header_digest} "
-                "the registry announced"
+                f"manifest {shown} from {self.host} has digest {digest}, not the "
+                f"{printable(header_digest, 140)} the registry announced"
             )
         try:
             document = json.loads(raw)
@@ -347,21 +350,21 @@ class RegistryClient:
 
     def _request(
         self, method: str, url: str, scope: str, *, headers: Mapping[str, str] | None = None,
-        stream: bool = False,
     ) -> requests.Response:
-        """A request to this registry, answering its authentication challenge once."""
+        """A request to this registry, answering its authentication challenge once. The answer
+        is streamed: its body is read by the caller, as much as it needs (and may)."""
         url = urljoin(self.base_url, url)
         own = url.startswith(self.base_url + "/")
         sent = dict(headers or {})
         if own and (known := self.auth.header(scope)):
             sent["Authorization"] = known
-        response = self._send(method, url, headers=sent, stream=stream)
+        response = self._send(method, url, headers=sent, stream=True)
         if response.status_code == 401 and own:
             challenge = response.headers.get("WWW-Authenticate", "")
             response.close()
             self.auth.forget(scope)
             sent["Authorization"] = self.auth.answer(challenge, scope, self._send)
-            response = self._send(method, url, headers=sent, stream=stream)
+            response = self._send(method, url, headers=sent, stream=True)
             if response.status_code == 401:
                 response.close()
                 credentials = self.auth.credentials
@@ -386,7 +389,8 @@ class RegistryClient:
                 hint="check the registry's logs, or try again later",
             )
 
-    def _read_capped(self, response: requests.Response, limit: int, what: str) -> bytes:
+    def _read_capped(self, response: requests.Response, limit: int, what: str,
+                     hint: str = "this is not an image manifest") -> bytes:
         try:
             data = response.raw.read(limit + 1, decode_content=True)
         except _TRANSIENT as exc:
@@ -394,8 +398,7 @@ class RegistryClient:
                 f"registry {self.host} closed the connection while sending {what} "
                 f"({_reason(exc)})", hint="try again later") from None
         if len(data) > limit:
-            raise RegistryError(f"{what} from {self.host} is over {limit} bytes",
-                                hint="this is not an image manifest")
+            raise RegistryError(f"{what} from {self.host} is over {limit} bytes", hint=hint)
         return bytes(data)
 
     def _pages(self, path: str, key: str, page_size: int, scope: str, what: str
@@ -417,9 +420,13 @@ class RegistryClient:
                             hint="name the repositories to audit instead")
                     raise ManifestUnknown(f"registry {self.host} has no {what} ({codes or 404})")
                 self._expect(response, 200, what)
+                page = self._read_capped(
+                    response, MAX_PAGE, f"a page of {what}",
+                    hint="a page of names is far smaller: check the registry (or a proxy in "
+                    "front of it)")
                 try:
-                    data = response.json()
-                except ValueError:
+                    data = json.loads(page)
+                except (ValueError, UnicodeDecodeError):
                     data = None
                 if not isinstance(data, dict):
                     raise RegistryError(f"registry {self.host} sent no JSON object for {what}")
@@ -471,8 +478,7 @@ class BlobStream(io.RawIOBase):
     def _open(self) -> None:
         headers = {"Range": f"bytes={self.position}-"} if self.position else {}
         path = f"/v2/{self.repo}/blobs/{self.digest}"
-        response = self.client._request("GET", path, _pull(self.repo), headers=headers,
-                                        stream=True)
+        response = self.client._request("GET", path, _pull(self.repo), headers=headers)
         if response.status_code == 404:
             codes = _errors(response)
             response.close()

@@ -17,6 +17,7 @@ from auditor.errors import (
     BaseImageError,
     DigestMismatch,
     ImgauditError,
+    NotAnImage,
     PlatformUnavailable,
     RegistryError,
     UnsupportedManifest,
@@ -36,11 +37,15 @@ from auditor.sources.registry.client import (
     RegistryClient,
 )
 from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
-from auditor.sources.registry.streams import HashingReader, decompressed
+from auditor.sources.registry.streams import DIGEST_FORM, HashingReader, decompressed, is_digest
+from auditor.text import printable
 
 CONFIG_TYPES = frozenset(
     {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
 )
+# A filesystem layer's media type begins so (tar, +gzip, +zstd, foreign and nondistributable);
+# some tools leave it out.
+LAYER_TYPE_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
 # platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
 _MACHINES = {
     "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
@@ -50,6 +55,8 @@ _MACHINES = {
 }
 # the variant an architecture means when none is named
 _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+# the most characters of a registry-supplied string (a media type, a platform) an error quotes
+_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,18 +173,21 @@ class RegistrySource:
     def open(
         self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
         base: str | None = None, platform: Platform | str | None = None,
+        manifest: Manifest | None = None,
     ) -> Image:
         """The image `ref` (docker://HOST/REPO[:TAG|@DIGEST], prefix optional, or a parsed
         RegistryReference) names; from a list or index, the image for `platform` (default: this
         machine's). wanted=None reads the manifest and config only. The Image's reference is ref
         as given (a RegistryReference's `target`), its id the config digest, its digest the
-        manifest's, its repo_tags (HOST/REPO:TAG,)."""
-        return self.open_all(ref, wanted, cache, base, platform)[0]
+        manifest's, its repo_tags (HOST/REPO:TAG,). `manifest`: what `ref` names, already fetched
+        (by a sweep, which resolved the tag to it): used instead of fetching it again when its
+        digest is the one `ref` pins."""
+        return self.open_all(ref, wanted, cache, base, platform, manifest=manifest)[0]
 
     def open_all(
         self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
         base: str | None = None, platform: Platform | str | None = None,
-        all_platforms: bool = False,
+        all_platforms: bool = False, manifest: Manifest | None = None,
     ) -> list[Image]:
         """As open(); with all_platforms, every image of a list or index (attestations left out),
         each with its platform after the reference: `docker://reg/app:1 (linux/arm64)`."""
@@ -185,7 +195,10 @@ class RegistrySource:
         parsed = ref if isinstance(ref, RegistryReference) else parse_reference(ref)
         target = ref.target if isinstance(ref, RegistryReference) else ref
         client = self.clients(parsed.host)
-        top = client.manifest(parsed.repository, parsed.reference)
+        if manifest is not None and parsed.digest and manifest.digest == parsed.digest:
+            top = manifest
+        else:
+            top = client.manifest(parsed.repository, parsed.reference)
         chosen = self._choose(client, parsed, top, wanted_platform, all_platforms)
         images = []
         for item in chosen:
@@ -204,23 +217,23 @@ class RegistrySource:
     ) -> list[_Chosen]:
         shown = f"{parsed.host}/{parsed.name}"
         if top.media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED):
-            raise UnsupportedManifest(f"{shown} is a Docker schema 1 image, which imgaudit does "
-                                      "not read")
+            raise NotAnImage(f"{shown} is a Docker schema 1 image, which imgaudit does not read",
+                             hint=UnsupportedManifest.default_hint)
         if not top.is_index:
             if top.media_type in IMAGE_TYPES or "layers" in top.document:
                 return [_Chosen(top, None)]
-            raise UnsupportedManifest(
-                f"{shown} is not a container image (its manifest is {top.media_type or 'untyped'})",
-                hint="imgaudit audits container images, not other artifacts")
+            raise NotAnImage(f"{shown} is not a container image (its manifest is "
+                             f"{printable(top.media_type, _SHOWN) or 'untyped'})")
         entries = index_entries(top.document)
         if not entries:
-            raise UnsupportedManifest(f"{shown} is an index that lists no image")
+            raise NotAnImage(f"{shown} is an index that lists no image")
         if all_platforms:
             picked = entries
         else:
             picked = best_match(entries, wanted)
             if not picked:
-                have = ", ".join(sorted({str(p) or "unknown" for _, p in entries}))
+                have = printable(", ".join(sorted({str(p) or "unknown" for _, p in entries})),
+                                 _SHOWN)
                 target = wanted or host_platform()
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
         chosen = []
@@ -248,21 +261,30 @@ class RegistrySource:
         descriptor = document.get("config") or {}
         config_type = str(descriptor.get("mediaType") or "")
         if config_type and config_type not in CONFIG_TYPES:
-            raise UnsupportedManifest(
-                f"{shown} is not a container image (its config is {config_type})",
-                hint="imgaudit audits container images, not other artifacts")
+            raise NotAnImage(f"{shown} is not a container image (its config is "
+                             f"{printable(config_type, _SHOWN)})")
+        layers = [d for d in document.get("layers") or () if isinstance(d, dict)]
+        for number, layer in enumerate(layers, 1):
+            # a signature or an attestation has an image config, but its layers are no tars
+            layer_type = str(layer.get("mediaType") or "")
+            if layer_type and not layer_type.startswith(LAYER_TYPE_PREFIXES):
+                raise NotAnImage(f"{shown} is not a container image (its layer {number} is "
+                                 f"{printable(layer_type, _SHOWN)})")
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
             raise RegistryError(f"manifest of {shown} names no config")
+        _check_digests(shown, "its config", [config_digest])
+        _check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
         config = _config(client.blob(parsed.repository, config_digest), shown)
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
             raise PlatformUnavailable(
-                f"{parsed.host}/{parsed.name} is a single image for {actual}, not {explicit}",
+                f"{parsed.host}/{parsed.name} is a single image for "
+                f"{printable(str(actual), _SHOWN)}, not {explicit}",
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
-        layers = [d for d in document.get("layers") or () if isinstance(d, dict)]
+        _check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
@@ -392,12 +414,28 @@ def _is_attestation(entry: Mapping[str, Any]) -> bool:
 
 
 def index_entries(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The images a manifest list or index names, with their platforms; attestations left out."""
-    return [
+    """The images a manifest list or index names, with their platforms; attestations left out.
+    UnsupportedManifest when one is named by what is not a digest imgaudit can check."""
+    entries: list[tuple[Mapping[str, Any], Platform]] = [
         (entry, Platform.of(entry.get("platform") or {}))
         for entry in document.get("manifests") or ()
         if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
     ]
+    _check_digests("an index", "its manifest {n}", [str(entry["digest"]) for entry, _ in entries])
+    return entries
+
+
+def _check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
+    """Every digest an image names is checked before anything is read by it: an algorithm
+    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
+    digest's place, `{n}` its number (from 1)."""
+    for number, digest in enumerate(digests, 1):
+        if not is_digest(digest):
+            raise UnsupportedManifest(
+                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
+                f"digest imgaudit can check ({DIGEST_FORM})",
+                hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
+                "with a current Docker or buildah")
 
 
 def best_match(

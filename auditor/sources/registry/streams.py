@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
 from typing import Any
 
@@ -15,10 +16,18 @@ from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+DIGEST_FORM = "sha256:<64 hex digits> or sha512:<128 hex digits>"
+
+
+def is_digest(text: str) -> bool:
+    """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
+    return _DIGEST.fullmatch(text) is not None
 
 
 def hasher(digest: str) -> Any:
-    """A hashlib object for a digest's algorithm (sha256 or sha512)."""
+    """A hashlib object for a digest's algorithm (sha256 or sha512); ValueError for another
+    (callers check with is_digest first)."""
     algorithm = digest.partition(":")[0]
     if algorithm not in ("sha256", "sha512"):
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")

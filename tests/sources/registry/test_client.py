@@ -19,14 +19,17 @@ from typing import Any
 import pytest
 
 from auditor.errors import (
+    BlobUnknown,
     DigestMismatch,
     ManifestUnknown,
+    RegistryError,
     RegistryUnauthorized,
     RegistryUnavailable,
 )
 from auditor.sources.registry.auth import ANONYMOUS, Authenticator, Credentials
 from auditor.sources.registry.client import (
     DOCKER_LIST,
+    MAX_PAGE,
     OCI_MANIFEST,
     RegistryClient,
     parse_retry_after,
@@ -274,6 +277,50 @@ def test_a_cut_blob_resumes_with_range(fault_proxy: FaultProxy,
     assert 0 < start <= keep  # what arrived before the cut is not fetched again
     assert client.bytes_downloaded == layer.size
     assert client.blobs_downloaded == 1
+
+
+# An answer far larger than anything a client needs to read of it (and than socket buffers).
+FLOOD = 64 * 1024 * 1024
+
+
+def test_an_error_answer_is_read_only_for_its_error_codes(fault_proxy: FaultProxy) -> None:
+    """404, 403 and 400 answers, to manifest and blob requests, each with a 64 MiB body: the
+    client reads the error codes at its start and hangs up."""
+    for path, status in (("/manifests/flooded$", 404), ("/manifests/refused$", 403),
+                         ("/manifests/odd$", 400), ("/blobs/", 404)):
+        fault_proxy.add(FaultKind.FLOOD, path, status=status, size=FLOOD)
+    client = RegistryClient(fault_proxy.host, retries=0)
+    with pytest.raises(ManifestUnknown, match=r"\(UNKNOWN\)"):
+        client.manifest("app", "flooded")
+    with pytest.raises(RegistryUnauthorized, match="UNKNOWN"):
+        client.manifest("app", "refused")
+    with pytest.raises(RegistryError, match=r"answered 400 \(UNKNOWN\)"):
+        client.manifest("app", "odd")
+    with pytest.raises(BlobUnknown, match="UNKNOWN"):
+        client.blob("app", "sha256:" + "0" * 64)
+    exchanges = fault_proxy.exchanges
+    assert [e.status for e in exchanges] == [404, 403, 400, 404]
+    assert not any(e.completed for e in exchanges)  # no client read a whole answer
+
+
+def test_a_page_of_names_has_a_size_limit(fault_proxy: FaultProxy) -> None:
+    """A catalog or tag-list page is read up to MAX_PAGE (16 MiB): a larger one is one error
+    with a hint, read no further; a large one under the limit is read."""
+    fault_proxy.add(FaultKind.FLOOD, r"/v2/_catalog\?n=5$", status=200, size=4 * 1024 * 1024,
+                    body=b'{"repositories": ["big/app"]}')
+    fault_proxy.add(FaultKind.FLOOD, r"/v2/_catalog", status=200, size=FLOOD,
+                    body=b'{"repositories": ["a"]}')
+    fault_proxy.add(FaultKind.FLOOD, r"/tags/list", status=200, size=FLOOD,
+                    body=b'{"name": "a", "tags": ["1"]}')
+    client = RegistryClient(fault_proxy.host, retries=0)
+    assert list(client.repositories(page_size=5)) == ["big/app"]
+    with pytest.raises(RegistryError, match=f"a page of the catalog .* is over {MAX_PAGE} "
+                                            "bytes") as caught:
+        list(client.repositories())
+    assert "registry" in caught.value.hint
+    with pytest.raises(RegistryError, match=f"a page of repository a .* is over {MAX_PAGE}"):
+        list(client.tags("a"))
+    assert [e.completed for e in fault_proxy.exchanges] == [True, False, False]
 
 
 # --------------------------------------------------------------------------- Basic auth

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import fixture_tag
 from tests.dockerconfig import docker_config
 from tests.factory import good
-from tests.registry_env import MultiPlatform, Registry, UploadedImage, free_port, upload_spec
+from tests.registry_env import (
+    OCI_MANIFEST,
+    MultiPlatform,
+    Registry,
+    UploadedImage,
+    canonical,
+    descriptor,
+    free_port,
+    saved,
+    sha256,
+    upload_fixture,
+    upload_spec,
+)
 from tests.test_cli import assert_one_line_error
 
 pytestmark = pytest.mark.engine
@@ -28,6 +42,11 @@ def imgaudit(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Com
 def env(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The CLI's environment with an empty Docker config of its own."""
     return {**cli_env, "DOCKER_CONFIG": str(docker_config(tmp_path / "docker", {}))}
+
+
+# A config media type that would retitle the terminal and overwrite the line with another.
+HOSTILE_TYPE = "x\x1b]0;PWNED\x07\rimgaudit: all good"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +168,39 @@ def test_platform_options(multiplatform_image: MultiPlatform, env: dict[str, str
     assert_one_line_error(missing, "no image for linux/riscv64", "linux/amd64, linux/arm64/v8")
     bad = imgaudit(index, "--platform", "arm64", env=env)
     assert bad.returncode == 2 and "not a platform" in bad.stderr
+
+
+def test_registry_text_reaches_the_terminal_escaped(scratch_registry: Registry, app: str,
+                                                    env: dict[str, str]) -> None:
+    """An artifact whose config media type carries escape sequences: the error quotes it with
+    every control character escaped, and the other target is still reported."""
+    api = scratch_registry.api
+    config = b"{}"
+    api.upload_blob("cli/hostile", config)
+    body = canonical({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": descriptor(HOSTILE_TYPE, config), "layers": []})
+    api.put_manifest("cli/hostile", "1", body, OCI_MANIFEST)
+    done = imgaudit(scratch_registry.target("cli/hostile", "1"), app, "--format", "json",
+                    env=env)
+    assert_one_line_error(done, "not a container image", "x\\x1b]0;PWNED\\x07\\x0dimgaudit")
+    assert not CONTROL.search(done.stderr), repr(done.stderr)
+    assert [i["reference"] for i in json.loads(done.stdout)["images"]] == [app]
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-content",)])
+def test_a_digest_imgaudit_cannot_check_is_one_error_and_the_others_are_reported(
+        scratch_registry: Registry, app: str, fixture_images: list[str], env: dict[str, str],
+        mode: tuple[str, ...]) -> None:
+    """A config whose last diff_id is `md5:0123`: refused before any layer is read, as one
+    line with a hint, and the other target's report is still written."""
+    source = fixture_tag("root-user", "buildkit")
+    diff_ids = [sha256(layer) for layer in saved(source).layers]
+    upload_fixture(scratch_registry, "cli/md5", "1", source,
+                   config_fields={"rootfs": {"type": "layers",
+                                             "diff_ids": [*diff_ids[:-1], "md5:0123"]}})
+    done = imgaudit(scratch_registry.target("cli/md5", "1"), app, *mode, "--format", "json",
+                    env=env)
+    assert_one_line_error(done, "cli/md5", f"diff_id of layer {len(diff_ids)} by 'md5:0123'",
+                          "not a digest imgaudit can check", "sha256")
+    assert "internal error" not in done.stderr
+    assert [i["reference"] for i in json.loads(done.stdout)["images"]] == [app]

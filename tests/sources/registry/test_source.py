@@ -367,3 +367,37 @@ def test_schema_1_is_named_not_read() -> None:
         source._choose(source.clients("127.0.0.1:9"), parse_reference("docker://127.0.0.1:9/a:1"),
                        old, None, False)
     assert "Docker schema 1" in caught.value.message and "push the image again" in caught.value.hint
+
+
+def test_digests_imgaudit_cannot_check_are_refused_before_any_read() -> None:
+    """Layer and config digests of another algorithm, or malformed, and index entries named so:
+    UnsupportedManifest, before a request is sent (the registry here does not exist)."""
+    from auditor.sources.registry.client import Manifest
+    from auditor.sources.registry.reference import parse_reference
+    from auditor.sources.registry.source import _Chosen, index_entries
+
+    good_digest = "sha256:" + "a" * 64
+    source = RegistrySource(RegistryClient("127.0.0.1:9", retries=0))
+    client = source.clients("127.0.0.1:9")
+    parsed = parse_reference("docker://127.0.0.1:9/a:1")
+    for config, layer, words in (
+            ("md5:0123", good_digest, "its config by 'md5:0123'"),
+            (good_digest, "sha256:0123", "layer 2 by 'sha256:0123'"),
+            (good_digest, "sha384:" + "b" * 96, "layer 2 by 'sha384:"),
+            ("sha256:" + "A" * 64, good_digest, "its config by 'sha256:AAAA")):
+        document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": config, "size": 2},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                "digest": digest, "size": 1}
+                               for digest in (good_digest, layer)]}
+        manifest = Manifest("sha256:" + "1" * 64, OCI_MANIFEST, b"{}", document)
+        with pytest.raises(UnsupportedManifest) as caught:
+            source._image(client, parsed, "x", _Chosen(manifest, None), WANTED,
+                          LayerCache.disabled(), None, None)
+        assert words in caught.value.message and "sha256" in caught.value.hint
+    assert client.requests_sent == 0
+    with pytest.raises(UnsupportedManifest, match="its manifest 2 by 'md5:1'"):
+        index_entries({"manifests": [
+            {"digest": good_digest, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "md5:1", "platform": {"os": "linux", "architecture": "arm64"}}]})
