@@ -11,9 +11,6 @@ import typer
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.cli.outputs import emit
 from auditor.errors import ImgauditError
-from auditor.formats import render_sweep
-from auditor.formats.sweep import headline, summarize
-from auditor.store import load
 
 
 class ReportFormat(str, enum.Enum):
@@ -36,6 +33,10 @@ def report_command(
     )] = None,
 ) -> None:
     """Render what sweeps recorded: a worst-first table, JSON, CSV, or one HTML page."""
+    from auditor.formats import render_sweep
+    from auditor.formats.sweep import headline, summarize
+    from auditor.store import load
+
     try:
         results = load(databases)
         text = render_sweep(results, fmt.value)

@@ -11,26 +11,12 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as Bar
-from rich.text import Text
 
 from auditor.cli.common import (
     EXIT_ERROR,
@@ -45,129 +31,17 @@ from auditor.cli.common import (
     registry_options,
 )
 from auditor.errors import ImgauditError
-from auditor.sources.cache import LayerCache, default_cache_dir
-from auditor.sources.registry.client import RegistryClient
-from auditor.sources.registry.reference import parse_host
-from auditor.store import SweepStore
-from auditor.sweep import Progress, SweepOptions, SweepSummary, shard_from_env, sweep
 from auditor.units import human_size
+
+if TYPE_CHECKING:
+    from auditor.sources.cache import LayerCache
+    from auditor.sweep import SweepSummary
 
 EXIT_INTERRUPTED = 130
 DEFAULT_DB = "imgaudit-sweep.db"
-# Without a terminal, a plain progress line at most this often.
-PLAIN_EVERY = 10.0
 # Socket timeout of each request: a stalled read ends by then (and is retried), so a timed-out
 # image's thread does not linger long after the sweep recorded it.
 MAX_SOCKET_TIMEOUT = 30.0
-
-
-class _Rate(ProgressColumn):
-    """Steps per second since the stage began (rich's own speed column is a short window)."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
-        rate = task.completed / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rate:6.1f}/s", style="progress.data.speed")
-
-
-class _Failed(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        failed = int(task.fields.get("failed", 0))
-        return Text(f"{failed} failed", style="red" if failed else "progress.remaining")
-
-
-class BarProgress:
-    """A rich progress bar on stderr, one line per stage."""
-
-    def __init__(self) -> None:
-        self._bar = Bar(
-            TextColumn("[bold]{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-            _Failed(), _Rate(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False,
-        )
-        self._task: TaskID | None = None
-        self._failed = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> BarProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._bar.stop()
-
-    def stage(self, name: str, total: int) -> None:
-        with self._lock:
-            if self._task is not None:
-                self._bar.stop_task(self._task)
-            self._failed = 0
-            self._task = self._bar.add_task(name, total=total, failed=0)
-
-    def advance(self, failed: bool = False) -> None:
-        with self._lock:
-            if self._task is None:
-                return
-            self._failed += failed
-            self._bar.update(self._task, advance=1, failed=self._failed)
-
-    def note(self, text: str) -> None:
-        self._bar.console.print(f"imgaudit: {text}", highlight=False, markup=False)
-
-
-class PlainProgress:
-    """Without a terminal (CI logs): a line when a stage starts and at most every PLAIN_EVERY
-    seconds, so a log shows the sweep is alive without a line per image."""
-
-    def __init__(self, every: float = PLAIN_EVERY) -> None:
-        self.every = every
-        self._name = ""
-        self._total = self._done = self._failed = 0
-        self._started = self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> PlainProgress:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-    def stage(self, name: str, total: int) -> None:
-        with self._lock:
-            self._name, self._total, self._done, self._failed = name, total, 0, 0
-            self._started = self._last = time.monotonic()
-        typer.echo(f"imgaudit: sweep: {total} {name} to do", err=True)
-
-    def advance(self, failed: bool = False) -> None:
-        with self._lock:
-            self._done += 1
-            self._failed += failed
-            now = time.monotonic()
-            if now - self._last < self.every and self._done < self._total:
-                return
-            self._last = now
-            elapsed = now - self._started
-            rate = self._done / elapsed if elapsed > 0 else 0.0
-            left = (self._total - self._done) / rate if rate > 0 else 0.0
-            line = (f"imgaudit: sweep: {self._done}/{self._total} {self._name}, {self._failed} "
-                    f"failed, {rate:.1f}/s, ETA {left:.0f} s")
-        typer.echo(line, err=True)
-
-    def note(self, text: str) -> None:
-        typer.echo(f"imgaudit: {text}", err=True)
-
-
-class QuietProgress(PlainProgress):
-    def stage(self, name: str, total: int) -> None:
-        pass
-
-    def advance(self, failed: bool = False) -> None:
-        pass
-
-
-def _progress(quiet: bool) -> BarProgress | PlainProgress:
-    if quiet:
-        return QuietProgress()
-    return BarProgress() if sys.stderr.isatty() else PlainProgress()
 
 
 @contextlib.contextmanager
@@ -192,6 +66,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _layer_cache(no_cache: bool) -> Iterator[LayerCache]:
     """The shared layer cache; with --no-cache a temporary one for this sweep alone (layers
     shared by its images are still read once)."""
+    from auditor.sources.cache import LayerCache, default_cache_dir
+
     if not no_cache:
         yield LayerCache(default_cache_dir())
         return
@@ -288,6 +164,13 @@ def sweep_command(
         "--quiet", "-q", help="No progress on stderr (the summary is still printed).")] = False,
 ) -> None:
     """Audit every image of a registry into a database; a rerun audits only what is new."""
+    # Imported here, not at the top: every other command would pay for them at start-up.
+    from auditor.cli.progress import progress_for
+    from auditor.sources.registry.client import RegistryClient
+    from auditor.sources.registry.reference import parse_host
+    from auditor.store import SweepStore
+    from auditor.sweep import Progress, SweepOptions, shard_from_env, sweep
+
     try:
         registry = parse_host(host)
         access = registry_options(platform, all_platforms, username, password_stdin, insecure)
@@ -300,7 +183,7 @@ def sweep_command(
                                 timeout=min(timeout, MAX_SOCKET_TIMEOUT), retries=retries)
         progress: Progress
         with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
-                _progress(quiet) as progress, _sigterm_as_interrupt():
+                progress_for(quiet) as progress, _sigterm_as_interrupt():
             summary = sweep(client, store, options, cache=cache, progress=progress)
         _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
     except KeyboardInterrupt:
