@@ -141,11 +141,11 @@ def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
         if policy.fail_under is not None and image.score < policy.fail_under:
             if old is None:
                 reasons.append(
-                    f"{ref}: score {image.score} is under --fail-under {policy.fail_under}"
+                    f"{ref}: score {image.score} is under fail-under {policy.fail_under}"
                 )
             elif image.score < old.score:
                 reasons.append(
-                    f"{ref}: score {image.score} is under --fail-under {policy.fail_under} "
+                    f"{ref}: score {image.score} is under fail-under {policy.fail_under} "
                     f"and below the baseline's {old.score}"
                 )
         if policy.fail_on_new:
