@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from auditor import naming
 from auditor.model import (
+    NOT_JUDGED,
     Baseline,
     BaselineImage,
     ImageDiff,
@@ -17,12 +18,10 @@ from auditor.model import (
     PracticeChange,
     ScoredFinding,
     Severity,
-    Status,
 )
 
 # A rule with one of these statuses did not judge the image: its baseline findings are neither
 # resolved nor removed (the rule was skipped by --no-content, ignored, waived, or crashed).
-_NOT_JUDGED = (Status.SKIP, Status.IGNORED, Status.ERROR)
 
 
 def counts(scored: ScoredFinding) -> bool:
@@ -121,7 +120,7 @@ def _match(item: ImageReport, previous: Sequence[str]) -> tuple[list[Novelty | N
         waiting = left.get(scored.finding.fingerprint)
         if not counts(scored) and waiting:
             waiting.pop(0)
-    judged = {r.rule.id for r in item.results if r.status not in _NOT_JUDGED}
+    judged = {r.rule.id for r in item.results if r.status not in NOT_JUDGED}
     resolved = sorted(
         index for print_, indices in left.items() for index in indices
         if print_.split(":", 1)[0] in judged

@@ -55,6 +55,10 @@ STATUS_ORDER: tuple[Status, ...] = (
 )
 
 
+# The statuses of a rule that did not judge the image: not scored, no verdict to compare.
+NOT_JUDGED: tuple[Status, ...] = (Status.SKIP, Status.IGNORED, Status.ERROR)
+
+
 class Origin(enum.Enum):
     OWN = "own"
     BASE = "base"

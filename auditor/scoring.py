@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from auditor.model import (
+    NOT_JUDGED,
     STATUS_ORDER,
     Finding,
     Practice,
@@ -25,7 +26,6 @@ SEVERITY_SHARE: dict[Severity, float] = {
     Severity.INFO: 0.0,
 }
 GRADES: tuple[tuple[int, str], ...] = ((90, "A"), (80, "B"), (70, "C"), (60, "D"), (0, "F"))
-_UNSCORED = (Status.SKIP, Status.IGNORED, Status.ERROR)
 
 
 def status_for(findings: Sequence[Finding]) -> Status:
@@ -52,7 +52,7 @@ def score(
     by_practice = {p.id: [r for r in results if r.rule.practice == p.id] for p in practices}
     applicable = [
         p for p in practices
-        if any(r.status not in _UNSCORED for r in by_practice[p.id])
+        if any(r.status not in NOT_JUDGED for r in by_practice[p.id])
     ]
     total_weight = sum(p.weight for p in applicable) or 1
     scale = 100 / total_weight
@@ -61,7 +61,7 @@ def score(
     for practice in practices:
         rules = by_practice[practice.id]
         counted = [
-            (f, r) for r in rules if r.status not in _UNSCORED
+            (f, r) for r in rules if r.status not in NOT_JUDGED
             for f in (*r.findings, *(r.base_findings if score_base else ()))
         ]
         shares = sum(SEVERITY_SHARE[f.severity] for f, _ in counted)
@@ -74,7 +74,7 @@ def score(
         for result in rules:
             if not score_base:
                 scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.base_findings)
-            if result.status in _UNSCORED:
+            if result.status in NOT_JUDGED:
                 scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.findings)
             scored.extend(ScoredFinding(f, result.rule, 0.0) for f in result.waived)
         practice_results.append(

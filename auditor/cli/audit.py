@@ -40,26 +40,26 @@ from auditor.cli.common import (
     registry_options,
 )
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
-from auditor.compare import new_findings
 from auditor.config import load_policy
 from auditor.errors import ImgauditError
 from auditor.formats import RENDERERS
+from auditor.formats.facts import delta
 from auditor.model import ImageReport, Report
 from auditor.units import human_size, signed
 
 
 def _headline(item: ImageReport) -> str:
     """One image's summary line; against a baseline, with what changed since."""
-    image, old = item.image, item.baseline
-    if old is None:
+    image, change = item.image, delta(item)
+    if change is None:
         scored = [s for s in item.findings if s.points > 0]
         return (f"{image.reference}: score {item.score} ({item.grade}), "
                 f"{len(scored)} scored finding(s), {human_size(image.size)}")
     return (f"{image.reference}: score {item.score} ({item.grade}) "
-            f"{signed(item.score - old.score)} vs baseline, {len(new_findings(item))} new, "
-            f"{len(item.resolved)} resolved finding(s), {human_size(image.size)} "
-            f"({signed(image.size - old.size, human_size)}), {len(image.layers)} layers "
-            f"({signed(len(image.layers) - old.layers)})")
+            f"{signed(change.score)} vs baseline, {change.new} new, "
+            f"{change.resolved} resolved finding(s), {human_size(image.size)} "
+            f"({signed(change.size, human_size)}), {len(image.layers)} layers "
+            f"({signed(change.layers)})")
 
 
 def _summary(report: Report, quiet: bool) -> None:

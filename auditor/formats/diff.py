@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ from tabulate import tabulate
 
 from auditor.errors import UsageError
 from auditor.formats.markdown import escape, markdown_cell
+from auditor.formats.table import wrap
 from auditor.model import ImageDiff, ImageReport, ScoredFinding
 from auditor.units import human_size, signed
 
@@ -50,14 +50,10 @@ def _measures(change: ImageDiff) -> list[tuple[str, str, str, str]]:
 # ----------------------------------------------------------------------------- table
 
 
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or "-"
-
-
 def _finding_rows(findings: Sequence[ScoredFinding], fix: bool) -> list[tuple[str, ...]]:
     return [
-        (s.finding.severity.label, s.rule.id, _wrap(s.finding.message, 34),
-         _wrap(s.finding.evidence, 44) + ("\nfix: " + _wrap(s.rule.fix, 40) if fix else ""))
+        (s.finding.severity.label, s.rule.id, wrap(s.finding.message, 34),
+         wrap(s.finding.evidence, 44) + ("\nfix: " + wrap(s.rule.fix, 40) if fix else ""))
         for s in findings
     ]
 

@@ -19,9 +19,6 @@ from auditor.model import (
 )
 from auditor.units import human_size, signed
 
-# Worst first, then the statuses that judged nothing: the order every format lists them in.
-STATUSES: tuple[Status, ...] = STATUS_ORDER
-
 
 class Standing(enum.Enum):
     """Why a finding does or does not count against the score."""
@@ -60,7 +57,7 @@ def camel(text: str) -> str:
 
 def status_counts(item: ImageReport) -> dict[Status, int]:
     counts = Counter(r.status for r in item.results)
-    return {status: counts.get(status, 0) for status in STATUSES}
+    return {status: counts.get(status, 0) for status in STATUS_ORDER}
 
 
 def describe_counts(item: ImageReport) -> str:

@@ -11,7 +11,7 @@ from auditor.formats.facts import (
     delta,
     of_standing,
 )
-from auditor.model import ImageReport, Novelty, Report, ScoredFinding, Severity, Status
+from auditor.model import NOT_JUDGED, ImageReport, Novelty, Report, ScoredFinding, Severity, Status
 from auditor.units import human_size, signed
 
 STATUS: dict[Status, str] = {
@@ -98,17 +98,21 @@ def _finding_row(scored: ScoredFinding, unweighted: bool) -> tuple[str, ...]:
             escape(finding.evidence), markdown_cell(scored.rule.fix))
 
 
+def _unweighted(item: ImageReport) -> set[int]:
+    """The practices a zero weight leaves unscored."""
+    return {p.practice.id for p in item.practices if p.practice.weight == 0}
+
+
 def top_findings(item: ImageReport) -> list[ScoredFinding]:
     """The findings worth a reader's first look: those that cost points, costliest first, then
-    the image's own findings of medium or worse that a zero practice weight left unscored."""
-    weights = {p.practice.id: p.practice.weight for p in item.practices}
-    candidates = [
+    the image's own findings of medium or worse that a zero practice weight left unscored (the
+    report's order already puts them so: by points, then severity)."""
+    unweighted = _unweighted(item)
+    return [
         s for s in of_standing(item, Standing.SCORED)
         if s.points > 0 or (s.finding.severity >= Severity.MEDIUM
-                            and weights.get(s.rule.practice) == 0)
-    ]
-    candidates.sort(key=lambda s: (-s.points, -s.finding.severity))  # stable
-    return candidates[:TOP]
+                            and s.rule.practice in unweighted)
+    ][:TOP]
 
 
 def _image(item: ImageReport) -> str:
@@ -117,10 +121,10 @@ def _image(item: ImageReport) -> str:
     scored = of_standing(item, Standing.SCORED)
     top = top_findings(item)
     if top:
-        weights = {p.practice.id: p.practice.weight for p in item.practices}
+        unweighted = _unweighted(item)
         lines += ["", f"**Top findings** ({len(top)} of {len(scored)}, costliest first)", "",
                   _table(("Severity", "Rule", "Finding", "Evidence", "Fix"),
-                         [_finding_row(s, weights.get(s.rule.practice) == 0 and not s.points)
+                         [_finding_row(s, s.rule.practice in unweighted and not s.points)
                           for s in top])]
     shown = [s for s in item.findings if s.finding.waiver is None]
     if shown:
@@ -145,7 +149,7 @@ def _image(item: ImageReport) -> str:
             ))
         lines += _details(f"🔕 Waived findings ({len(waived)}), not scored", _table(
             ("Rule", "Finding", "Evidence", "Reason", "Waiver from", "Expires"), waived_rows))
-    odd = [r for r in item.results if r.status in (Status.ERROR, Status.SKIP, Status.IGNORED)]
+    odd = [r for r in item.results if r.status in NOT_JUDGED]
     if odd:
         odd_rows = [(f"`{r.rule.id}`", escape(r.rule.title), STATUS[r.status], escape(r.note))
                     for r in odd]

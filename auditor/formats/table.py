@@ -8,7 +8,7 @@ import textwrap
 from tabulate import tabulate
 
 from auditor.formats.facts import Standing, delta, describe_delta, of_standing
-from auditor.model import ImageReport, Report, ScoredFinding, Severity, Status
+from auditor.model import NOT_JUDGED, ImageReport, Report, ScoredFinding, Severity, Status
 from auditor.units import human_size
 
 _MARK = {
@@ -48,7 +48,8 @@ class _Paint:
         return self(severity.label, _SEVERITY_COLOR[severity])
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int) -> str:
+    """Text folded to width for a table cell; "-" when empty."""
     return "\n".join(textwrap.wrap(text, width)) or "-"
 
 
@@ -61,8 +62,8 @@ def _findings_table(group: list[ScoredFinding], paint: _Paint) -> str:
         rows.append((
             severity,
             s.rule.id,
-            _wrap(s.finding.message, 34),
-            _wrap(s.finding.evidence, 44) + "\nfix: " + _wrap(s.rule.fix, 40),
+            wrap(s.finding.message, 34),
+            wrap(s.finding.evidence, 44) + "\nfix: " + wrap(s.rule.fix, 40),
         ))
     return tabulate(rows, headers=("severity", "rule", "finding", "evidence / fix"),
                     tablefmt="simple")
@@ -76,9 +77,9 @@ def _waived_table(group: list[ScoredFinding]) -> str:
         until = f"\nuntil {waiver.expires.isoformat()}" if waiver.expires else ""
         rows.append((
             s.rule.id,
-            _wrap(s.finding.message, 30),
-            _wrap(s.finding.evidence, 34),
-            _wrap(f"{waiver.reason} ({waiver.source or 'policy'})", 28) + until,
+            wrap(s.finding.message, 30),
+            wrap(s.finding.evidence, 34),
+            wrap(f"{waiver.reason} ({waiver.source or 'policy'})", 28) + until,
         ))
     return tabulate(rows, headers=("rule", "finding", "evidence", "waived because"),
                     tablefmt="simple")
@@ -118,7 +119,7 @@ def _image(item: ImageReport, paint: _Paint) -> str:
     waived = of_standing(item, Standing.WAIVED)
     if waived:
         lines += ["", "Waived findings (ignored, not scored):", _waived_table(waived)]
-    odd = [r for r in item.results if r.status in (Status.ERROR, Status.SKIP, Status.IGNORED)]
+    odd = [r for r in item.results if r.status in NOT_JUDGED]
     if odd:
         lines += ["", "Not judged:"] + [
             f"  {r.rule.id} {paint.status(r.status)}: {r.note}" for r in odd
