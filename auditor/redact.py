@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 MASK = "********"
 
@@ -47,6 +48,14 @@ _QUOTED_PASSWORD_ARG = re.compile(
     r"(?P<flag>[\"'](?:--(?:password|passwd|token|secret|api-key|access-key))[\"'],?\s*[\"'])"
     r"(?P<value>[^\"']+)"
 )
+
+
+def redact_argv(argv: Sequence[str]) -> str:
+    """An exec-form argument list as written (`["app", "--flag", "value"]`), each argument
+    redacted and the argument after a --password-style flag masked. Each argument is redacted on
+    its own: a pass over the joined text would run a flag's mask into the next argument."""
+    text = "[" + ", ".join(f'"{redact(a)}"' for a in argv) + "]"
+    return _QUOTED_PASSWORD_ARG.sub(lambda m: m.group("flag") + MASK, text)
 
 
 def is_secret_name(name: str) -> bool:

@@ -15,7 +15,7 @@ from auditor.model import (
     Passed,
     Severity,
 )
-from auditor.redact import redact
+from auditor.redact import redact_argv
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -24,7 +24,7 @@ _SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash", "/bin/ash", "ash")
 
 def _shown(argv: tuple[str, ...]) -> str:
     """The command as written, with secret-looking arguments masked (a CMD can carry one)."""
-    return redact("[" + ", ".join(f'"{redact(a)}"' for a in argv) + "]")
+    return redact_argv(argv)
 
 
 @rule(

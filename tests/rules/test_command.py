@@ -104,3 +104,14 @@ def test_a_secret_on_the_command_line_is_masked() -> None:
         text = result.note + "".join(f.evidence + f.message for f in result.findings)
         assert "hunter2-cmd" not in text and "s3cr3t-cmd-token" not in text
         assert "********" in text
+
+
+@pytest.mark.parametrize(("argv", "shown"), [
+    (["mysql", "-psecret1", "db"], '["mysql", "-p********", "db"]'),
+    (["app", "--token=abc123", "db"], '["app", "--token=********", "db"]'),
+    (["app", "--password", "x y", "db"], '["app", "--password", "********", "db"]'),
+])
+def test_a_masked_argument_keeps_the_list_readable(argv: list[str], shown: str) -> None:
+    # A mask must not run into the next argument (its quote and comma).
+    result = check(commanded(argv, line="CMD " + " ".join(f'"{a}"' for a in argv)), "IA1001")
+    assert shown in result.note
