@@ -19,6 +19,7 @@ _BENIGN_NAME = re.compile(
 )
 _PLACEHOLDER = re.compile(r"(?i)^(|changeme|change_me|none|null|false|true|\$\{?\w+\}?|<[^>]*>|x+|\*+)$")
 
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]+:)[^/\s@'\"]+@")
 _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
@@ -30,12 +31,13 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----")),
     ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("password in URL", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@")),
+    ("password in URL", _URL_CREDENTIALS),
 )
+# Applied after the URL credentials are masked (keeping the user and host readable).
+_MASKED_AFTER = tuple(p for _, p in _VALUE_PATTERNS if p is not _URL_CREDENTIALS)
 
 # KEY=value pairs inside a command line or a build-argument prefix.
 _ASSIGNMENT = re.compile(r"(?P<key>\b[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s;&|]+)")
-_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]+:)[^/\s@'\"]+@")
 _PASSWORD_FLAG = re.compile(
     r"(?P<flag>(?:--(?:password|passwd|token|secret|api-key|access-key)[= ]|"
     r"(?<![\w-])-p(?=\S{4,})))"  # mysql's -pSECRET, not the -p of --prefix or --production
@@ -94,7 +96,6 @@ def redact(text: str) -> str:
     text = _PASSWORD_FLAG.sub(lambda m: m.group("flag") + MASK, text)
     text = _USER_COLON_PASS.sub(lambda m: m.group("flag") + MASK, text)
     text = _QUOTED_PASSWORD_ARG.sub(lambda m: m.group("flag") + MASK, text)
-    for kind, pattern in _VALUE_PATTERNS:
-        if kind != "password in URL":  # masked above, keeping the user and host readable
-            text = pattern.sub(MASK, text)
+    for pattern in _MASKED_AFTER:
+        text = pattern.sub(MASK, text)
     return text
