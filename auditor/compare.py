@@ -135,7 +135,13 @@ def compare_image(item: ImageReport, old: BaselineImage | None, source: str) -> 
         notice = (f"no image in the baseline {source} matches {item.image.reference}: "
                   "findings are not marked new or known")
         return dataclasses.replace(item, notices=(*item.notices, notice))
-    novelties, resolved = _match(item, old.fingerprints)
+    return _compared(item, old, *_match(item, old.fingerprints))
+
+
+def _compared(
+    item: ImageReport, old: BaselineImage, novelties: Sequence[Novelty | None],
+    resolved: Sequence[int],
+) -> ImageReport:
     findings = tuple(
         dataclasses.replace(scored, novelty=novelty)
         for scored, novelty in zip(item.findings, novelties, strict=True)
@@ -165,9 +171,10 @@ def new_findings(item: ImageReport) -> tuple[ScoredFinding, ...]:
 
 def diff(old: ImageReport, new: ImageReport) -> ImageDiff:
     """Two audits side by side: per-practice status, findings added and removed."""
-    compared = compare_image(new, snapshot(old), old.image.reference)
-    counted = [s for s in old.findings if counts(s)]
-    _, resolved = _match(new, [s.finding.fingerprint for s in counted])
+    before_image = snapshot(old)
+    novelties, resolved = _match(new, before_image.fingerprints)
+    compared = _compared(new, before_image, novelties, resolved)
+    counted = [s for s in old.findings if counts(s)]  # in the order of the fingerprints
     before = {p.practice.id: p for p in old.practices}
     practices = tuple(
         PracticeChange(p.practice, before[p.practice.id].status, p.status)
