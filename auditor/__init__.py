@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -49,7 +48,7 @@ def audit(
     """
     from auditor.assess import run
     from auditor.compare import compare
-    from auditor.rules import select, wanted_files
+    from auditor.rules import prepare
     from auditor.sources import DaemonSource, LayerCache, Wanted, open_images
     from auditor.sources.cache import default_cache_dir
     from auditor.sources.registry import ClientPool, Platform, RegistryOptions, RegistrySource
@@ -59,14 +58,8 @@ def audit(
         raise UsageError("--fail-on-new needs a baseline to tell new findings from known ones",
                          hint="pass --baseline OLD_REPORT.json, the JSON report of an earlier "
                          "build")
-    rules, ignored = select(policy.ignore, policy.enable)
-    unknown = sorted(set(policy.severities) - {r.info.id for r in rules})
-    if unknown:
-        raise UsageError(f"unknown rule {unknown[0]} in a severity override",
-                         hint="`imgaudit rules` lists every rule id")
-    policy = dataclasses.replace(policy, ignore=ignored, enable=frozenset())
-    active = [r for r in rules if r.info.id not in ignored]
-    wanted = Wanted(wanted_files(active)) if content else None
+    rules, policy, files = prepare(policy)
+    wanted = Wanted(files) if content else None
     cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
     daemon = DaemonSource()
     registry = registry or RegistryOptions()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from auditor.assess import run
 from auditor.errors import ImgauditError, NotAnImage, UsageError
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
-from auditor.rules import Rule, ruleset_version, select, wanted_files
+from auditor.rules import Rule, prepare, ruleset_version
 from auditor.sources.cache import LayerCache
 from auditor.sources.layers import Wanted
 from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
@@ -427,12 +427,9 @@ class _Sweep:
         self.source = source
         self.cache = cache
         self.progress = progress
-        policy = options.policy
-        rules, ignored = select(policy.ignore, policy.enable)
-        self.policy = dataclasses.replace(policy, ignore=ignored, enable=frozenset())
-        self.rules: tuple[Rule, ...] = rules
-        active = [r for r in rules if r.info.id not in ignored]
-        self.wanted = Wanted(wanted_files(active)) if options.content else None
+        self.rules: tuple[Rule, ...]
+        self.rules, self.policy, files = prepare(options.policy)
+        self.wanted = Wanted(files) if options.content else None
         self.ruleset = ruleset_version(self.policy, options.content)
         self.failures: list[AuditFailure] = []
         self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0, "not_images": 0}

@@ -109,6 +109,19 @@ def select(
     return ALL_RULES, ignored
 
 
+def prepare(policy: Policy) -> tuple[tuple[Rule, ...], Policy, tuple[str, ...]]:
+    """Every rule; the policy with its rule selection resolved to ids (ignore holds every rule
+    not to run, enable is spent); and the small files the rules that run read. An unknown rule
+    id, in the selection or in a severity override, is an error."""
+    rules, ignored = select(policy.ignore, policy.enable)
+    unknown = sorted(set(policy.severities) - {r.info.id for r in rules})
+    if unknown:
+        raise UsageError(f"unknown rule {unknown[0]} in a severity override",
+                         hint="`imgaudit rules` lists every rule id")
+    resolved = dataclasses.replace(policy, ignore=ignored, enable=frozenset())
+    return rules, resolved, wanted_files(r for r in rules if r.info.id not in ignored)
+
+
 def wanted_files(rules: Iterable[Rule]) -> tuple[str, ...]:
     """The union of small files the rules read, so layers are walked once for all of them."""
     return tuple(sorted({path for r in rules for path in r.info.files}))
