@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from auditor.model import Image
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.cache import LayerCache
@@ -41,14 +39,8 @@ def open_image(
 ) -> Image:
     """The image a target names. wanted=None reads metadata only and no layer. For docker://
     targets, `platform` picks from a list or index (default: this machine's)."""
-    transport, rest = split_transport(target)
-    if transport in ("docker-archive", "oci-archive", "oci"):
-        image = ArchiveSource(daemon).open(rest, wanted, cache, base)
-        return dataclasses.replace(image, reference=target)
-    if transport == "docker":
-        return (registry or RegistrySource(daemon=daemon)).open(
-            target, wanted, cache, base, platform)
-    return (daemon or DaemonSource()).open(rest, wanted, cache, base)
+    return open_images(target, wanted, cache=cache, base=base, daemon=daemon,
+                       registry=registry, platform=platform)[0]
 
 
 def open_images(
@@ -63,8 +55,10 @@ def open_images(
     all_platforms: bool = False,
 ) -> list[Image]:
     """As open_image; with all_platforms, a docker:// list or index gives one Image per platform."""
-    if all_platforms and split_transport(target)[0] == "docker":
+    transport, rest = split_transport(target)
+    if transport in ("docker-archive", "oci-archive", "oci"):
+        return [ArchiveSource(daemon).open(rest, wanted, cache, base, reference=target)]
+    if transport == "docker":
         return (registry or RegistrySource(daemon=daemon)).open_all(
-            target, wanted, cache, base, platform, all_platforms=True)
-    return [open_image(target, wanted, cache=cache, base=base, daemon=daemon, registry=registry,
-                       platform=platform)]
+            target, wanted, cache, base, platform, all_platforms=all_platforms)
+    return [(daemon or DaemonSource()).open(rest, wanted, cache, base)]

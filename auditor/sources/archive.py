@@ -45,11 +45,17 @@ class ArchiveSource:
     def __init__(self, daemon: DaemonSource | None = None) -> None:
         self.daemon = daemon
 
-    def open(self, spec: str, wanted: Wanted | None, cache: LayerCache, base: str | None) -> Image:
+    def open(
+        self, spec: str, wanted: Wanted | None, cache: LayerCache, base: str | None,
+        reference: str,
+    ) -> Image:
+        """The image `spec` (PATH[:REF]) names, its reference `reference` (the target as the
+        user wrote it)."""
         path, ref = split_spec(spec)
         label = f"archive {path}"
         if os.path.isdir(path):
-            return self._open_members(Members(path, label), path, ref, wanted, cache, base, label)
+            return self._open_members(Members(path, label), reference, ref, wanted, cache, base,
+                                      label)
         try:
             with open(path, "rb") as handle:
                 head = handle.read(6)
@@ -58,16 +64,16 @@ class ArchiveSource:
         if not head:
             raise ArchiveError(f"{label} is empty")
         if head.startswith(_COMPRESSED_MAGIC):
-            return self._open_stream(path, ref, wanted, cache, base, label)
+            return self._open_stream(path, reference, ref, wanted, cache, base, label)
         members = Members(path, label)
         try:
-            return self._open_members(members, path, ref, wanted, cache, base, label)
+            return self._open_members(members, reference, ref, wanted, cache, base, label)
         finally:
             members.close()
 
     def _open_members(
-        self, members: Members, path: str, ref: str, wanted: Wanted | None, cache: LayerCache,
-        base: str | None, label: str,
+        self, members: Members, reference: str, ref: str, wanted: Wanted | None,
+        cache: LayerCache, base: str | None, label: str,
     ) -> Image:
         images = list_images(members.names, members.read, label)
         saved = choose(images, ref, label)
@@ -83,10 +89,10 @@ class ArchiveSource:
                     cache.put(diff_id, wanted, cached)
                 contents.append(cached)
         sizes = [members.size(m) for m in saved.layer_members]
-        return self._assemble(saved, images, ref or path, contents, sizes, base)
+        return self._assemble(saved, images, reference, contents, sizes, base)
 
     def _open_stream(
-        self, path: str, ref: str, wanted: Wanted | None, cache: LayerCache,
+        self, path: str, reference: str, ref: str, wanted: Wanted | None, cache: LayerCache,
         base: str | None, label: str,
     ) -> Image:
         with open(path, "rb") as handle:
@@ -100,7 +106,7 @@ class ArchiveSource:
                 bundle, saved.layer_members, saved.diff_ids, wanted, cache, label
             )
         sizes = [bundle.sizes.get(bundle.resolve(m), 0) for m in saved.layer_members]
-        return self._assemble(saved, images, ref or path, contents, sizes, base)
+        return self._assemble(saved, images, reference, contents, sizes, base)
 
     def _assemble(
         self, saved: SavedImage, images: Sequence[SavedImage], reference: str,
