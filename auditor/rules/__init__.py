@@ -80,7 +80,7 @@ ALL_RULES: tuple[Rule, ...] = (
 )
 
 
-def resolve(patterns: Iterable[str], what: str = "rule") -> frozenset[str]:
+def resolve(patterns: Iterable[str]) -> frozenset[str]:
     """The rule ids that ids or globs (IA4*) name; a pattern naming no rule is an error."""
     known = [r.info.id for r in ALL_RULES]
     ids: set[str] = set()
@@ -91,7 +91,7 @@ def resolve(patterns: Iterable[str], what: str = "rule") -> frozenset[str]:
         matched = fnmatch.filter(known, pattern)
         if not matched:
             raise UsageError(
-                f"unknown {what} {pattern}", hint="`imgaudit rules` lists every rule id"
+                f"unknown rule {pattern}", hint="`imgaudit rules` lists every rule id"
             )
         ids.update(matched)
     return frozenset(ids)

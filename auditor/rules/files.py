@@ -78,9 +78,9 @@ def _report(image: Image, label: str, groups: dict[int, _Group]) -> Iterator[Fla
         )
 
 
-def _collect(image: Image, match: re.Pattern[str], root_only: bool) -> dict[int, _Group]:
-    """Own-layer paths matching `match`, grouped by layer; with root_only, one path per match
-    root (the .git folder rather than each object in it)."""
+def _collect(image: Image, match: re.Pattern[str]) -> dict[int, _Group]:
+    """Own-layer paths matching `match`, grouped by layer, one path per match root (the .git
+    folder rather than each object in it); the size is that of every entry below the roots."""
     groups: dict[int, _Group] = {}
     seen_roots: set[tuple[int, str]] = set()
     for layer, entry in layer_entries(image, Origin.OWN):
@@ -91,16 +91,13 @@ def _collect(image: Image, match: re.Pattern[str], root_only: bool) -> dict[int,
             continue
         group = groups.setdefault(layer.number, _Group(layer))
         group.size += entry.size
-        shown = entry.path
-        if root_only:
-            shown = entry.path[: found.end()].rstrip("/")
-            if (layer.number, shown) in seen_roots:
-                continue
-            seen_roots.add((layer.number, shown))
-        if entry.kind is not FileKind.DIR or root_only:
-            group.paths.append(shown)
-            if not still_present(image, layer, entry):
-                group.deleted += 1
+        root = entry.path[: found.end()].rstrip("/")
+        if (layer.number, root) in seen_roots:
+            continue
+        seen_roots.add((layer.number, root))
+        group.paths.append(root)
+        if not still_present(image, layer, entry):
+            group.deleted += 1
     return {k: g for k, g in groups.items() if g.paths}
 
 
@@ -152,7 +149,7 @@ def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
 def vcs_metadata_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag .git, .svn, .hg and .bzr folders in the image's own layers."""
     require_content(image)
-    groups = _collect(image, _VCS, root_only=True)
+    groups = _collect(image, _VCS)
     if not groups:
         yield Passed("no .git, .svn, .hg or .bzr folder in the image's own layers")
         return
