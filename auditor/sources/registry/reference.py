@@ -16,7 +16,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+DIGEST_FORM = "sha256:<64 hex digits> or sha512:<128 hex digits>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,11 @@ class RegistryReference:
         return text
 
 
+
+def is_digest(text: str) -> bool:
+    """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
+    return _DIGEST.fullmatch(text) is not None
+
 def parse_host(text: str) -> str:
     """HOST[:PORT] checked and lowercased; a `docker://` or `https://` prefix and a trailing slash
     are dropped, so `imgaudit sweep docker://reg:5000/` means the same as `reg:5000`."""
@@ -88,11 +94,9 @@ def parse_reference(text: str) -> RegistryReference:
     digest = ""
     if "@" in path:
         path, _, digest = path.partition("@")
-        if not _DIGEST.match(digest):
-            raise InvalidReference(
-                f"{text!r}: {digest!r} is not a digest",
-                hint="a digest is sha256: and 64 lowercase hex digits",
-            )
+        if not is_digest(digest):
+            raise InvalidReference(f"{text!r}: {digest!r} is not a digest",
+                                   hint=f"a digest is {DIGEST_FORM}")
     repository, tag = path, ""
     last = path.rsplit("/", 1)[-1]
     if ":" in last:

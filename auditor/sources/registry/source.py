@@ -36,8 +36,14 @@ from auditor.sources.registry.client import (
     Manifest,
     RegistryClient,
 )
-from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
-from auditor.sources.registry.streams import DIGEST_FORM, HashingReader, decompressed, is_digest
+from auditor.sources.registry.reference import (
+    DIGEST_FORM,
+    PREFIX,
+    RegistryReference,
+    is_digest,
+    parse_reference,
+)
+from auditor.sources.registry.streams import HashingReader, decompressed
 from auditor.text import printable
 
 CONFIG_TYPES = frozenset(
@@ -343,7 +349,7 @@ class RegistrySource:
         label = f"layer {number} ({digest[:19]}) of {client.host}/{repo}"
         with client.open_blob(repo, digest, int(size) if size is not None else None) as blob:
             try:
-                tar, _ = decompressed(blob, label)
+                tar = decompressed(blob, label)
                 unpacked = HashingReader(tar, diff_id)
                 content = scan_layer(unpacked, wanted, label)
                 unpacked.drain()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import zlib
 from typing import Any
 
@@ -16,15 +15,6 @@ from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-DIGEST_FORM = "sha256:<64 hex digits> or sha512:<128 hex digits>"
-
-
-def is_digest(text: str) -> bool:
-    """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
-    return _DIGEST.fullmatch(text) is not None
-
-
 def hasher(digest: str) -> Any:
     """A hashlib object for a digest's algorithm (sha256 or sha512); ValueError for another
     (callers check with is_digest first)."""
@@ -41,8 +31,6 @@ class HashingReader(io.RawIOBase):
         self._source = source
         self.expected = digest
         self._hash = hasher(digest)
-        self.count = 0
-        self.at_eof = False
 
     def readable(self) -> bool:
         return True
@@ -52,9 +40,6 @@ class HashingReader(io.RawIOBase):
         count = read_into(self._source, view)
         if count:
             self._hash.update(view[:count])
-            self.count += count
-        elif len(view):
-            self.at_eof = True
         return count
 
     def drain(self) -> None:
@@ -145,8 +130,8 @@ class _Peeked(io.RawIOBase):
         return len(data)
 
 
-def decompressed(source: Readable, label: str) -> tuple[io.RawIOBase, str]:
-    """The tar inside a layer blob, and what it was compressed with: "gzip", "zstd" or "none".
+def decompressed(source: Readable, label: str) -> io.RawIOBase:
+    """The tar inside a layer blob, compressed with gzip, zstd or nothing.
 
     The bytes tell, not the media type: some tools label a gzip layer as plain tar.
     """
@@ -158,7 +143,7 @@ def decompressed(source: Readable, label: str) -> tuple[io.RawIOBase, str]:
         head += more
     peeked = _Peeked(head, source)
     if head.startswith(GZIP_MAGIC):
-        return _Gunzip(peeked, label), "gzip"
+        return _Gunzip(peeked, label)
     if head.startswith(ZSTD_MAGIC):
-        return _Unzstd(peeked, label), "zstd"
-    return peeked, "none"
+        return _Unzstd(peeked, label)
+    return peeked
