@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 
 from auditor.errors import UsageError
-from auditor.formats import (
-    github,
-    json,
-    junit,
-    markdown,
-    sarif,
-    sweep_csv,
-    sweep_html,
-    sweep_json,
-    sweep_table,
-    table,
-)
 from auditor.model import Report, SweepResults
 
-RENDERERS: dict[str, Callable[[Report], str]] = {
-    "table": table.render,
-    "json": json.render,
-    "sarif": sarif.render,
-    "junit": junit.render,
-    "markdown": markdown.render,
-    "github": github.render,
+# Format name -> the module of auditor.formats that renders it (its `render`). A module is
+# imported when its format is asked for, so start-up does not pay for every renderer.
+RENDERERS: dict[str, str] = {
+    "table": "table",
+    "json": "json",
+    "sarif": "sarif",
+    "junit": "junit",
+    "markdown": "markdown",
+    "github": "github",
 }
 # Formats that can colour their text for a terminal.
-_COLOURED: dict[str, Callable[..., str]] = {"table": table.render}
+_COLOURED = frozenset({"table"})
 
-SWEEP_RENDERERS: dict[str, Callable[[SweepResults], str]] = {
-    "table": sweep_table.render,
-    "json": sweep_json.render,
-    "csv": sweep_csv.render,
-    "html": sweep_html.render,
+SWEEP_RENDERERS: dict[str, str] = {
+    "table": "sweep_table",
+    "json": "sweep_json",
+    "csv": "sweep_csv",
+    "html": "sweep_html",
 }
+
+
+def _renderer(module: str) -> Callable[..., str]:
+    render: Callable[..., str] = importlib.import_module(f"auditor.formats.{module}").render
+    return render
 
 
 def _unknown(fmt: str, known: Iterable[str]) -> UsageError:
@@ -46,11 +42,11 @@ def render(report: Report, fmt: str, *, color: bool = False) -> str:
     if fmt not in RENDERERS:
         raise _unknown(fmt, RENDERERS)
     if color and fmt in _COLOURED:
-        return _COLOURED[fmt](report, color=True)
-    return RENDERERS[fmt](report)
+        return _renderer(RENDERERS[fmt])(report, color=True)
+    return _renderer(RENDERERS[fmt])(report)
 
 
 def render_sweep(results: SweepResults, fmt: str) -> str:
     if fmt not in SWEEP_RENDERERS:
         raise _unknown(fmt, SWEEP_RENDERERS)
-    return SWEEP_RENDERERS[fmt](results)
+    return _renderer(SWEEP_RENDERERS[fmt])(results)
