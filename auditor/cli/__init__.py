@@ -20,7 +20,7 @@ from auditor.cli import report as _report
 from auditor.cli import rules as _rules
 from auditor.cli import sweep as _sweep
 from auditor.cli.common import EXIT_ERROR, app, fail
-from auditor.errors import UsageError
+from auditor.errors import ImgauditError
 
 __all__ = ["app", "main"]
 _COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules, _sweep)
@@ -62,7 +62,7 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
     except typer.Abort:
         typer.echo("imgaudit: aborted", err=True)
         sys.exit(EXIT_ERROR)
-    except UsageError as exc:
+    except ImgauditError as exc:  # every expected failure: one line, a hint, exit 2
         fail(exc.message, exc.hint)
         sys.exit(EXIT_ERROR)
     except _CLICK_ERROR as exc:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from auditor import audit
-from auditor.assess import policy_failures, rule_errors
+from auditor.assess import policy_failures
 from auditor.baseline import read_baseline
 from auditor.cli.common import (
     EXIT_ERROR,
@@ -35,13 +35,12 @@ from auditor.cli.common import (
     ScoreBaseOption,
     UsernameOption,
     app,
-    fail,
     policy_overrides,
     registry_options,
+    report_problems,
 )
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.config import load_policy
-from auditor.errors import ImgauditError
 from auditor.formats import RENDERERS
 from auditor.formats.facts import delta
 from auditor.model import ImageReport, Report
@@ -60,15 +59,6 @@ def _headline(item: ImageReport) -> str:
             f"{change.resolved} resolved finding(s), {human_size(image.size)} "
             f"({signed(change.size, human_size)}), {len(image.layers)} layers "
             f"({signed(change.layers)})")
-
-
-def _summary(report: Report, quiet: bool) -> None:
-    """A line per image (unless quiet), and an error line per image that could not be read."""
-    for item in report.images:
-        if not quiet:
-            typer.echo(f"imgaudit: {_headline(item)}", err=True)
-    for failure in report.failures:
-        fail(f"{failure.reference}: {failure.message}", failure.hint)
 
 
 def _notices(report: Report) -> None:
@@ -148,23 +138,17 @@ def audit_command(
                        "sets fail-on-new but no --baseline was given: gating on every finding",
                        err=True)
         policy = dataclasses.replace(policy, fail_on_new=False)
-    try:
-        registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
-        outputs = parse_outputs(formats or (), output)
-        previous = read_baseline(baseline) if baseline is not None else None
-        report = audit(images, policy=policy, content=not no_content, base=base,
-                       use_cache=not no_cache, baseline=previous, registry=registry)
-        written = write_outputs(report, outputs, color=use_color(color))
-    except ImgauditError as exc:
-        fail(exc.message, exc.hint)
-        raise typer.Exit(EXIT_ERROR) from None
+    registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
+    outputs = parse_outputs(formats or (), output)
+    previous = read_baseline(baseline) if baseline is not None else None
+    report = audit(images, policy=policy, content=not no_content, base=base,
+                   use_cache=not no_cache, baseline=previous, registry=registry)
+    written = write_outputs(report, outputs, color=use_color(color))
     if not quiet:
         _notices(report)
-    _summary(report, quiet)
-    errors = rule_errors(report)
-    for line in errors:
-        fail(line, "this is a bug in imgaudit; please report it")
-    if report.failures or errors or not written:
+        for item in report.images:
+            typer.echo(f"imgaudit: {_headline(item)}", err=True)
+    if report_problems(report) or not written:
         raise typer.Exit(EXIT_ERROR)
     reasons = policy_failures(report, policy)
     for reason in reasons:

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from auditor.text import printable
 
 if TYPE_CHECKING:
+    from auditor.model import Report
     from auditor.sources.registry import RegistryOptions
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
@@ -44,6 +45,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def report_problems(report: Report) -> bool:
+    """An error line for each image that could not be audited and each rule that crashed;
+    whether there was any (the command then exits 2)."""
+    from auditor.assess import rule_errors
+
+    for failure in report.failures:
+        fail(f"{failure.reference}: {failure.message}", failure.hint)
+    errors = rule_errors(report)
+    for line in errors:
+        fail(line, "this is a bug in imgaudit; please report it")
+    return bool(report.failures or errors)
 
 
 def fail(message: str, hint: str = "") -> None:

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from auditor import audit
-from auditor.assess import rule_errors
 from auditor.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -28,13 +27,12 @@ from auditor.cli.common import (
     NoContentOption,
     ScoreBaseOption,
     app,
-    fail,
     policy_overrides,
+    report_problems,
 )
 from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
 from auditor.config import load_policy, parse_fail_on
-from auditor.errors import ImgauditError
 from auditor.formats.diff import render_diff
 
 _TARGET_HELP = "NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]"
@@ -86,18 +84,9 @@ def diff_command(
         max_base_size=max_base_size, max_layers=max_layers,
     )).policy
     policy = dataclasses.replace(policy, fail_under=None, fail_on=None, fail_on_new=False)
-    try:
-        report = audit([old_image, new_image], policy=policy, content=not no_content, base=base,
-                       use_cache=not no_cache)
-    except ImgauditError as exc:
-        fail(exc.message, exc.hint)
-        raise typer.Exit(EXIT_ERROR) from None
-    for failure in report.failures:
-        fail(f"{failure.reference}: {failure.message}", failure.hint)
-    errors = rule_errors(report)
-    for line in errors:
-        fail(line, "this is a bug in imgaudit; please report it")
-    if report.failures or errors:
+    report = audit([old_image, new_image], policy=policy, content=not no_content, base=base,
+                   use_cache=not no_cache)
+    if report_problems(report):
         raise typer.Exit(EXIT_ERROR)
     old, new = report.images
     change = diff(old, new)

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from auditor.cli.common import EXIT_ERROR, app, fail
+from auditor.cli.common import EXIT_ERROR, app
 from auditor.cli.outputs import emit
-from auditor.errors import ImgauditError
 
 
 class ReportFormat(str, enum.Enum):
@@ -37,12 +36,8 @@ def report_command(
     from auditor.formats.sweep import headline, summarize
     from auditor.store import load
 
-    try:
-        results = load(databases)
-        text = render_sweep(results, fmt.value)
-    except ImgauditError as exc:
-        fail(exc.message, exc.hint)
-        raise typer.Exit(EXIT_ERROR) from None
+    results = load(databases)
+    text = render_sweep(results, fmt.value)
     if not emit(text, output, f"{fmt.value} report"):
         raise typer.Exit(EXIT_ERROR)
     if output is not None or fmt is not ReportFormat.table:

@@ -30,7 +30,6 @@ from auditor.cli.common import (
     fail,
     registry_options,
 )
-from auditor.errors import ImgauditError
 from auditor.units import human_size
 
 if TYPE_CHECKING:
@@ -191,9 +190,6 @@ def sweep_command(
         # answers the first one itself); typer would swallow it. Every recorded result is saved.
         typer.echo("imgaudit: interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ImgauditError as exc:
-        fail(exc.message, exc.hint)
-        raise typer.Exit(EXIT_ERROR) from None
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_ERROR if summary.failed else EXIT_OK)
