@@ -121,13 +121,13 @@ def _fail_on(value: object) -> Severity | None:
         raise _Bad(bad.problem, bad.hint + ", or none") from None
 
 
-def parse_fail_on(value: str, option: str = "--fail-on") -> Severity | None:
+def parse_fail_on(value: str) -> Severity | None:
     """A --fail-on value read as the policy reads it: a severity, or None for "none";
     ConfigError naming the option otherwise."""
     try:
         return _fail_on(value)
     except _Bad as bad:
-        raise ConfigError(f"{option}: {bad.problem}", hint=bad.hint) from None
+        raise ConfigError(f"--fail-on: {bad.problem}", hint=bad.hint) from None
 
 
 def _size(value: object, least: int = 1) -> int:

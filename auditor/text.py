@@ -17,7 +17,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def printable(text: str, limit: int | None = None) -> str:
     """`text` with every control character written as `\\xNN` (`\\uNNNN` for the bidirectional
-    ones); with `limit`, cut to that many characters first, ending in "...". Idempotent."""
+    ones); with `limit`, cut to that many characters first, ending in "...". Idempotent when
+    no limit is given."""
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 3)] + "..."
     return _UNSAFE.sub(_escape, text)

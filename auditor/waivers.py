@@ -79,9 +79,10 @@ def expired(waiver: Waiver, today: datetime.date) -> bool:
     return waiver.expires is not None and waiver.expires < today
 
 
-def covers_image(waiver: Waiver, image: Image) -> bool:
-    """Whether `images` matches a name of the image (with the registry host it came from)."""
-    return any(fnmatch.fnmatchcase(name, waiver.images) for name in image_names(image))
+def covers_image(waiver: Waiver, names: Iterable[str]) -> bool:
+    """Whether `images` matches one of the image's names (naming.image_names: with the registry
+    host it came from)."""
+    return any(fnmatch.fnmatchcase(name, waiver.images) for name in names)
 
 
 def applicable(
@@ -94,7 +95,8 @@ def applicable(
     """The waivers in force for this image today, and notices: expired waivers, a label refused
     by the policy or not set by the image's own build, label entries that cannot be read."""
     notices: list[str] = []
-    candidates = [w for w in policy_waivers if covers_image(w, image)]
+    names = image_names(image)
+    candidates = [w for w in policy_waivers if covers_image(w, names)]
     label = image.config.labels.get(LABEL, "")
     if label:
         refusal = label_refusal(image)

@@ -52,7 +52,7 @@ _TITLES = {r.info.id: r.info.title for r in ALL_RULES}
 _PRACTICE_NAMES = {f"weights.{p.id}": p.name for p in PRACTICES}
 
 
-def _json_value(key: str, value: object) -> Any:
+def _json_value(value: object) -> Any:
     if isinstance(value, Severity):
         return value.label
     if isinstance(value, tuple):
@@ -131,7 +131,7 @@ def _document(effective: EffectivePolicy, today: datetime.date) -> dict[str, Any
         "file": str(effective.file) if effective.file else None,
         "searched": [str(folder) for folder in effective.searched],
         "settings": {
-            key: {"value": _json_value(key, value), "source": effective.sources[key]}
+            key: {"value": _json_value(value), "source": effective.sources[key]}
             for key, value in values.items() if key != "waivers"
         },
         "waivers": [

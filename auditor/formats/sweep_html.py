@@ -336,6 +336,11 @@ def _hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
+# The page allows only its own script and style, by hash (computed once).
+_JS_HASH = _hash(_JS)
+_CSS_HASH = _hash(_CSS)
+
+
 def _embed(data: object) -> str:
     """JSON that cannot end its <script> block: every `<`, `>` and `&` escaped."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
@@ -438,7 +443,7 @@ def render(results: SweepResults) -> str:
                   "rule sets; sweep again to audit every image under the current one.</p>")
     last = timestamp(summary.last_seen) or "never"
     sources = ", ".join(results.databases)
-    policy = (f"default-src 'none'; script-src '{_hash(_JS)}'; style-src '{_hash(_CSS)}'; "
+    policy = (f"default-src 'none'; script-src '{_JS_HASH}'; style-src '{_CSS_HASH}'; "
               "base-uri 'none'; form-action 'none'")
     return f"""<!DOCTYPE html>
 <html lang="en">
