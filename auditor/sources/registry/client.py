@@ -29,7 +29,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,13 +177,23 @@ class RegistryClient:
 
     def repositories(self, page_size: int = 1000) -> Iterator[str]:
         """Every repository of the catalog, page after page."""
+        def missing(codes: str) -> RegistryError:
+            return RegistryError(
+                f"registry {self.host} does not list its repositories "
+                f"(GET /v2/_catalog: 404{f' {codes}' if codes else ''})",
+                hint="name the repositories to audit instead")
+
         yield from self._pages("/v2/_catalog", "repositories", page_size, "registry:catalog:*",
-                               "the catalog")
+                               "the catalog", missing)
 
     def tags(self, repo: str, page_size: int = 1000) -> Iterator[str]:
         """Every tag of a repository, page after page (none for a repository without tags)."""
+        def missing(codes: str) -> RegistryError:
+            return ManifestUnknown(f"registry {self.host} has no repository {repo} "
+                                   f"({codes or 404})")
+
         yield from self._pages(f"/v2/{repo}/tags/list", "tags", page_size, _pull(repo),
-                               f"repository {repo}")
+                               f"repository {repo}", missing)
 
     def manifest(self, repo: str, reference: str) -> Manifest:
         """The manifest (or index) a tag or digest names, its digest verified: against the
@@ -401,10 +411,11 @@ class RegistryClient:
             raise RegistryError(f"{what} from {self.host} is over {limit} bytes", hint=hint)
         return bytes(data)
 
-    def _pages(self, path: str, key: str, page_size: int, scope: str, what: str
-               ) -> Iterator[str]:
+    def _pages(self, path: str, key: str, page_size: int, scope: str, what: str,
+               missing: Callable[[str], RegistryError]) -> Iterator[str]:
         """The items of a paginated list, each once: pages by the Link header's next URL, else
-        by `last=` while pages come full (some registries ignore `n` and send everything)."""
+        by `last=` while pages come full (some registries ignore `n` and send everything).
+        A 404 raises what `missing` makes of the registry's error codes."""
         url: str | None = f"{path}?n={page_size}"
         urls: set[str] = set()
         seen: set[str] = set()
@@ -412,13 +423,7 @@ class RegistryClient:
             urls.add(url)
             with self._request("GET", url, scope) as response:
                 if response.status_code == 404:
-                    codes = _errors(response)
-                    if what == "the catalog":
-                        raise RegistryError(
-                            f"registry {self.host} does not list its repositories "
-                            f"(GET /v2/_catalog: 404{f' {codes}' if codes else ''})",
-                            hint="name the repositories to audit instead")
-                    raise ManifestUnknown(f"registry {self.host} has no {what} ({codes or 404})")
+                    raise missing(_errors(response))
                 self._expect(response, 200, what)
                 page = self._read_capped(
                     response, MAX_PAGE, f"a page of {what}",
