@@ -263,9 +263,10 @@ class _Group:
         return self.targets[0]
 
 
-def _internal(exc: Exception) -> str:
-    """A bug's one-line record (its text may quote what the registry sent)."""
-    return printable(f"internal error: {type(exc).__name__}: {exc}", 300)
+def _internal(exc: Exception) -> tuple[str, str]:
+    """A bug's one-line record (its text may quote what the registry sent), and its hint."""
+    return (printable(f"internal error: {type(exc).__name__}: {exc}", 300),
+            "this is a bug in imgaudit; please report it")
 
 
 def _matches(name: str, globs: Sequence[str]) -> bool:
@@ -347,8 +348,7 @@ class _Planner:
         except ImgauditError as exc:
             return _Unresolved(repository, tag, exc.message, exc.hint)
         except Exception as exc:  # a bug must not stop the sweep: recorded like any failure
-            return _Unresolved(repository, tag, _internal(exc),
-                               "this is a bug in imgaudit; please report it")
+            return _Unresolved(repository, tag, *_internal(exc))
 
     def _created_of(self, repository: str, digest: str, manifest: Manifest | None) -> str:
         """The image config's `created`: one manifest and one config read per digest."""
@@ -447,19 +447,20 @@ class _Sweep:
 
     def failure(self, target: SweepTarget, message: str, hint: str, duration: float) -> None:
         self.store.record_failure(target, message, hint, self.ruleset, duration)
-        with self._lock:
-            self.counts["failed"] += 1
-            if len(self.failures) < _SHOWN_FAILURES:
-                self.failures.append(AuditFailure(target.reference, message, hint))
+        self._failed(AuditFailure(target.reference, message, hint))
 
     def failed_listing(self, repository: str, failure: AuditFailure) -> None:
         """A repository whose tags cannot be listed: counted and shown, not stored (there is no
         tag to store it under); the next sweep lists it again."""
+        self._failed(AuditFailure(f"{self.client.host}/{repository}", failure.message,
+                                  failure.hint))
+
+    def _failed(self, failure: AuditFailure) -> None:
+        """Counted; the first few kept for the summary."""
         with self._lock:
             self.counts["failed"] += 1
             if len(self.failures) < _SHOWN_FAILURES:
-                self.failures.append(
-                    AuditFailure(f"{self.client.host}/{repository}", failure.message, failure.hint))
+                self.failures.append(failure)
 
     def _link_rest(self, group: _Group) -> None:
         for target in group.targets[1:]:
@@ -493,8 +494,7 @@ class _Sweep:
         except ImgauditError as exc:
             message, hint = exc.message, exc.hint
         except Exception as exc:  # one image's bug must not stop the sweep
-            message = _internal(exc)
-            hint = "this is a bug in imgaudit; please report it"
+            message, hint = _internal(exc)
         if not job.claim():
             return  # the sweep recorded a timeout (or was interrupted) meanwhile
         try:
