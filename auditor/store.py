@@ -26,7 +26,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
@@ -368,7 +368,19 @@ class SweepStore:
 
     def link_tag(self, target: SweepTarget) -> None:
         """Records that `target`'s tag points at its digest, audited before: no new audit."""
-        self._write(lambda conn: self._link(conn, target, time.time()))
+        self.link_tags((target,))
+
+    def link_tags(self, targets: Iterable[SweepTarget]) -> None:
+        """link_tag for many tags, in one transaction (none for no tag)."""
+        targets = tuple(targets)
+
+        def link(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            for target in targets:
+                self._link(conn, target, now)
+
+        if targets:
+            self._write(link)
 
     # ------------------------------------------------------------------------------ reading
 

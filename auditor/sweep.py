@@ -463,8 +463,7 @@ class _Sweep:
                 self.failures.append(failure)
 
     def _link_rest(self, group: _Group) -> None:
-        for target in group.targets[1:]:
-            self.store.link_tag(target)
+        self.store.link_tags(group.targets[1:])
         self.count("linked", len(group.targets) - 1)
 
     # -- the audit of one manifest
@@ -712,14 +711,15 @@ def _prepare(work: _Sweep, plan: _Plan, repositories: Sequence[str]) -> list[_Gr
     plan.images = len(mine)
     plan.other_shards = len(groups) - len(mine)
     todo = []
+    audited: list[SweepTarget] = []
     for group in mine:
         if not options.refresh and store.seen(group.digest, group.platform, work.ruleset):
-            for target in group.targets:
-                store.link_tag(target)
+            audited += group.targets
             work.count("skipped")
             work.count("linked", len(group.targets) - 1)
         else:
             todo.append(group)
+    store.link_tags(audited)  # one transaction, not one per tag, for a rerun of a big registry
     return todo
 
 
