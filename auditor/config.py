@@ -73,6 +73,9 @@ class _Bad(Exception):
 
 # ----------------------------------------------------------------------------- values
 
+# The settings that are sizes ("400MB" in a file, bytes in a Policy).
+SIZE_KEYS = ("max-size", "max-own-size", "max-base-size", "min-cache-size")
+
 
 def _integer(value: object, least: int, most: int | None = None) -> int:
     # TOML booleans are Python ints; `fail-under = true` is a mistake, not 1.
@@ -385,11 +388,13 @@ class _FileReader:
             self.fail(key, f"{_show(value)} is not a table", f"write it as a [{key}] table")
         return value
 
-    def unknown(self, key: str, known: Iterable[str], where: str = "") -> NoReturn:
+    def unknown(self, key: str, known: Iterable[str], where: str = "", label: str = ""
+                ) -> NoReturn:
+        """An unknown key, named `label` (default where + key), with the closest known one."""
         known = tuple(known)
         close = difflib.get_close_matches(key.replace("_", "-"), known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"the keys here are {', '.join(known)}"
-        self.fail(f"{where}{key}", "unknown key", hint)
+        self.fail(label or f"{where}{key}", "unknown key", hint)
 
     def settings(self, table: Mapping[str, Any]) -> dict[str, object]:
         values: dict[str, object] = {}
@@ -466,9 +471,7 @@ class _FileReader:
             self.fail(at(), f"{_show(entry)} is not a table", hint)
         for key in entry:
             if key not in _WAIVER_KEYS:
-                close = difflib.get_close_matches(key, _WAIVER_KEYS, n=1, cutoff=0.6)
-                self.fail(at(key), "unknown key", f"did you mean {close[0]}?" if close else
-                          f"the keys here are {', '.join(_WAIVER_KEYS)}")
+                self.unknown(key, _WAIVER_KEYS, label=at(key))
         for key in ("rule", "reason"):
             if key not in entry:
                 self.fail(at(key), "required but missing",
@@ -621,7 +624,7 @@ def toml_value(key: str, value: object) -> str:
         return _toml_string(value.label)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if key in ("max-size", "max-own-size", "max-base-size", "min-cache-size"):
+    if key in SIZE_KEYS:
         assert isinstance(value, int)
         return _toml_string(size_setting(value)) if value else "0"
     if isinstance(value, tuple):

@@ -29,6 +29,7 @@ from auditor.cli.common import (
 from auditor.config import (
     DEFAULT,
     SETTING_NOTES,
+    SIZE_KEYS,
     EffectivePolicy,
     dump_policy,
     flatten,
@@ -47,7 +48,6 @@ class ConfigFormat(str, enum.Enum):
     toml = "toml"
 
 
-_SIZES = ("max-size", "max-own-size", "max-base-size", "min-cache-size")
 _TITLES = {r.info.id: r.info.title for r in ALL_RULES}
 _PRACTICE_NAMES = {f"weights.{p.id}": p.name for p in PRACTICES}
 
@@ -63,7 +63,7 @@ def _json_value(value: object) -> Any:
 def _text_value(key: str, value: object) -> str:
     if value is None:
         return "none" if key == "fail-on" else "not set"
-    if key in _SIZES and isinstance(value, int):
+    if key in SIZE_KEYS and isinstance(value, int):
         written = size_setting(value)
         plain = written.isdigit() and value >= 1000
         return f"{written} ({human_size(value)})" if plain else written
