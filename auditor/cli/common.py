@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from auditor.config.settings import BY_KEY, SETTINGS
 from auditor.text import printable
 
 if TYPE_CHECKING:
@@ -80,29 +81,33 @@ NoConfigOption = Annotated[bool, typer.Option(
 )]
 
 
-# The policy's options: None means "not given", so the policy file's value stands.
-FailUnderOption = Annotated[int | None, typer.Option(
-    min=0, max=100, metavar="SCORE", help="Exit 1 when an image scores below SCORE.")]
-FailOnOption = Annotated[str | None, typer.Option(
-    metavar="SEVERITY", help="Exit 1 on a scored finding of this severity or worse "
-    "(info, low, medium, high, critical).")]
-IgnoreOption = Annotated[list[str] | None, typer.Option(
-    metavar="RULE", help="Do not run RULE (repeatable, or comma-separated; globs like IA4*).")]
-ScoreBaseOption = Annotated[bool | None, typer.Option(
-    "--score-base/--no-score-base", help="Score the base image's findings too.",
-    show_default=False)]
-MaxSizeOption = Annotated[str | None, typer.Option(help="Size limit for the image (400MB).")]
-MaxOwnSizeOption = Annotated[str | None, typer.Option(
-    help="Size limit for the image's own layers (200MB).")]
-MaxBaseSizeOption = Annotated[str | None, typer.Option(
-    help="Size limit for the base image (250MB).")]
-MaxLayersOption = Annotated[int | None, typer.Option(
-    min=1, help="Most non-empty layers the image's own build may add (10).")]
-FailOnNewOption = Annotated[bool | None, typer.Option(
-    "--fail-on-new/--no-fail-on-new", help="With --baseline: fail only on regressions (new "
-    "findings at or above --fail-on, default low; a score under --fail-under and the "
-    "baseline's). --no-fail-on-new switches off the policy file's fail-on-new.",
-    show_default=False)]
+# The policy's options, each declared with its setting in auditor.config.settings; None means
+# "not given", so the policy file's value stands.
+def _policy_option(key: str) -> Any:
+    setting = BY_KEY[key]
+    option = setting.option
+    assert option is not None, f"the {key} setting has no command-line option"
+    return typer.Option(*option.names, metavar=option.metavar, min=option.min, max=option.max,
+                        help=setting.option_help, show_default=option.show_default)
+
+
+FailUnderOption = Annotated[int | None, _policy_option("fail-under")]
+FailOnOption = Annotated[str | None, _policy_option("fail-on")]
+IgnoreOption = Annotated[list[str] | None, _policy_option("rules.disable")]
+ScoreBaseOption = Annotated[bool | None, _policy_option("score-base")]
+MaxSizeOption = Annotated[str | None, _policy_option("max-size")]
+MaxOwnSizeOption = Annotated[str | None, _policy_option("max-own-size")]
+MaxBaseSizeOption = Annotated[str | None, _policy_option("max-base-size")]
+MaxLayersOption = Annotated[int | None, _policy_option("max-layers")]
+FailOnNewOption = Annotated[bool | None, _policy_option("fail-on-new")]
+_SETTING_OF = {s.option.parameter: s.key for s in SETTINGS if s.option is not None}
+
+
+def policy_overrides(**given: object) -> dict[str, object]:
+    """The policy options given on the command line, by parameter name (`max_size=...`), keyed
+    as in the policy file."""
+    return {_SETTING_OF[parameter]: value for parameter, value in given.items()}
+
 
 # How images are read.
 NoContentOption = Annotated[bool, typer.Option(
@@ -112,26 +117,6 @@ BaseOption = Annotated[str | None, typer.Option(
     "from local images, labels or history.")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Neither read nor write the per-layer analysis cache.")]
-
-
-def policy_overrides(
-    *,
-    fail_under: int | None = None,
-    fail_on: str | None = None,
-    ignore: list[str] | None = None,
-    score_base: bool | None = None,
-    max_size: str | None = None,
-    max_own_size: str | None = None,
-    max_base_size: str | None = None,
-    max_layers: int | None = None,
-    fail_on_new: bool | None = None,
-) -> dict[str, object]:
-    """The policy options given on the command line, keyed as in the policy file."""
-    return {
-        "fail-under": fail_under, "fail-on": fail_on, "rules.disable": ignore,
-        "score-base": score_base, "max-size": max_size, "max-own-size": max_own_size,
-        "max-base-size": max_base_size, "max-layers": max_layers, "fail-on-new": fail_on_new,
-    }
 
 
 # How docker:// images are read.

@@ -26,19 +26,9 @@ from auditor.cli.common import (
     app,
     policy_overrides,
 )
-from auditor.config import (
-    DEFAULT,
-    SETTING_NOTES,
-    SIZE_KEYS,
-    EffectivePolicy,
-    dump_policy,
-    flatten,
-    load_policy,
-    toml_value,
-)
+from auditor.config import DEFAULT, EffectivePolicy, dump_policy, load_policy
+from auditor.config.settings import SETTINGS, WAIVERS
 from auditor.model import Severity, Waiver
-from auditor.rules import ALL_RULES, PRACTICES
-from auditor.units import human_size, size_setting
 from auditor.waivers import expired
 
 
@@ -48,36 +38,12 @@ class ConfigFormat(str, enum.Enum):
     toml = "toml"
 
 
-_TITLES = {r.info.id: r.info.title for r in ALL_RULES}
-_PRACTICE_NAMES = {f"weights.{p.id}": p.name for p in PRACTICES}
-
-
 def _json_value(value: object) -> Any:
     if isinstance(value, Severity):
         return value.label
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-def _text_value(key: str, value: object) -> str:
-    if value is None:
-        return "none" if key == "fail-on" else "not set"
-    if key in SIZE_KEYS and isinstance(value, int):
-        written = size_setting(value)
-        plain = written.isdigit() and value >= 1000
-        return f"{written} ({human_size(value)})" if plain else written
-    if isinstance(value, tuple):
-        return ", ".join(str(v) for v in value) or ("(all)" if key == "rules.enable" else "(none)")
-    return toml_value(key, value).strip('"')
-
-
-def _meaning(key: str) -> str:
-    if key.startswith("weights."):
-        return _PRACTICE_NAMES[key]
-    if key.startswith("severity."):
-        return _TITLES[key.split(".", 1)[1]]
-    return SETTING_NOTES.get(key, "")
 
 
 def _file_line(effective: EffectivePolicy, no_config: bool) -> str:
@@ -98,23 +64,21 @@ def _waiver_state(waiver: Waiver, today: datetime.date) -> str:
 
 
 def _table(effective: EffectivePolicy, no_config: bool, today: datetime.date) -> str:
-    values = flatten(effective.policy)
     rows = []
     hidden = 0
-    for key, value in values.items():
-        source = effective.sources[key]
-        if key == "waivers":
-            continue
-        if key.startswith("severity.") and source == DEFAULT:
+    for setting in SETTINGS:
+        source = effective.sources[setting.key]
+        if setting.field == "severities" and source == DEFAULT:
             hidden += 1  # the rules' declared severities: `imgaudit rules` lists them
             continue
-        rows.append((key, _text_value(key, value), source, _meaning(key)))
+        value = setting.kind.text(setting.value(effective.policy))
+        rows.append((setting.key, value, source, setting.note if setting.explained else ""))
     if hidden:
         rows.append(("severity.*", "declared", DEFAULT, f"{hidden} rules: `imgaudit rules`"))
     out = [_file_line(effective, no_config), ""]
     out.append(tabulate(rows, headers=("setting", "value", "source", "meaning"), tablefmt="plain"))
     waivers = effective.policy.waivers
-    out += ["", f"waivers: {len(waivers) or 'none'} (source: {effective.sources['waivers']})"]
+    out += ["", f"waivers: {len(waivers) or 'none'} (source: {effective.sources[WAIVERS]})"]
     for waiver in waivers:
         where = f" at {waiver.paths}" if waiver.paths else ""
         out.append(f"  {waiver.rule}{where} on {waiver.images}: {_waiver_state(waiver, today)}"
@@ -126,13 +90,13 @@ def _table(effective: EffectivePolicy, no_config: bool, today: datetime.date) ->
 
 
 def _document(effective: EffectivePolicy, today: datetime.date) -> dict[str, Any]:
-    values = flatten(effective.policy)
     return {
         "file": str(effective.file) if effective.file else None,
         "searched": [str(folder) for folder in effective.searched],
         "settings": {
-            key: {"value": _json_value(value), "source": effective.sources[key]}
-            for key, value in values.items() if key != "waivers"
+            setting.key: {"value": _json_value(setting.value(effective.policy)),
+                          "source": effective.sources[setting.key]}
+            for setting in SETTINGS
         },
         "waivers": [
             {"rule": w.rule, "reason": w.reason, "images": w.images, "paths": w.paths,

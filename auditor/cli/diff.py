@@ -32,7 +32,7 @@ from auditor.cli.common import (
 )
 from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
-from auditor.config import load_policy, parse_fail_on
+from auditor.config import load_policy, read_option
 from auditor.formats.diff import render_diff
 
 _TARGET_HELP = "NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]"
@@ -77,7 +77,7 @@ def diff_command(
     """Compare two images side by side: size, layers, per-practice status, score, and the
     findings NEW_IMAGE added and removed. Exits 0 unless a gate option is given."""
     # Read as `imgaudit audit --fail-on` reads it: a bad value is the same one-line error.
-    severity = parse_fail_on(fail_on) if fail_on is not None else None
+    severity = read_option("fail-on", fail_on) if fail_on is not None else None
     # The same policy as `imgaudit audit` (file, then options), without its exit gates.
     policy = load_policy(config, no_config=no_config, overrides=policy_overrides(
         ignore=ignore, score_base=score_base, max_size=max_size, max_own_size=max_own_size,
