@@ -1,0 +1,34 @@
+"""Policy files written into a throwaway repository, the policy loaded from there, and imgaudit
+run there as a command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.config import EffectivePolicy, load_policy
+
+
+def make_repo(tmp_path: Path) -> Path:
+    """A repository root (it holds .git), so discovery never wanders above the test's folder."""
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    return root
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(cwd: Path, **kwargs: object) -> EffectivePolicy:
+    return load_policy(cwd=cwd, **kwargs)  # type: ignore[arg-type]
+
+
+def imgaudit(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auditor.cli", *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+    )
