@@ -13,6 +13,7 @@ image's history, and tell which line made each step and set each config value.
 from __future__ import annotations
 
 from auditor.dockerfile.errors import DockerfileError
+from auditor.dockerfile.match import detect_dockerfile, match_history, match_image
 from auditor.dockerfile.model import (
     Builder,
     ConfigField,
@@ -35,6 +36,9 @@ __all__ = [
     "Instruction",
     "Mismatch",
     "Stage",
+    "detect_dockerfile",
+    "match_history",
+    "match_image",
     "parse_dockerfile",
     "read_dockerfile",
 ]
