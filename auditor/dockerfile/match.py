@@ -92,6 +92,16 @@ def match_history(dockerfile: Dockerfile, history: Sequence[HistoryStep], *,
             if isinstance(outcome, DockerfileMapping):
                 return outcome
             failures.append(outcome)
+    own = next((step.index for step in history if step.origin is Origin.OWN), None)
+    if trust_origins and own is not None:
+        # Where the steps first differ, read from the start of the image's own build, says
+        # more than where they differ read from the end: an inserted step shifts every step.
+        for builder in _likely_builders(recorded):
+            for with_option in (False, True) if builder is Builder.CLASSIC else (False,):
+                diagnosis = _Attempt(dockerfile, stage, history, recorded, builder, with_option,
+                                     trust_origins, anchor=own).run()
+                assert not isinstance(diagnosis, DockerfileMapping)
+                failures.append(diagnosis)
     best = max(failures, key=lambda failure: failure.progress)
     return Mismatch(dockerfile.path, best.reason)
 
@@ -134,6 +144,7 @@ class _Attempt:
     builder: Builder
     with_option: bool
     trust_origins: bool
+    anchor: int | None = None  # the history index of the first step, to find where they differ
     matched: int = 0
 
     def fail(self, reason: str) -> _Failure:
@@ -149,7 +160,7 @@ class _Attempt:
             if last is None or last.builder is not Builder.CLASSIC or last.instruction != "LABEL":
                 return _Failure("the last step is no `docker build --label` step", -1)
             end -= 1
-        start = end - len(made)
+        start = end - len(made) if self.anchor is None else self.anchor
         if start < 0:
             return self.fail(f"{_stage_words(self.stage)} makes {len(made)} history steps, but "
                              f"the image has only {end}")
@@ -161,6 +172,9 @@ class _Attempt:
                 if not _records(instruction, self.builder):
                     continue
                 index = start + len(steps)
+                if index >= end:
+                    return self.fail(f"{instruction.describe()} makes no step: the image's "
+                                     f"history ends before it")
                 step, record = self.history[index], self.recorded[index]
                 if (record.builder is not self.builder
                         or record.instruction != instruction.keyword
@@ -171,6 +185,10 @@ class _Attempt:
                                      f"{step.describe()}{builder}")
                 steps[index] = instruction
                 self.matched += 1
+        if start + len(steps) < end:
+            extra = self.history[start + len(steps)]
+            return self.fail(f"{extra.describe()} comes after the last instruction of "
+                             f"{_stage_words(self.stage)}")
         return self.conclude(steps, start, end, walk)
 
     def conclude(self, steps: dict[int, Instruction], start: int, end: int, walk: _Walk

@@ -182,8 +182,13 @@ def test_the_classic_builders_label_option_step_has_no_line() -> None:
 def test_an_extra_step_maps_nothing() -> None:
     own = list(APP_BUILDKIT)
     own.insert(4, "RUN chmod 755 /srv/app # buildkit")
-    assert mismatch(APP, own) == (
-        "line 2 `ARG APP_USER=app` does not match history[5]: ENV HOME=/home/app PORT=8080")
+    # said where they part, read from the start of the image's own build
+    assert mismatch(APP, own) == ("line 8 `COPY --chown=1000:1000 app.sh ./` does not match "
+                                  "history[8]: RUN chmod 755 /srv/app")
+    # a step missing at the end
+    assert mismatch(APP, APP_BUILDKIT[:-1]) == (
+        "line 11 `CMD [\"/bin/sh\", \"app.sh\"]` makes no step: the image's history ends "
+        "before it")
 
 
 def test_an_extra_own_step_before_the_dockerfiles_first_maps_nothing() -> None:
