@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from auditor.dockerfile.errors import DockerfileError
 from auditor.redact import redact
+from auditor.text import printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +202,10 @@ class Mismatch:
     """A Dockerfile that does not explain the image: nothing is mapped, and this says why."""
 
     path: str
-    reason: str  # one line
+    reason: str  # one line, whatever the history held: whitespace runs joined, controls escaped
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", printable(" ".join(self.reason.split())))
 
     def __str__(self) -> str:
         return f"{self.path} does not match the image's history: {self.reason}"

@@ -235,6 +235,13 @@ def test_too_few_steps_map_nothing() -> None:
         "the image has only 5")
 
 
+def test_a_mismatch_reason_is_one_safe_line() -> None:
+    text = "FROM a\nRUN echo hi\n"
+    reason = mismatch(text, ("RUN /bin/sh -c printf '\x1b]0;pwned\x07'\necho hi # buildkit",))
+    assert reason == ("line 2 `RUN echo hi` does not match history[4]: RUN printf "
+                      "'\\x1b]0;pwned\\x07' echo hi")
+
+
 def test_a_mismatch_reason_masks_secrets() -> None:
     text = "FROM a\nENV GITHUB_TOKEN=ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k\n"
     reason = mismatch(text, ("ENV GITHUB_TOKEN=ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9x",))
