@@ -27,7 +27,7 @@ from auditor.dockerfile.model import (
     Mismatch,
     Stage,
 )
-from auditor.dockerfile.parse import global_defaults, read_dockerfile
+from auditor.dockerfile.parse import global_defaults, parse_dockerfile, read_dockerfile
 from auditor.dockerfile.recorded import RecordedStep, go_strings, port_set, port_specs, read_step
 from auditor.dockerfile.words import (
     ANYTHING,
@@ -194,19 +194,26 @@ class _Attempt:
     def conclude(self, steps: dict[int, Instruction], start: int, end: int, walk: _Walk
                  ) -> DockerfileMapping | _Failure:
         notes: list[str] = []
+        root = self.dockerfile.lineage(self.stage)[0].from_line
         own_before = [step for step in self.history[:start] if step.origin is Origin.OWN]
         base_inside = [step for step in self.history[start:end] if step.origin is Origin.BASE]
         if self.trust_origins and own_before:
-            step = own_before[-1]
-            return self.fail(f"{step.describe()} is the image's own, but no instruction of "
-                             f"{_stage_words(self.stage)} makes it")
+            triggered = self.triggers(own_before, root)
+            if triggered is None:
+                step = own_before[-1]
+                return self.fail(f"{step.describe()} is the image's own, but no instruction of "
+                                 f"{_stage_words(self.stage)} makes it")
+            steps = {**triggered, **steps}
+            notes.append(f"history[{own_before[0].index}..{own_before[-1].index}] ran the base "
+                         f"image's ONBUILD triggers, for {root.describe()}")
+            own_before = []
         if self.trust_origins and base_inside:
             step = base_inside[0]
             return self.fail(f"{steps[step.index].describe()} would explain {step.describe()}, "
                              "which belongs to the base image")
         if own_before:
             notes.append(f"history[{own_before[0].index}..{start - 1}] come with the base "
-                         f"image ({self.stage.from_line.describe()}), though counted as own")
+                         f"image ({root.describe()}), though counted as own")
         if base_inside:
             notes.append(f"history[{base_inside[0].index}..{base_inside[-1].index}] are "
                          "counted as the base image's, though the Dockerfile makes them")
@@ -227,6 +234,27 @@ class _Attempt:
             base_labels=base_labels,
             option_labels=option_labels,
         )
+
+
+    def triggers(self, own: list[HistoryStep], root: Instruction) -> dict[int, Instruction] | None:
+        """The own steps before the stage's first, when they are the ONBUILD triggers the base
+        image recorded (the classic builder records them; a base BuildKit built shows none):
+        they ran for the FROM line, as BuildKit itself places them."""
+        recorded = [record.body for step, record in zip(self.history, self.recorded, strict=True)
+                    if step.origin is Origin.BASE and record.instruction == "ONBUILD"]
+        if len(recorded) < len(own):
+            return None
+        walk = _Walk(self.dockerfile, self.builder)
+        for step, body in zip(own, recorded[len(recorded) - len(own):], strict=True):
+            try:
+                trigger = parse_dockerfile(f"FROM scratch\n{body}\n").final_stage.instructions[0]
+            except DockerfileError:
+                return None
+            record = self.recorded[step.index]
+            if (record.builder is not self.builder or record.instruction != trigger.keyword
+                    or not walk.check(trigger, record)):
+                return None
+        return {step.index: root for step in own}
 
 
 # ----------------------------------------------------------------------------- the walk

@@ -87,6 +87,16 @@ RUN mkdir -p $DIR && `
 COPY app.sh ${DIR}/
 """
 
+TRIGGERS = """\
+FROM imgaudit-fixture/busybox-base:1
+ONBUILD RUN echo triggered > /triggered
+ONBUILD USER nobody
+"""
+TRIGGERED = """\
+FROM imgaudit-test/df-triggers:@BUILDER@
+WORKDIR /srv
+"""
+
 MOUNT = """\
 FROM imgaudit-fixture/busybox-base:1
 RUN --mount=type=tmpfs,target=/scratch \\
@@ -121,16 +131,19 @@ def built(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         ("chain", CHAIN, BUILDERS, ()),
         ("escaped", ESCAPED, BUILDERS, ()),
         ("mount", MOUNT, ("buildkit",), ()),  # the classic builder has no RUN --mount
+        ("triggers", TRIGGERS, BUILDERS, ()),
+        ("triggered", TRIGGERED, BUILDERS, ()),  # FROM the triggers image of its builder
     ]
     try:
         for name, dockerfile, builders, options in plans:
             for builder in builders:
                 tag = f"imgaudit-test/df-{name}:{builder}"
-                docker_build(context, dockerfile, tag, builder, *options)
+                docker_build(context, dockerfile.replace("@BUILDER@", builder), tag, builder,
+                             *options)
                 tags[f"{name}:{builder}"] = tag
         yield tags
     finally:
-        for tag in tags.values():
+        for tag in reversed(tags.values()):  # children first
             subprocess.run([DOCKER, "rmi", tag], capture_output=True)
 
 
@@ -224,6 +237,27 @@ def test_escape_directive_and_continuations(built: dict[str, str], builder: str)
 def test_run_mount_with_buildkit(built: dict[str, str]) -> None:
     tag = built["mount:buildkit"]
     assert own_lines(mapping_of(MOUNT, tag), image_of(tag)) == [2, 4]
+
+
+def test_onbuild_triggers_of_a_classic_base_run_for_from(built: dict[str, str]) -> None:
+    text = TRIGGERED.replace("@BUILDER@", "classic")
+    tag = built["triggered:classic"]
+    mapping = mapping_of(text, tag)
+    assert own_lines(mapping, image_of(tag)) == [1, 1, 2]  # the triggers, then WORKDIR
+    assert mapping.notes == ("history[6..7] ran the base image's ONBUILD triggers, for line 1 "
+                             "`FROM imgaudit-test/df-triggers:classic`",)
+    user = mapping.config_source(ConfigField.USER)
+    assert user is not None and user.keyword == "FROM"
+
+
+def test_onbuild_triggers_of_a_buildkit_base_cannot_be_told(built: dict[str, str]) -> None:
+    # BuildKit records no ONBUILD: the steps its triggers made are no line's
+    result = match_image(parse_dockerfile(TRIGGERED.replace("@BUILDER@", "buildkit")),
+                         image_of(built["triggered:buildkit"]))
+    assert isinstance(result, Mismatch)
+    assert result.reason == ("history[5]: USER nobody is the image's own, but no instruction "
+                             "of stage 0 (line 1 `FROM imgaudit-test/df-triggers:buildkit`) "
+                             "makes it")
 
 
 MISMATCHES = [

@@ -206,6 +206,18 @@ def test_without_a_found_base_the_dockerfile_tells_where_the_base_ends() -> None
                              "imgaudit-fixture/busybox-base:1`), though counted as own",)
 
 
+def test_onbuild_triggers_the_base_recorded_ran_for_from() -> None:
+    base = (*BASE, "/bin/sh -c #(nop)  ONBUILD RUN make /src",
+            "/bin/sh -c #(nop)  ONBUILD USER app")
+    own = ("/bin/sh -c make /src", "/bin/sh -c #(nop)  USER app", *APP_CLASSIC)
+    result = match_history(parse_dockerfile(APP), history(own, base))
+    assert isinstance(result, DockerfileMapping)
+    assert lines(result) == {6: 1, 7: 1} | {index + 4: line for index, line in APP_LINES.items()}
+    # another trigger than the base recorded is no FROM's
+    other = ("/bin/sh -c make /other", "/bin/sh -c #(nop)  USER app", *APP_CLASSIC)
+    assert isinstance(match_history(parse_dockerfile(APP), history(other, base)), Mismatch)
+
+
 def test_a_dockerfile_with_more_steps_than_the_images_own_maps_nothing() -> None:
     # the first instruction repeats the base's last step: only the origins tell
     text = "FROM imgaudit-fixture/busybox-base:1\nCMD [\"sh\"]\nUSER app\n"
