@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from auditor.dockerfile.errors import DockerfileError
 from auditor.dockerfile.model import (
@@ -218,7 +219,6 @@ class _Attempt:
             notes.append(f"history[{base_inside[0].index}..{base_inside[-1].index}] are "
                          "counted as the base image's, though the Dockerfile makes them")
         option = end if self.with_option else None
-        setters = dict(walk.setters)
         base_labels = " ".join(record.body for record in self.recorded[:start]
                                if record.instruction == "LABEL")
         option_labels = self.recorded[end].body if option is not None else ""
@@ -226,15 +226,14 @@ class _Attempt:
             dockerfile=self.dockerfile,
             stage=self.stage,
             builder=self.builder,
-            steps=steps,
+            steps=MappingProxyType(steps),
             first_step=start,
-            setters=setters,
+            setters=MappingProxyType(dict(walk.setters)),
             option_step=option,
             notes=tuple(notes),
             base_labels=base_labels,
             option_labels=option_labels,
         )
-
 
     def triggers(self, own: list[HistoryStep], root: Instruction) -> dict[int, Instruction] | None:
         """The own steps before the stage's first, when they are the ONBUILD triggers the base
@@ -278,7 +277,7 @@ class _Walk:
     learned: dict[str, str] = field(default_factory=dict)  # hole key -> the value steps showed
     workdir: str | None = None  # None: the base image's, not known
     shell: tuple[str, ...] = DEFAULT_SHELL
-    setters: dict[str, Instruction | None] = field(default_factory=dict)
+    setters: dict[str, Instruction] = field(default_factory=dict)
     cmd_in_stage: bool = False
     order: int = 0
     globals: dict[str, Word | None] = field(default_factory=dict)

@@ -141,7 +141,7 @@ KEYED_FIELDS = frozenset({ConfigField.EXPOSED_PORTS, ConfigField.VOLUMES, Config
                           ConfigField.LABELS})
 
 
-def _empty() -> Mapping[str, Instruction | None]:
+def _empty() -> Mapping[str, Instruction]:
     return MappingProxyType({})
 
 
@@ -158,7 +158,7 @@ class DockerfileMapping:
     steps: Mapping[int, Instruction]  # history index -> the instruction that made the step
     first_step: int  # history index of the stage's first step (len(history) when none)
     # the last instruction that set each config value; keyed fields by "field:key"
-    setters: Mapping[str, Instruction | None] = field(default_factory=_empty)
+    setters: Mapping[str, Instruction] = field(default_factory=_empty)
     option_step: int | None = None  # history index of the classic builder's `--label` step
     notes: tuple[str, ...] = ()  # what a reader should know about the match
     base_labels: str = ""  # the LABEL steps of the base image's history, as recorded
