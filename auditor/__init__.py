@@ -7,20 +7,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.errors import ImgauditError, UsageError
 from auditor.model import AuditFailure, Baseline, ImageReport, Policy, Report
+from auditor.version import __version__
 
 if TYPE_CHECKING:
     from auditor.sources.registry import RegistryOptions
-
-try:
-    __version__ = version("imgaudit")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = ["Policy", "Report", "__version__", "audit"]
 

@@ -34,7 +34,6 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from auditor import __version__
 from auditor.errors import StoreError
 from auditor.formats.json import image_document
 from auditor.model import (
@@ -53,6 +52,7 @@ from auditor.model import (
     SweepTarget,
 )
 from auditor.redact import MASK, looks_secret
+from auditor.version import __version__
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SweepStore", "load"]
 

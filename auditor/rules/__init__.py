@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
-from auditor import __version__
 from auditor.errors import UsageError
 from auditor.model import Policy, Practice
 from auditor.rules import (
@@ -31,6 +30,7 @@ from auditor.rules import (
 )
 from auditor.rules.registry import Rule, rule
 from auditor.scoring import GRADES, SEVERITY_SHARE
+from auditor.version import __version__
 
 __all__ = [
     "ALL_RULES", "PRACTICES", "Rule", "rule", "ruleset_version", "select", "wanted_files",
