@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from auditor.model import HistoryStep
+
 MASK = "********"
 
 _SECRET_NAME = re.compile(
@@ -58,6 +60,15 @@ def redact_argv(argv: Sequence[str]) -> str:
     its own: a pass over the joined text would run a flag's mask into the next argument."""
     text = "[" + ", ".join(f'"{redact(a)}"' for a in argv) + "]"
     return _QUOTED_PASSWORD_ARG.sub(lambda m: m.group("flag") + MASK, text)
+
+
+def describe_step(step: HistoryStep) -> str:
+    """A history step as evidence quotes it, secrets masked and cut to 160 characters:
+    `history[4]: RUN pip install ...`."""
+    text = redact(f"{step.instruction} {step.body}".strip() or step.created_by.strip())
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"history[{step.index}]: {text}"
 
 
 def is_secret_name(name: str) -> bool:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.redact import MASK, is_placeholder, is_secret_name, redact, secret_value_kind
+from auditor.redact import (
+    MASK,
+    describe_step,
+    is_placeholder,
+    is_secret_name,
+    redact,
+    secret_value_kind,
+)
+from auditor.sources.history import make_steps
 
 GITHUB = "ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"
 
@@ -106,3 +114,11 @@ def test_redact(text: str, shown: str) -> None:
 ])
 def test_ordinary_commands_are_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+def test_describe_step_names_the_step_and_masks_secrets() -> None:
+    (step,) = make_steps([{"created_by": "/bin/sh -c curl -H 'x' https://u:hunter2@example.com/x"}])
+    assert describe_step(step).startswith("history[0]: RUN curl")
+    assert "hunter2" not in describe_step(step)
+    (long,) = make_steps([{"created_by": "/bin/sh -c echo " + "x" * 400}])
+    assert len(describe_step(long)) <= len("history[0]: ") + 160
