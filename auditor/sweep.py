@@ -18,12 +18,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from auditor.assess import run
 from auditor.errors import ImgauditError, NotAnImage, UsageError
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
-from auditor.rules import Rule, prepare, ruleset_version
+from auditor.pipeline import Ruleset
 from auditor.sources.cache import LayerCache
-from auditor.sources.layers import Wanted
 from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from auditor.sources.registry.source import (
     Platform,
@@ -427,10 +425,8 @@ class _Sweep:
         self.source = source
         self.cache = cache
         self.progress = progress
-        self.rules: tuple[Rule, ...]
-        self.rules, self.policy, files = prepare(options.policy)
-        self.wanted = Wanted(files) if options.content else None
-        self.ruleset = ruleset_version(self.policy, options.content)
+        self.rules = Ruleset.prepare(options.policy, options.content)
+        self.ruleset = self.rules.version
         self.failures: list[AuditFailure] = []
         self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0, "not_images": 0}
         self._lock = threading.Condition()
@@ -472,13 +468,13 @@ class _Sweep:
         target = group.primary
         pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
         image = self.source.open(
-            pinned, self.wanted, self.cache, platform=group.platform if group.nested else None,
+            pinned, self.rules.wanted, self.cache,
+            platform=group.platform if group.nested else None,
             manifest=group.fetched.manifest() if group.fetched is not None else None)
         shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
         if group.platform:
             shown += f" ({group.platform})"
-        image = dataclasses.replace(image, reference=shown)
-        return run(image, self.rules, self.policy)
+        return self.rules.judge(dataclasses.replace(image, reference=shown))
 
     def _run(self, job: _Job) -> None:
         started = time.monotonic()

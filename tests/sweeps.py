@@ -8,7 +8,7 @@ from pathlib import Path
 
 from auditor import audit
 from auditor.model import ImageReport, SweepTarget
-from auditor.rules import ruleset_version
+from auditor.pipeline import ruleset_version
 from auditor.store import SweepStore
 
 ROOT = Path(__file__).resolve().parent.parent
