@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from auditor.model import HistoryStep
 
@@ -91,6 +91,12 @@ def looks_secret(key: str, value: str) -> bool:
     """Whether KEY=value holds a secret: a credential-shaped value, or a secret name with a
     real (not placeholder) value."""
     return bool(secret_value_kind(value)) or (is_secret_name(key) and not is_placeholder(value))
+
+
+def mask_secrets(values: Mapping[str, object]) -> dict[str, object]:
+    """The values, each text that looks like a credential (by its name or its shape) masked."""
+    return {key: MASK if isinstance(value, str) and looks_secret(key, value) else value
+            for key, value in values.items()}
 
 
 def redact(text: str) -> str:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.errors import ImgauditError, NotAnImage, UsageError
+from auditor.formats.json import image_document
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.pipeline import Ruleset
+from auditor.redact import mask_secrets
 from auditor.sources.cache import LayerCache
 from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from auditor.sources.registry.source import (
@@ -495,7 +497,8 @@ class _Sweep:
         try:
             duration = time.monotonic() - started
             if item is not None:
-                self.store.record_report(group.primary, item, self.ruleset, duration)
+                self.store.record_report(group.primary, item, image_document(item), self.ruleset,
+                                         duration)
                 self.count("audited")
             elif not_image:
                 self.store.record_skipped(group.primary, message, hint, self.ruleset, duration)
@@ -625,12 +628,12 @@ def sweep(
     # The catalog first: a registry that cannot be read leaves no sweep behind in the database.
     repositories = [name for name in client.repositories(options.page_size)
                     if _matches(name, options.repositories)]
-    sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options={
+    sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options=mask_secrets({
         "repo": list(options.repositories), "tag": list(options.tags), "newest": options.newest,
         "content": options.content, "platform": options.platform,
         "all_platforms": options.all_platforms, "refresh": options.refresh,
         "ruleset": work.ruleset,
-    })
+    }))
     plan = _Plan()
     interrupted, unfinished = False, 0
     try:

@@ -9,6 +9,7 @@ from auditor.redact import (
     describe_step,
     is_placeholder,
     is_secret_name,
+    mask_secrets,
     redact,
     secret_value_kind,
 )
@@ -122,3 +123,9 @@ def test_describe_step_names_the_step_and_masks_secrets() -> None:
     assert "hunter2" not in describe_step(step)
     (long,) = make_steps([{"created_by": "/bin/sh -c echo " + "x" * 400}])
     assert len(describe_step(long)) <= len("history[0]: ") + 160
+
+
+def test_mask_secrets_masks_texts_that_look_like_credentials() -> None:
+    masked = mask_secrets({"password": "hunter2-hunter2", "platform": GITHUB, "tag": "v1",
+                           "jobs": 4, "newest": None})
+    assert masked == {"password": MASK, "platform": MASK, "tag": "v1", "jobs": 4, "newest": None}
