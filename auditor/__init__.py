@@ -7,20 +7,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ImgauditError, UsageError
+from auditor.compare import compare
+from auditor.errors import UsageError
 from auditor.model import AuditFailure, Baseline, ImageReport, Policy, Report
+from auditor.pipeline import Auditor
+from auditor.version import __version__
 
 if TYPE_CHECKING:
     from auditor.sources.registry import RegistryOptions
-
-try:
-    __version__ = version("imgaudit")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = ["Policy", "Report", "__version__", "audit"]
 
@@ -46,39 +43,20 @@ def audit(
     Raises ImgauditError only for bad settings (an unknown rule id in the policy, fail_on_new
     without a baseline, a bad platform).
     """
-    from auditor.assess import run
-    from auditor.compare import compare
-    from auditor.rules import prepare
-    from auditor.sources import DaemonSource, LayerCache, Wanted, open_images
-    from auditor.sources.cache import default_cache_dir
-    from auditor.sources.registry import ClientPool, Platform, RegistryOptions, RegistrySource
-
     policy = policy or Policy()
     if policy.fail_on_new and baseline is None:
         raise UsageError("--fail-on-new needs a baseline to tell new findings from known ones",
                          hint="pass --baseline OLD_REPORT.json, the JSON report of an earlier "
                          "build")
-    rules, policy, files = prepare(policy)
-    wanted = Wanted(files) if content else None
-    cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
-    daemon = DaemonSource()
-    registry = registry or RegistryOptions()
-    platform = Platform.parse(registry.platform) if registry.platform else None
-    clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
-    source = RegistrySource(clients, daemon=daemon)
     images: list[ImageReport] = []
-    failures = []
-    try:
+    failures: list[AuditFailure] = []
+    with Auditor(policy, content=content, base=base, cache_dir=cache_dir, use_cache=use_cache,
+                 registry=registry) as auditor:
         for target in targets:
-            try:
-                opened = open_images(target, wanted, cache=cache, base=base, daemon=daemon,
-                                     registry=source, platform=platform,
-                                     all_platforms=registry.all_platforms)
-            except ImgauditError as exc:
-                failures.append(AuditFailure(target, exc.message, exc.hint))
-                continue
-            images.extend(run(image, rules, policy) for image in opened)
-    finally:
-        clients.close()
+            match auditor.audit(target):
+                case AuditFailure() as failure:
+                    failures.append(failure)
+                case reports:
+                    images.extend(reports)
     compared = tuple(images) if baseline is None else compare(images, baseline)
     return Report(compared, tuple(failures), __version__)

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from auditor.redact import redact
-
 
 class Severity(enum.IntEnum):
     INFO = 0
@@ -120,12 +118,6 @@ class HistoryStep:
     instruction: str = ""  # RUN, COPY, ADD, CMD, ... ("" when unreadable)
     body: str = ""  # the instruction's arguments, without builder decorations
     build_args: tuple[tuple[str, str], ...] = ()  # the `|N KEY=value` prefix of a RUN
-
-    def describe(self) -> str:
-        text = redact(f"{self.instruction} {self.body}".strip() or self.created_by.strip())
-        if len(text) > 160:
-            text = text[:157] + "..."
-        return f"history[{self.index}]: {text}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from auditor.model import HistoryStep
 
 MASK = "********"
 
@@ -60,6 +62,15 @@ def redact_argv(argv: Sequence[str]) -> str:
     return _QUOTED_PASSWORD_ARG.sub(lambda m: m.group("flag") + MASK, text)
 
 
+def describe_step(step: HistoryStep) -> str:
+    """A history step as evidence quotes it, secrets masked and cut to 160 characters:
+    `history[4]: RUN pip install ...`."""
+    text = redact(f"{step.instruction} {step.body}".strip() or step.created_by.strip())
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"history[{step.index}]: {text}"
+
+
 def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _BENIGN_NAME.search(name)
 
@@ -80,6 +91,12 @@ def looks_secret(key: str, value: str) -> bool:
     """Whether KEY=value holds a secret: a credential-shaped value, or a secret name with a
     real (not placeholder) value."""
     return bool(secret_value_kind(value)) or (is_secret_name(key) and not is_placeholder(value))
+
+
+def mask_secrets(values: Mapping[str, object]) -> dict[str, object]:
+    """The values, each text that looks like a credential (by its name or its shape) masked."""
+    return {key: MASK if isinstance(value, str) and looks_secret(key, value) else value
+            for key, value in values.items()}
 
 
 def redact(text: str) -> str:

@@ -5,7 +5,8 @@ share between threads, and merged across shard databases when read.
                                                          # file is not an imgaudit sweep database
     sweep = store.begin_sweep(registry, shard="", options={...}) -> int
     store.seen(digest, platform, ruleset) -> bool        # an audit (or a skip) exists
-    store.record_report(target, item, ruleset, duration) # an ImageReport; tag -> digest mapped
+    store.record_report(target, item, document, ruleset, duration)  # an ImageReport and its
+                                                         # JSON document; tag -> digest mapped
     store.record_failure(target, message, hint, ruleset, duration)
     store.record_skipped(target, message, hint, ruleset, duration)   # not a container image
     store.link_tag(target)                               # repo:tag -> an already audited digest
@@ -34,9 +35,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from auditor import __version__
 from auditor.errors import StoreError
-from auditor.formats.json import image_document
 from auditor.model import (
     AuditStatus,
     ImageReport,
@@ -52,7 +51,7 @@ from auditor.model import (
     SweepTag,
     SweepTarget,
 )
-from auditor.redact import MASK, looks_secret
+from auditor.version import __version__
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SweepStore", "load"]
 
@@ -270,14 +269,9 @@ class SweepStore:
 
     def begin_sweep(self, registry: str, *, shard: str = "",
                     options: Mapping[str, object] | None = None) -> int:
-        """Records the start of a sweep; results recorded until end_sweep belong to it.
-
-        Option values that look like credentials are masked before they are stored."""
-        shown = {
-            key: MASK if isinstance(value, str) and looks_secret(key, value) else value
-            for key, value in (options or {}).items()
-        }
-        text = json.dumps(shown, sort_keys=True, default=str)
+        """Records the start of a sweep; results recorded until end_sweep belong to it. The
+        options are stored as given: the caller masks what looks like a credential."""
+        text = json.dumps(dict(options or {}), sort_keys=True, default=str)
 
         def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
@@ -314,11 +308,12 @@ class SweepStore:
             (target.registry, target.repository, _tag_key(target), target.platform,
              target.digest, now, self._sweep))
 
-    def record_report(self, target: SweepTarget, item: ImageReport, ruleset: str,
-                      duration: float) -> None:
-        """Stores an audit of `target` and maps its tag to it, in one committed transaction."""
+    def record_report(self, target: SweepTarget, item: ImageReport,
+                      document: Mapping[str, Any], ruleset: str, duration: float) -> None:
+        """Stores an audit of `target`, with its JSON report document (what the JSON format
+        writes for the image), and maps its tag to it, in one committed transaction."""
         image = item.image
-        report = json.dumps(image_document(item), separators=(",", ":"))
+        report = json.dumps(document, separators=(",", ":"))
 
         def insert(conn: sqlite3.Connection) -> None:
             now = time.time()

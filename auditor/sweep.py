@@ -18,12 +18,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from auditor.assess import run
 from auditor.errors import ImgauditError, NotAnImage, UsageError
+from auditor.formats.json import image_document
 from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
-from auditor.rules import Rule, prepare, ruleset_version
+from auditor.pipeline import Ruleset
+from auditor.redact import mask_secrets
 from auditor.sources.cache import LayerCache
-from auditor.sources.layers import Wanted
 from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from auditor.sources.registry.source import (
     Platform,
@@ -427,10 +427,8 @@ class _Sweep:
         self.source = source
         self.cache = cache
         self.progress = progress
-        self.rules: tuple[Rule, ...]
-        self.rules, self.policy, files = prepare(options.policy)
-        self.wanted = Wanted(files) if options.content else None
-        self.ruleset = ruleset_version(self.policy, options.content)
+        self.rules = Ruleset.prepare(options.policy, options.content)
+        self.ruleset = self.rules.version
         self.failures: list[AuditFailure] = []
         self.counts = {"audited": 0, "failed": 0, "skipped": 0, "linked": 0, "not_images": 0}
         self._lock = threading.Condition()
@@ -472,13 +470,13 @@ class _Sweep:
         target = group.primary
         pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
         image = self.source.open(
-            pinned, self.wanted, self.cache, platform=group.platform if group.nested else None,
+            pinned, self.rules.wanted, self.cache,
+            platform=group.platform if group.nested else None,
             manifest=group.fetched.manifest() if group.fetched is not None else None)
         shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
         if group.platform:
             shown += f" ({group.platform})"
-        image = dataclasses.replace(image, reference=shown)
-        return run(image, self.rules, self.policy)
+        return self.rules.judge(dataclasses.replace(image, reference=shown))
 
     def _run(self, job: _Job) -> None:
         started = time.monotonic()
@@ -499,7 +497,8 @@ class _Sweep:
         try:
             duration = time.monotonic() - started
             if item is not None:
-                self.store.record_report(group.primary, item, self.ruleset, duration)
+                self.store.record_report(group.primary, item, image_document(item), self.ruleset,
+                                         duration)
                 self.count("audited")
             elif not_image:
                 self.store.record_skipped(group.primary, message, hint, self.ruleset, duration)
@@ -629,12 +628,12 @@ def sweep(
     # The catalog first: a registry that cannot be read leaves no sweep behind in the database.
     repositories = [name for name in client.repositories(options.page_size)
                     if _matches(name, options.repositories)]
-    sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options={
+    sweep_id = store.begin_sweep(client.host, shard=str(shard or ""), options=mask_secrets({
         "repo": list(options.repositories), "tag": list(options.tags), "newest": options.newest,
         "content": options.content, "platform": options.platform,
         "all_platforms": options.all_platforms, "refresh": options.refresh,
         "ruleset": work.ruleset,
-    })
+    }))
     plan = _Plan()
     interrupted, unfinished = False, 0
     try:

@@ -7,8 +7,9 @@ from functools import cache
 from pathlib import Path
 
 from auditor import audit
+from auditor.formats.json import image_document
 from auditor.model import ImageReport, SweepTarget
-from auditor.rules import ruleset_version
+from auditor.pipeline import ruleset_version
 from auditor.store import SweepStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,8 @@ def fill(path: Path) -> dict[str, ImageReport]:
         sweep = store.begin_sweep(REGISTRY, options={"jobs": 2})
         for repository, tag, item in (("base/busybox", "1", base), ("apps/good", "1.0", good),
                                       ("apps/bad", "latest", bad)):
-            store.record_report(target(repository, tag, item), item, RULESET, 0.25)
+            store.record_report(target(repository, tag, item), item,
+                                image_document(item), RULESET, 0.25)
             recorded[target(repository, tag, item).reference] = item
         store.link_tag(target("apps/good", "stable", good))
         recorded[target("apps/good", "stable", good).reference] = good

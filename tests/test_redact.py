@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.redact import MASK, is_placeholder, is_secret_name, redact, secret_value_kind
+from auditor.redact import (
+    MASK,
+    describe_step,
+    is_placeholder,
+    is_secret_name,
+    mask_secrets,
+    redact,
+    secret_value_kind,
+)
+from auditor.sources.history import make_steps
 
 GITHUB = "ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"
 
@@ -106,3 +115,17 @@ def test_redact(text: str, shown: str) -> None:
 ])
 def test_ordinary_commands_are_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+def test_describe_step_names_the_step_and_masks_secrets() -> None:
+    (step,) = make_steps([{"created_by": "/bin/sh -c curl -H 'x' https://u:hunter2@example.com/x"}])
+    assert describe_step(step).startswith("history[0]: RUN curl")
+    assert "hunter2" not in describe_step(step)
+    (long,) = make_steps([{"created_by": "/bin/sh -c echo " + "x" * 400}])
+    assert len(describe_step(long)) <= len("history[0]: ") + 160
+
+
+def test_mask_secrets_masks_texts_that_look_like_credentials() -> None:
+    masked = mask_secrets({"password": "hunter2-hunter2", "platform": GITHUB, "tag": "v1",
+                           "jobs": 4, "newest": None})
+    assert masked == {"password": MASK, "platform": MASK, "tag": "v1", "jobs": 4, "newest": None}

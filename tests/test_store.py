@@ -17,8 +17,9 @@ import pytest
 
 from auditor.errors import StoreError
 from auditor.formats.json import image_document
-from auditor.model import AuditStatus, Limits, Policy
-from auditor.rules import ruleset_version
+from auditor.model import AuditStatus, Policy
+from auditor.pipeline import ruleset_version
+from auditor.redact import mask_secrets
 from auditor.store import SCHEMA_VERSION, SweepStore, load
 from tests.sweeps import RULESET, SECRETS, demo_reports, fill, target
 
@@ -78,7 +79,7 @@ def test_no_secret_value_reaches_the_database(tmp_path: Path) -> None:
     db = tmp_path / "sweep.db"
     fill(db)
     with SweepStore.open(db) as store:
-        store.begin_sweep("r", options={"password": "hunter2-hunter2", "jobs": 4})
+        store.begin_sweep("r", options=mask_secrets({"password": "hunter2-hunter2", "jobs": 4}))
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     for secret in (*SECRETS, "hunter2-hunter2"):
         assert secret.encode() not in data
@@ -93,29 +94,11 @@ def test_seen_only_after_a_success_under_the_same_ruleset(tmp_path: Path) -> Non
         assert not store.seen(digest, "", RULESET)
         store.record_failure(target("a", "1", item), "timeout", "", RULESET, 1.0)
         assert not store.seen(digest, "", RULESET)  # errors are retried
-        store.record_report(target("a", "1", item), item, RULESET, 1.0)
+        store.record_report(target("a", "1", item), item, image_document(item), RULESET, 1.0)
         assert store.seen(digest, "", RULESET)
         assert not store.seen(digest, "linux/arm64", RULESET)
         assert not store.seen(digest, "", "rs1-older")
         assert not store.seen("", "", RULESET)
-
-
-def test_ruleset_version_is_stable_and_changes_with_what_decides_results() -> None:
-    here = ruleset_version()
-    elsewhere = subprocess.run(
-        [sys.executable, "-c", "from auditor.rules import ruleset_version as v; print(v())"],
-        capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONHASHSEED="7"),
-    ).stdout.strip()
-    assert here == elsewhere == ruleset_version(Policy())
-    # Gates decide the exit code, not the result: same version.
-    assert ruleset_version(Policy(fail_under=90)) == here
-    changed = {
-        ruleset_version(content=False),
-        ruleset_version(Policy(ignore=frozenset({"IA201"}))),
-        ruleset_version(Policy(limits=Limits(max_size=1))),
-        ruleset_version(Policy(score_base=True)),
-    }
-    assert here not in changed and len(changed) == 4
 
 
 def test_what_is_no_image_is_recorded_as_skipped_and_not_tried_again(tmp_path: Path) -> None:
@@ -182,7 +165,7 @@ def test_a_new_ruleset_audits_again(tmp_path: Path) -> None:
     item = demo_reports()[1]
     newer = ruleset_version(Policy(ignore=frozenset({"IA701"})))
     with SweepStore.open(tmp_path / "s.db") as store:
-        store.record_report(target("a", "1", item), item, RULESET, 1.0)
+        store.record_report(target("a", "1", item), item, image_document(item), RULESET, 1.0)
         assert store.seen(item.image.id, "", RULESET)
         assert not store.seen(item.image.id, "", newer)
 
@@ -192,8 +175,8 @@ def test_failure_superseded_by_later_success_and_not_the_reverse(tmp_path: Path)
     db = tmp_path / "s.db"
     with SweepStore.open(db) as store:
         store.record_failure(target("a", "1", base), "500", "", RULESET, 1.0)
-        store.record_report(target("a", "1", base), base, RULESET, 1.0)
-        store.record_report(target("b", "1", good), good, RULESET, 1.0)
+        store.record_report(target("a", "1", base), base, image_document(base), RULESET, 1.0)
+        store.record_report(target("b", "1", good), good, image_document(good), RULESET, 1.0)
         store.record_failure(target("b", "1", good), "429", "", RULESET, 1.0)  # --refresh
     tags = {t.repository: t.audit for t in load([db]).tags}
     assert tags["a"].ok and tags["a"].score == base.score
@@ -204,8 +187,8 @@ def test_a_moved_tag_shows_its_newest_digest(tmp_path: Path) -> None:
     base, good, _ = demo_reports()
     db = tmp_path / "s.db"
     with SweepStore.open(db) as store:
-        store.record_report(target("app", "latest", base), base, RULESET, 1.0)
-        store.record_report(target("app", "latest", good), good, RULESET, 1.0)
+        store.record_report(target("app", "latest", base), base, image_document(base), RULESET, 1.0)
+        store.record_report(target("app", "latest", good), good, image_document(good), RULESET, 1.0)
     (tag,) = load([db]).tags
     assert tag.digest == good.image.id and tag.audit.score == good.score
 
@@ -229,7 +212,7 @@ def test_many_threads_record_at_once(tmp_path: Path) -> None:
                                              "boom", "", RULESET, 0.0)
                     else:
                         store.record_report(target(f"w{worker}", f"t{i}", digest=digest),
-                                            item, RULESET, 0.0)
+                                            item, image_document(item), RULESET, 0.0)
                         assert store.seen(digest, "", RULESET)
             except BaseException as exc:
                 errors.append(exc)
@@ -257,7 +240,7 @@ def test_two_processes_worth_of_connections_share_one_file(tmp_path: Path) -> No
     def work(n: int) -> None:
         for i in range(25):
             stores[n].record_report(target(f"s{n}", str(i), item, digest=f"sha256:{n}-{i}"),
-                                    item, RULESET, 0.0)
+                                    item, image_document(item), RULESET, 0.0)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
     for thread in threads:
@@ -272,6 +255,7 @@ def test_two_processes_worth_of_connections_share_one_file(tmp_path: Path) -> No
 _WRITER = """
 import sys
 from pathlib import Path
+from auditor.formats.json import image_document
 from auditor.store import SweepStore
 from tests.sweeps import RULESET, demo_reports, target
 
@@ -284,7 +268,8 @@ for i in range(100000):
     if store.seen(digest, "", RULESET):
         skipped += 1
         continue
-    store.record_report(target("repo", f"t{i}", digest=digest), items[i % 3], RULESET, 0.0)
+    store.record_report(target("repo", f"t{i}", digest=digest), items[i % 3],
+                        image_document(items[i % 3]), RULESET, 0.0)
     print(i, skipped, flush=True)
     if len(sys.argv) > 2 and i + 1 >= int(sys.argv[2]):
         break
@@ -330,18 +315,20 @@ def test_shards_merge_newest_audit_and_newest_tag(tmp_path: Path) -> None:
     one, two = tmp_path / "shard-1.db", tmp_path / "shard-2.db"
     with SweepStore.open(one) as store:
         store.begin_sweep("r", shard="1/2")
-        store.record_report(target("base", "1", base), base, RULESET, 1.0)
+        store.record_report(target("base", "1", base), base, image_document(base), RULESET, 1.0)
         store.record_failure(target("good", "1", good), "500", "", RULESET, 1.0)
-        store.record_report(target("bad", "1", bad), bad, RULESET, 1.0)
-        store.record_report(target("moving", "latest", base), base, RULESET, 1.0)
+        store.record_report(target("bad", "1", bad), bad, image_document(bad), RULESET, 1.0)
+        store.record_report(target("moving", "latest", base), base,
+                            image_document(base), RULESET, 1.0)
     with SweepStore.open(two) as store:
         store.begin_sweep("r", shard="2/2")
         # The same digest audited again later (another rule set): the newer audit wins.
-        store.record_report(target("base", "1", base), good, "rs1-newer", 1.0)
-        store.record_report(target("good", "1", good), good, RULESET, 1.0)
+        store.record_report(target("base", "1", base), good, image_document(good), "rs1-newer", 1.0)
+        store.record_report(target("good", "1", good), good, image_document(good), RULESET, 1.0)
         store.record_failure(target("bad", "1", bad), "timeout", "", RULESET, 1.0)
-        store.record_report(target("moving", "latest", good), good, RULESET, 1.0)
-        store.record_report(target("only-two", "x", bad), bad, RULESET, 1.0)
+        store.record_report(target("moving", "latest", good), good,
+                            image_document(good), RULESET, 1.0)
+        store.record_report(target("only-two", "x", bad), bad, image_document(bad), RULESET, 1.0)
     for order in ([one, two], [two, one]):
         results = load(order)
         tags = {t.repository: t for t in results.tags}
@@ -364,9 +351,9 @@ def test_platforms_of_one_index_are_separate_audits(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     with SweepStore.open(db) as store:
         store.record_report(target("multi", "1", digest=digest, platform="linux/amd64"),
-                            base, RULESET, 1.0)
+                            base, image_document(base), RULESET, 1.0)
         store.record_report(target("multi", "1", digest=digest, platform="linux/arm64"),
-                            good, RULESET, 1.0)
+                            good, image_document(good), RULESET, 1.0)
         assert store.seen(digest, "linux/amd64", RULESET)
         assert not store.seen(digest, "linux/arm/v7", RULESET)
     results = load([db])
@@ -392,12 +379,13 @@ def test_a_tag_shows_only_what_the_newest_sweep_found(tmp_path: Path) -> None:
     with SweepStore.open(db) as store:
         first = store.begin_sweep("r")
         store.record_failure(target("multi", "1"), "500", "try again", RULESET, 0.0)
-        store.record_report(target("other", "1", base), base, RULESET, 1.0)
+        store.record_report(target("other", "1", base), base, image_document(base), RULESET, 1.0)
         store.end_sweep(first)
         assert _per_tag(db) == {("multi", "1"): [""], ("other", "1"): [""]}
         second = store.begin_sweep("r")
         for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
             store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                image_document(item),
                                 RULESET, 1.0)
         store.end_sweep(second)
         results = load([db])
@@ -406,7 +394,7 @@ def test_a_tag_shows_only_what_the_newest_sweep_found(tmp_path: Path) -> None:
         assert all(t.audit.ok for t in results.tags)
         assert len(results.audits) == 3  # the error is no longer shown, nor counted
         third = store.begin_sweep("r")
-        store.record_report(target("multi", "1", good), good, RULESET, 1.0)
+        store.record_report(target("multi", "1", good), good, image_document(good), RULESET, 1.0)
         store.end_sweep(third)
     (tag,) = [t for t in load([db]).tags if t.repository == "multi"]
     assert (tag.platform, tag.digest, tag.audit.score) == ("", good.image.id, good.score)
@@ -425,13 +413,15 @@ def test_merged_databases_show_the_newest_sweep_of_each_tag(tmp_path: Path) -> N
         store.begin_sweep("r", shard="1/2")
         store.record_failure(target("multi", "1"), "500", "", RULESET, 0.0)
         store.record_report(target("single", "1", digest=index, platform="linux/amd64"), base,
+                            image_document(base),
                             RULESET, 1.0)
     with SweepStore.open(new) as store:
         store.begin_sweep("r", shard="2/2")
         for platform, item in (("linux/amd64", base), ("linux/arm64", good)):
             store.record_report(target("multi", "1", digest=index, platform=platform), item,
+                                image_document(item),
                                 RULESET, 1.0)
-        store.record_report(target("single", "1", good), good, RULESET, 1.0)
+        store.record_report(target("single", "1", good), good, image_document(good), RULESET, 1.0)
     for order in ([old, new], [new, old]):
         assert _per_tag(order) == {("multi", "1"): ["linux/amd64", "linux/arm64"],
                                    ("single", "1"): [""]}

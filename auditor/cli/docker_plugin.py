@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor import __version__
 from auditor.errors import UsageError
+from auditor.version import __version__
 
 NAME = "audit"
 METADATA_COMMAND = "docker-cli-plugin-metadata"

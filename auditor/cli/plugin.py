@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from auditor import __version__
 from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.cli.docker_plugin import METADATA_COMMAND, NAME, metadata
+from auditor.version import __version__
 
 FILE_NAME = f"docker-{NAME}"
 MARKER = "# docker-audit: the imgaudit Docker CLI plugin"

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from tabulate import tabulate
 
-from auditor import __version__
 from auditor.cli.common import app
 from auditor.rules import ALL_RULES, PRACTICES
+from auditor.version import __version__
 
 
 class RulesFormat(str, enum.Enum):

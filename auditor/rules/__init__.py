@@ -6,14 +6,9 @@ Modules are listed here by hand, not discovered: what runs is what this file nam
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import enum
 import fnmatch
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from auditor import __version__
 from auditor.errors import UsageError
 from auditor.model import Policy, Practice
 from auditor.rules import (
@@ -30,11 +25,8 @@ from auditor.rules import (
     workdir,
 )
 from auditor.rules.registry import Rule, rule
-from auditor.scoring import GRADES, SEVERITY_SHARE
 
-__all__ = [
-    "ALL_RULES", "PRACTICES", "Rule", "rule", "ruleset_version", "select", "wanted_files",
-]
+__all__ = ["ALL_RULES", "PRACTICES", "Rule", "rule", "select", "wanted_files"]
 
 # Numbers 1-10 are those of PRACTICES.md; 11 groups the secrets checks. Weights sum to 100.
 PRACTICES: tuple[Practice, ...] = (
@@ -126,46 +118,3 @@ def wanted_files(rules: Iterable[Rule]) -> tuple[str, ...]:
     """The union of small files the rules read, so layers are walked once for all of them."""
     return tuple(sorted({path for r in rules for path in r.info.files}))
 
-
-# Policy fields that only decide the exit code, not the result an audit stores.
-_GATES = frozenset({"fail_under", "fail_on", "fail_on_new"})
-
-
-def _plain(value: object) -> object:
-    """A value as JSON can hold it, stably ordered, so equal settings hash equally."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if isinstance(value, Mapping):
-        return sorted([str(k), _plain(v)] for k, v in value.items())
-    if isinstance(value, frozenset | set):
-        return sorted(str(_plain(v)) for v in value)
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
-def ruleset_version(policy: Policy | None = None, content: bool = True) -> str:
-    """A stable short hash of everything that decides an audit's result: the tool version,
-    every rule's id, practice and severity, the practice weights and scoring shares, and (for
-    a sweep) the policy and whether layer contents are read. Equal versions, equal results."""
-    policy = policy or Policy()
-    settings = {
-        name: _plain(getattr(policy, name))
-        for name in sorted(f.name for f in dataclasses.fields(policy))
-        if name not in _GATES
-    }
-    document = {
-        "tool": __version__,
-        "rules": [[r.info.id, r.info.practice, r.info.severity.label] for r in ALL_RULES],
-        "practices": [[p.id, p.name, p.weight] for p in PRACTICES],
-        "shares": sorted([s.label, share] for s, share in SEVERITY_SHARE.items()),
-        "grades": [list(g) for g in GRADES],
-        "policy": settings,
-        "content": content,
-    }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return "rs1-" + hashlib.sha256(text.encode()).hexdigest()[:16]

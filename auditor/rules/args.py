@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity
-from auditor.redact import MASK, looks_secret, secret_value_kind
+from auditor.redact import MASK, describe_step, looks_secret, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -49,10 +49,10 @@ def user_name_hardcoded(image: Image, limits: Limits) -> Iterator[Verdict]:
         if used:
             value = dict(step.build_args).get(used[0], args.get(used[0], ""))
             shown = f"{used[0]}={value}" if value and not looks_secret(used[0], value) else used[0]
-            yield Passed(f"{step.describe()} creates the user from build argument {shown}")
+            yield Passed(f"{describe_step(step)} creates the user from build argument {shown}")
             return
     step = creating[-1]
-    yield Flag("the user is created with a hard-coded name", step.describe(),
+    yield Flag("the user is created with a hard-coded name", describe_step(step),
                step=step.index, layer=step.layer)
 
 

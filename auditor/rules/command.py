@@ -15,7 +15,7 @@ from auditor.model import (
     Passed,
     Severity,
 )
-from auditor.redact import redact_argv
+from auditor.redact import describe_step, redact_argv
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -47,7 +47,7 @@ def no_explicit_command(image: Image, limits: Limits) -> Iterator[Verdict]:
     effective = config.entrypoint or config.cmd or ()
     field = "Entrypoint" if config.entrypoint else "Cmd"
     if steps:
-        yield Passed(f"config.{field}={_shown(effective)} ({steps[-1].describe()})")
+        yield Passed(f"config.{field}={_shown(effective)} ({describe_step(steps[-1])})")
         return
     if image.history_quality is not HistoryQuality.OK or image.boundary.method == "none":
         yield Passed(f"config.{field}={_shown(effective)}; history cannot say which build set it")

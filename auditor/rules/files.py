@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from auditor.model import FileEntry, FileKind, Flag, Image, Layer, Limits, Origin, Passed, Severity
+from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (
     is_library_path,
@@ -47,7 +48,7 @@ def _copies_context(image: Image, layer: Layer) -> str:
     if step is None or step.instruction not in ("COPY", "ADD"):
         return ""
     if _WHOLE_CONTEXT.match(step.body):
-        return (f"; likely cause: {step.describe()} copies the whole build context "
+        return (f"; likely cause: {describe_step(step)} copies the whole build context "
                 "(add a .dockerignore)")
     return ""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Flag, HistoryQuality, Image, Limits, NotApplicable, Passed, Severity
+from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -84,7 +85,7 @@ def run_steps_not_combined(image: Image, limits: Limits) -> Iterator[Verdict]:
         yield Flag(
             f"{len(streak)} consecutive RUN steps could be one",
             f"history[{streak[0]}..{streak[-1]}]: " + " | ".join(
-                image.history[i].describe().split(": ", 1)[1][:60] for i in streak
+                describe_step(image.history[i]).split(": ", 1)[1][:60] for i in streak
             ),
             step=first.index,
             layer=first.layer,

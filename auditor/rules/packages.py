@@ -19,6 +19,7 @@ from auditor.model import (
     Passed,
     Severity,
 )
+from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (
     PASSWD_FILES,
@@ -100,7 +101,7 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
             yield Flag(
                 f"{len(install.packages)} packages copied from a build stage into the system "
                 "site-packages",
-                f"{where}; copied in by {step.describe()}, not installed by pip in this image",
+                f"{where}; copied in by {describe_step(step)}, not installed by pip in this image",
                 layer=install.layer.number,
                 path=install.site,
                 severity=Severity.INFO,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from auditor.model import Flag, Image, Limits, Origin, Passed, Severity
-from auditor.redact import MASK, looks_secret, redact, secret_value_kind
+from auditor.redact import MASK, describe_step, looks_secret, redact, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 
 SECRETS_PRACTICE = 11
@@ -103,7 +103,7 @@ def secret_in_history(image: Image, limits: Limits) -> Iterator[Verdict]:
         kind = secret_value_kind(step.body)
         yield Flag(
             f"history[{step.index}] {step.instruction or 'step'} carries a secret",
-            step.describe(),
+            describe_step(step),
             step=step.index,
             layer=step.layer,
             severity=Severity.CRITICAL if kind else None,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from auditor.model import FileEntry, HistoryStep, Image, Layer, NotApplicable, Origin
+from auditor.redact import describe_step
 
 PASSWD_FILES = ("etc/passwd", "etc/group")
 OS_RELEASE_FILES = ("etc/os-release", "usr/lib/os-release")
@@ -78,7 +79,7 @@ def layer_step(image: Image, layer: Layer) -> HistoryStep | None:
 def where(image: Image, layer_number: int) -> str:
     """'layer 3 (history[5]: COPY . ./)' for evidence."""
     found = layer_step(image, image.layer(layer_number))
-    return f"layer {layer_number}" + (f" ({found.describe()})" if found else "")
+    return f"layer {layer_number}" + (f" ({describe_step(found)})" if found else "")
 
 
 def require_content(image: Image) -> None:

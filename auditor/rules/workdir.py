@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Flag, Image, Limits, Passed, Severity
+from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
 
@@ -38,5 +39,5 @@ def workdir_not_set(image: Image, limits: Limits) -> Iterator[Verdict]:
                    f"config.WorkingDir={workdir!r}; no WORKDIR step in the image's own build",
                    severity=Severity.INFO)
     else:
-        where = f" ({image.history[step].describe()})" if step is not None else ""
+        where = f" ({describe_step(image.history[step])})" if step is not None else ""
         yield Passed(f"config.WorkingDir={workdir!r}{where}")

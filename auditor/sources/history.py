@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.model import BaseBoundary, HistoryQuality, HistoryStep, Origin
+from auditor.redact import describe_step
 
 INSTRUCTIONS = frozenset(
     {
@@ -212,7 +213,7 @@ def choose_boundary(
                 own_from_history=start,
                 method="label" if label_base else "history",
                 evidence=(
-                    f"base ends at {steps[start - 1].describe()}, guessed from history{named}"
+                    f"base ends at {describe_step(steps[start - 1])}, guessed from history{named}"
                 ),
                 base_reference=label_base,
             )

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import __version__
 from auditor.cli.plugin import plugin_script
+from auditor.version import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = "docker-archive:fixtures/archives/demo.tar.gz"  # relative: run from ROOT

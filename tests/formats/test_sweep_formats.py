@@ -72,9 +72,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> SweepResults:
         # Sizes and layer counts of different digit counts: numeric and text order differ.
         tiny = _resized(good, 999, 12)
         store.record_report(target("apps/tiny", "1", digest="sha256:" + "9" * 64), tiny,
-                            RULESET, 0.1)
+                            image_document(tiny), RULESET, 0.1)
+        hostile = _hostile(bad)
         store.record_report(target(HOSTILE_REPO, HOSTILE_TAG, digest="sha256:" + "6" * 64),
-                            _hostile(bad), RULESET, 0.1)
+                            hostile, image_document(hostile), RULESET, 0.1)
         store.record_failure(target(HOSTILE_REPO, "v2"), HOSTILE_ERROR, "a <hint>", RULESET, 0.1)
         store.record_failure(target("apps/formula", "v1"), FORMULA_ERROR, "", RULESET, 0.1)
         store.record_skipped(target("charts/app", "0.1.0", digest="sha256:" + "c" * 64), CHART,
@@ -158,7 +159,8 @@ def test_table_escapes_control_characters(tmp_path: Path) -> None:
     db = tmp_path / "hostile.db"
     _, good, _ = demo_reports()
     with SweepStore.open(db) as store:
-        store.record_report(target("evil/\x1b]0;PWNED\x07", "1\r", good), good, RULESET, 0.1)
+        store.record_report(target("evil/\x1b]0;PWNED\x07", "1\r", good), good,
+                            image_document(good), RULESET, 0.1)
         store.record_failure(target("evil/app", "v\x9b2J"), "config is x\x1b[2J\rall good",
                              "hint \x07", RULESET, 0.1)
     text = sweep_table.render(load([db]))

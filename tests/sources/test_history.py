@@ -86,14 +86,6 @@ def test_make_steps_reads_config_style_entries() -> None:
     assert steps[2].created_by == "" and steps[2].comment == ""
 
 
-def test_describe_names_the_step_and_masks_secrets() -> None:
-    (step,) = make_steps([{"created_by": "/bin/sh -c curl -H 'x' https://u:hunter2@example.com/x"}])
-    assert step.describe().startswith("history[0]: RUN curl")
-    assert "hunter2" not in step.describe()
-    (long,) = make_steps([{"created_by": "/bin/sh -c echo " + "x" * 400}])
-    assert len(long.describe()) <= len("history[0]: ") + 160
-
-
 # ----------------------------------------------------------------------------- layers and trust
 
 
