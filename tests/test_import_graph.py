@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auditor.model",),
     ("auditor.naming", "auditor.redact", "auditor.scoring"),
     ("auditor.baseline", "auditor.compare", "auditor.waivers"),
-    ("auditor.formats", "auditor.rules", "auditor.sources", "auditor.store"),
+    ("auditor.dockerfile", "auditor.formats", "auditor.rules", "auditor.sources", "auditor.store"),
     ("auditor.assess", "auditor.config"),
     ("auditor.pipeline",),
     ("auditor", "auditor.sweep"),

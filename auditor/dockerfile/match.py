@@ -42,6 +42,7 @@ from auditor.dockerfile.words import (
     pattern,
 )
 from auditor.model import HistoryQuality, HistoryStep, Image, Origin
+from auditor.redact import describe_step
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 # Base boundaries found from an actual base image; the others are guesses from the history.
@@ -183,12 +184,12 @@ class _Attempt:
                     builder = ("" if record.builder is self.builder
                                else f" (a step of the {record.builder.value} builder)")
                     return self.fail(f"{instruction.describe()} does not match "
-                                     f"{step.describe()}{builder}")
+                                     f"{describe_step(step)}{builder}")
                 steps[index] = instruction
                 self.matched += 1
         if start + len(steps) < end:
             extra = self.history[start + len(steps)]
-            return self.fail(f"{extra.describe()} comes after the last instruction of "
+            return self.fail(f"{describe_step(extra)} comes after the last instruction of "
                              f"{_stage_words(self.stage)}")
         return self.conclude(steps, start, end, walk)
 
@@ -202,7 +203,7 @@ class _Attempt:
             triggered = self.triggers(own_before, root)
             if triggered is None:
                 step = own_before[-1]
-                return self.fail(f"{step.describe()} is the image's own, but no instruction of "
+                return self.fail(f"{describe_step(step)} is the image's own, but no instruction of "
                                  f"{_stage_words(self.stage)} makes it")
             steps = {**triggered, **steps}
             notes.append(f"history[{own_before[0].index}..{own_before[-1].index}] ran the base "
@@ -210,8 +211,8 @@ class _Attempt:
             own_before = []
         if self.trust_origins and base_inside:
             step = base_inside[0]
-            return self.fail(f"{steps[step.index].describe()} would explain {step.describe()}, "
-                             "which belongs to the base image")
+            return self.fail(f"{steps[step.index].describe()} would explain "
+                             f"{describe_step(step)}, which belongs to the base image")
         if own_before:
             notes.append(f"history[{own_before[0].index}..{start - 1}] come with the base "
                          f"image ({root.describe()}), though counted as own")
