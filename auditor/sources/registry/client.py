@@ -16,9 +16,10 @@ against its digest, with authentication, retries and backoff. Safe to share betw
 credentials=None takes them from the Docker config when the registry first asks (ANONYMOUS: none).
 HTTPS unless the host is loopback (127.0.0.0/8, ::1, localhost) or insecure=True: plain HTTP.
 Connection errors, timeouts, 5xx and 429 (honouring Retry-After) are retried `retries` times with
-exponential backoff; a blob read cut short resumes with a Range request. Every failure is an
-auditor.errors.RegistryError: RegistryUnavailable, RegistryUnauthorized, ManifestUnknown,
-BlobUnknown, DigestMismatch (each a one-line message with a hint; no secret in any).
+exponential backoff (urllib3's Retry); a blob read cut short resumes with a Range request. Every
+failure is an auditor.errors.RegistryError: RegistryUnavailable, RegistryUnauthorized,
+ManifestUnknown, BlobUnknown, DigestMismatch (each a one-line message with a hint; no secret in
+any).
 """
 
 from __future__ import annotations
@@ -26,17 +27,21 @@ from __future__ import annotations
 import email.utils
 import io
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from auditor.errors import (
     BlobUnknown,
@@ -49,6 +54,9 @@ from auditor.sources.registry.auth import Authenticator, Credentials
 from auditor.sources.registry.reference import is_loopback, parse_host
 from auditor.sources.registry.streams import CHUNK, hasher
 from auditor.text import printable
+
+if TYPE_CHECKING:
+    from typing import Self
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -77,6 +85,7 @@ _TRANSIENT = (
     urllib3.exceptions.HTTPError,
     OSError,
 )
+_RETRIED_STATUSES = frozenset({429, *range(500, 600)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +151,34 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class _Retry(Retry):
+    """urllib3's Retry, with what imgaudit adds: an unknown host or a failed TLS handshake is not
+    tried again (it fails the same way); Retry-After counts for 429 and 503 only, read leniently
+    and capped at MAX_RETRY_AFTER; the answer being retried is closed, not read to its end."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def increment(
+        self, method: str | None = None, url: str | None = None,
+        response: BaseHTTPResponse | None = None, error: Exception | None = None,
+        _pool: ConnectionPool | None = None, _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, urllib3.exceptions.SSLError) or (
+                error is not None and _reason(error) == "unknown host"):
+            raise urllib3.exceptions.MaxRetryError(
+                _pool, url, error) from error  # type: ignore[arg-type]
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None:
+            response.close()  # urllib3 would read an error answer whole, however long, first
+        return retry
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        if response.status not in self.RETRY_AFTER_STATUS_CODES:
+            return None
+        seconds = parse_retry_after(response.headers.get("Retry-After"))
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
 class RegistryClient:
     """The registry API of one host. See the module docstring for the whole surface."""
 
@@ -163,6 +200,11 @@ class RegistryClient:
         self.retries = max(0, retries)
         self.backoff = max(0.0, backoff)
         self.auth = Authenticator(self.host, credentials, insecure=insecure)
+        self.retry = _Retry(
+            total=self.retries, allowed_methods=None, status_forcelist=_RETRIED_STATUSES,
+            backoff_factor=self.backoff, backoff_max=MAX_BACKOFF, backoff_jitter=self.backoff / 2,
+            raise_on_status=False,
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sessions: list[requests.Session] = []
@@ -288,6 +330,9 @@ class RegistryClient:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = "imgaudit"
+            adapter = HTTPAdapter(max_retries=self.retry)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -299,64 +344,48 @@ class RegistryClient:
             self.bytes_downloaded += body
             self.blobs_downloaded += blobs
 
-    def _wait(self, attempt: int, retry_after: float | None) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, MAX_RETRY_AFTER)
-        else:
-            delay = min(self.backoff * 2**attempt, MAX_BACKOFF)
-            delay += random.uniform(0, self.backoff / 2)  # jitter, not crypto
-        if delay > 0:
-            time.sleep(delay)
-
     def _send(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None, data: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """One request with retries: connection errors, timeouts, 5xx and 429 are tried again,
-        with backoff or as long as Retry-After says (capped); the last failure is raised."""
-        session = self._session()
+        """One request, retried by the session's Retry; a failure that outlasts the retries is
+        a RegistryUnavailable, every attempt counted in requests_sent."""
         where = urlsplit(url).netloc or self.host
-        path = urlsplit(url).path
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
+        try:
+            response = self._session().request(
+                method, url, headers=dict(headers or {}), params=params, data=data,
+                stream=stream, timeout=self.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
             self._count(sent=1)
-            try:
-                response = session.request(
-                    method, url, headers=dict(headers or {}), params=params, data=data,
-                    stream=stream, timeout=self.timeout,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise RegistryUnavailable(
-                    f"TLS with registry {where} failed ({_reason(exc)})",
-                    hint="for a registry with a private CA set REQUESTS_CA_BUNDLE to its "
-                    "certificate; for one that speaks plain HTTP on a trusted network, pass "
-                    "--insecure",
-                ) from None
-            except _TRANSIENT as exc:
-                if last or _reason(exc) == "unknown host":  # a name that does not exist stays so
-                    raise RegistryUnavailable(
-                        f"cannot reach registry {where} ({_reason(exc)}, {attempt + 1} "
-                        f"attempt{'s' if attempt else ''})"
-                    ) from None
-                self._wait(attempt, None)
-                continue
-            status = response.status_code
-            if status == 429 or status >= 500:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                response.close()
-                if last:
-                    why = "too many requests" if status == 429 else "a server error"
-                    raise RegistryUnavailable(
-                        f"registry {where} answered {status} ({why}) to {method} {path} "
-                        f"{attempt + 1} time{'s' if attempt else ''}",
-                        hint="try again later" + (", or with fewer jobs" if status == 429 else
-                                                  "; check the registry's logs"),
-                    )
-                self._wait(attempt, retry_after if status in (429, 503) else None)
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise RegistryUnavailable(
+                f"TLS with registry {where} failed ({_reason(exc)})",
+                hint="for a registry with a private CA set REQUESTS_CA_BUNDLE to its "
+                "certificate; for one that speaks plain HTTP on a trusted network, pass "
+                "--insecure",
+            ) from None
+        except _TRANSIENT as exc:
+            # _Retry tries an unknown host once, anything else until the retries run out
+            attempts = 1 if _reason(exc) == "unknown host" else self.retries + 1
+            self._count(sent=attempts)
+            raise RegistryUnavailable(
+                f"cannot reach registry {where} ({_reason(exc)}, {attempts} "
+                f"attempt{'s' if attempts > 1 else ''})"
+            ) from None
+        attempts = len(response.raw.retries.history) + 1
+        self._count(sent=attempts)
+        status = response.status_code
+        if status in _RETRIED_STATUSES:
+            response.close()
+            why = "too many requests" if status == 429 else "a server error"
+            raise RegistryUnavailable(
+                f"registry {where} answered {status} ({why}) to {method} "
+                f"{urlsplit(url).path} {attempts} time{'s' if attempts > 1 else ''}",
+                hint="try again later" + (", or with fewer jobs" if status == 429 else
+                                          "; check the registry's logs"),
+            )
+        return response
 
     def _request(
         self, method: str, url: str, scope: str, *, headers: Mapping[str, str] | None = None,
@@ -473,7 +502,7 @@ class BlobStream(io.RawIOBase):
         self._hash = hasher(digest)
         self._what = f"blob {digest[:19]} of {client.host}/{repo}"
         self._response: requests.Response | None = None
-        self._resumes = 0
+        self._retry: Retry = client.retry
         client._count(blobs=1)
         self._open()
 
@@ -523,13 +552,16 @@ class BlobStream(io.RawIOBase):
             except _TRANSIENT as exc:
                 self._response.close()
                 self._response = None
-                if self._resumes >= self.client.retries:
+                try:
+                    # no error passed: a cut body is always resumed, and only the count of
+                    # retries and the backoff between them are Retry's to keep
+                    self._retry = self._retry.increment("GET", self._what)
+                except urllib3.exceptions.MaxRetryError:
                     raise RegistryUnavailable(
                         f"registry {self.client.host} broke off {self._what} at byte "
-                        f"{self.position} ({_reason(exc)}, {self._resumes + 1} attempts)",
-                        hint="try again later") from None
-                self.client._wait(self._resumes, None)
-                self._resumes += 1
+                        f"{self.position} ({_reason(exc)}, {len(self._retry.history) + 1} "
+                        "attempts)", hint="try again later") from None
+                self._retry.sleep()
                 self._open()
                 assert self._response is not None
         count = len(data)

@@ -303,6 +303,18 @@ def test_an_error_answer_is_read_only_for_its_error_codes(fault_proxy: FaultProx
     assert not any(e.completed for e in exchanges)  # no client read a whole answer
 
 
+def test_a_retried_answer_is_not_read(fault_proxy: FaultProxy,
+                                      oci_zstd_image: UploadedImage) -> None:
+    """A 503 with a 64 MiB body is hung up on and the request tried again, not read to its end
+    first."""
+    fault_proxy.add(FaultKind.FLOOD, r"/manifests/", status=503, size=FLOOD, times=1)
+    client = RegistryClient(fault_proxy.host, retries=1, backoff=0.0)
+    image = oci_zstd_image
+    assert client.manifest(image.repository, image.tag or "").digest == image.digest
+    assert [(e.status, e.completed) for e in fault_proxy.exchanges] == [(503, False), (200, True)]
+    assert client.requests_sent == 2
+
+
 def test_a_page_of_names_has_a_size_limit(fault_proxy: FaultProxy) -> None:
     """A catalog or tag-list page is read up to MAX_PAGE (16 MiB): a larger one is one error
     with a hint, read no further; a large one under the limit is read."""
