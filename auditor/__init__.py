@@ -49,9 +49,9 @@ def audit(
     from auditor.assess import run
     from auditor.compare import compare
     from auditor.rules import prepare
-    from auditor.sources import DaemonSource, LayerCache, Wanted, open_images
+    from auditor.sources import DaemonSource, LayerCache, Platform, Wanted, open_images
     from auditor.sources.cache import default_cache_dir
-    from auditor.sources.registry import ClientPool, Platform, RegistryOptions, RegistrySource
+    from auditor.sources.registry import ClientPool, RegistryOptions, RegistrySource
 
     policy = policy or Policy()
     if policy.fail_on_new and baseline is None:

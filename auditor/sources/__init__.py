@@ -6,8 +6,9 @@ from auditor.model import Image
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.cache import LayerCache
 from auditor.sources.daemon import DaemonSource
+from auditor.sources.documents import Platform
 from auditor.sources.layers import Wanted
-from auditor.sources.registry import Platform, RegistrySource
+from auditor.sources.registry import RegistrySource
 
 __all__ = [
     "DaemonSource", "LayerCache", "Platform", "RegistrySource", "Wanted", "open_image",

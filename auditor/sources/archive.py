@@ -12,7 +12,7 @@ from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.cache import LayerCache
 from auditor.sources.daemon import DaemonSource
-from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.layers import COMPRESSED_MAGIC, Wanted, scan_layer
 from auditor.sources.saved import (
     Members,
     SavedImage,
@@ -22,8 +22,6 @@ from auditor.sources.saved import (
     read_stream,
     reader,
 )
-
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -58,12 +56,12 @@ class ArchiveSource:
                                       label)
         try:
             with open(path, "rb") as handle:
-                head = handle.read(6)
+                head = handle.read(8)
         except OSError as exc:
             raise ArchiveError(f"cannot read {path} ({exc.strerror})") from exc
         if not head:
             raise ArchiveError(f"{label} is empty")
-        if head.startswith(_COMPRESSED_MAGIC):
+        if head.startswith(COMPRESSED_MAGIC):
             return self._open_stream(path, reference, ref, wanted, cache, base, label)
         members = Members(path, label)
         try:

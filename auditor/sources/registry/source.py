@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform as host
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,89 +20,33 @@ from auditor.errors import (
     PlatformUnavailable,
     RegistryError,
     UnsupportedManifest,
-    UsageError,
 )
 from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.cache import LayerCache
 from auditor.sources.daemon import DaemonSource
-from auditor.sources.layers import Wanted, scan_layer
-from auditor.sources.registry.auth import Credentials
-from auditor.sources.registry.client import (
+from auditor.sources.documents import (
+    CONFIG_TYPES,
     DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED,
     IMAGE_TYPES,
-    Manifest,
-    RegistryClient,
+    LAYER_TYPE_PREFIXES,
+    Platform,
+    best_match,
+    check_digests,
+    host_platform,
+    image_entries,
+    tolerant_config,
 )
-from auditor.sources.registry.reference import (
-    DIGEST_FORM,
-    PREFIX,
-    RegistryReference,
-    is_digest,
-    parse_reference,
-)
+from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.registry.auth import Credentials
+from auditor.sources.registry.client import Manifest, RegistryClient
+from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
 from auditor.sources.registry.streams import HashingReader, decompressed
 from auditor.text import printable
 
-CONFIG_TYPES = frozenset(
-    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
-)
-# A filesystem layer's media type begins so (tar, +gzip, +zstd, foreign and nondistributable);
-# some tools leave it out.
-LAYER_TYPE_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
-# platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
-_MACHINES = {
-    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
-    "arm64": ("arm64", ""), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
-    "i386": ("386", ""), "i686": ("386", ""), "ppc64le": ("ppc64le", ""),
-    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
-}
-# the variant an architecture means when none is named
-_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 # the most characters of a registry-supplied string (a media type, a platform) an error quotes
 _SHOWN = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """OS/ARCH[/VARIANT], as in `--platform linux/arm64`."""
-
-    os: str
-    architecture: str
-    variant: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        parts = text.strip().lower().split("/")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise UsageError(
-                f"{text!r} is not a platform",
-                hint="write OS/ARCH[/VARIANT], for example linux/amd64 or linux/arm/v7")
-        return cls(*parts)
-
-    @classmethod
-    def of(cls, entry: Mapping[str, Any]) -> Platform:
-        """The platform of an index entry's `platform` object, or of an image config."""
-        return cls(str(entry.get("os") or ""), str(entry.get("architecture") or ""),
-                   str(entry.get("variant") or ""))
-
-    def matches(self, other: Platform) -> bool:
-        """Whether `other` (what an image is) satisfies this (what is wanted); no variant wanted
-        takes any, and arm64 means arm64/v8."""
-        if (self.os, self.architecture) != (other.os, other.architecture):
-            return False
-        default = _DEFAULT_VARIANTS.get(self.architecture, "")
-        return not self.variant or (self.variant or default) == (other.variant or default)
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-def host_platform() -> Platform:
-    """This machine's platform as images name it: linux and Go's name for the CPU."""
-    architecture, variant = _MACHINES.get(host.machine().lower(), (host.machine().lower(), ""))
-    return Platform("linux", architecture, variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +173,7 @@ class RegistrySource:
                 return [_Chosen(top, None)]
             raise NotAnImage(f"{shown} is not a container image (its manifest is "
                              f"{printable(top.media_type, _SHOWN) or 'untyped'})")
-        entries = index_entries(top.document)
+        entries = image_entries(top.document)
         if not entries:
             raise NotAnImage(f"{shown} is an index that lists no image")
         if all_platforms:
@@ -238,21 +181,21 @@ class RegistrySource:
         else:
             picked = best_match(entries, wanted)
             if not picked:
-                have = printable(", ".join(sorted({str(p) or "unknown" for _, p in entries})),
-                                 _SHOWN)
+                have = printable(
+                    ", ".join(sorted({str(e.platform) or "unknown" for e in entries})), _SHOWN)
                 target = wanted or host_platform()
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
         chosen = []
-        for entry, entry_platform in picked:
-            manifest = client.manifest(parsed.repository, str(entry["digest"]))
+        for entry in picked:
+            manifest = client.manifest(parsed.repository, entry.digest)
             if manifest.is_index:
                 if depth > 2:
                     raise UnsupportedManifest(f"{shown} nests indexes too deep")
-                nested = self._choose(client, parsed, manifest, wanted or entry_platform,
+                nested = self._choose(client, parsed, manifest, wanted or entry.platform,
                                       all_platforms, depth + 1)
                 chosen.extend(nested)
                 continue
-            chosen.append(_Chosen(manifest, entry_platform))
+            chosen.append(_Chosen(manifest, entry.platform))
         return chosen
 
     # ------------------------------------------------------------------------- images
@@ -279,8 +222,8 @@ class RegistrySource:
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
             raise RegistryError(f"manifest of {shown} names no config")
-        _check_digests(shown, "its config", [config_digest])
-        _check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
+        check_digests(shown, "its config", [config_digest])
+        check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
         config = _config(client.blob(parsed.repository, config_digest), shown)
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
@@ -290,7 +233,7 @@ class RegistrySource:
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
-        _check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
+        check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
@@ -412,62 +355,13 @@ class RegistrySource:
         return layers, len(history)
 
 
-def _is_attestation(entry: Mapping[str, Any]) -> bool:
-    """BuildKit's provenance and SBOM manifests, listed in an index as platform unknown/unknown."""
-    annotations = entry.get("annotations") or {}
-    platform = entry.get("platform") or {}
-    return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
-
-
-def index_entries(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The images a manifest list or index names, with their platforms; attestations left out.
-    UnsupportedManifest when one is named by what is not a digest imgaudit can check."""
-    entries: list[tuple[Mapping[str, Any], Platform]] = [
-        (entry, Platform.of(entry.get("platform") or {}))
-        for entry in document.get("manifests") or ()
-        if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
-    ]
-    _check_digests("an index", "its manifest {n}", [str(entry["digest"]) for entry, _ in entries])
-    return entries
-
-
-def _check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
-    """Every digest an image names is checked before anything is read by it: an algorithm
-    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
-    digest's place, `{n}` its number (from 1)."""
-    for number, digest in enumerate(digests, 1):
-        if not is_digest(digest):
-            raise UnsupportedManifest(
-                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
-                f"digest imgaudit can check ({DIGEST_FORM})",
-                hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
-                "with a current Docker or buildah")
-
-
-def best_match(
-    entries: Sequence[tuple[Mapping[str, Any], Platform]], wanted: Platform | None
-) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The one entry for `wanted` (default: this machine's platform): the exact variant first,
-    then the architecture's default variant, then the first listed; [] when none fits."""
-    target = wanted or host_platform()
-    matching = [(e, p) for e, p in entries if target.matches(p)]
-    default = _DEFAULT_VARIANTS.get(target.architecture, "")
-    matching.sort(key=lambda item: (item[1].variant != target.variant,
-                                    item[1].variant not in ("", default)))
-    return matching[:1]
-
-
 def _config(data: bytes, shown: str) -> dict[str, Any]:
-    """An image config, with the one shape its readers rely on: history, a list of objects."""
+    """An image config, with the one shape its readers rely on."""
     try:
-        config = json.loads(data)
+        config = tolerant_config(json.loads(data))
     except (ValueError, UnicodeDecodeError):
         config = None
-    if not isinstance(config, dict):
+    if config is None:
         raise RegistryError(f"the config of {shown} is not a JSON object",
                             hint="push the image again")
-    history = config.get("history")
-    if history is not None:
-        steps = history if isinstance(history, list) else []
-        config["history"] = [step if isinstance(step, dict) else {} for step in steps]
     return config

@@ -18,7 +18,8 @@ from auditor.errors import DigestMismatch, PlatformUnavailable, UnsupportedManif
 from auditor.model import ImageReport
 from auditor.rules import ALL_RULES, wanted_files
 from auditor.sources import LayerCache, Wanted
-from auditor.sources.registry import Platform, RegistryClient, RegistrySource, host_platform
+from auditor.sources.documents import host_platform
+from auditor.sources.registry import RegistryClient, RegistrySource
 from auditor.sources.registry.source import RegistryOptions
 from tests.engine import signature
 from tests.factory import copy, file, good, report, run
@@ -295,17 +296,6 @@ def test_a_single_image_of_another_platform(pushed_sources: Mapping[str, str],
                                  platform=native).architecture == native.architecture
 
 
-def test_platform_parsing() -> None:
-    assert Platform.parse("linux/arm/v7") == Platform("linux", "arm", "v7")
-    assert str(Platform("linux", "arm64", "v8")) == "linux/arm64/v8"
-    assert Platform("linux", "arm64").matches(Platform("linux", "arm64", "v8"))
-    assert Platform("linux", "arm64", "v8").matches(Platform("linux", "arm64"))
-    assert not Platform("linux", "arm", "v7").matches(Platform("linux", "arm", "v6"))
-    for bad in ("linux", "linux/", "a/b/c/d"):
-        with pytest.raises(Exception, match="not a platform"):
-            Platform.parse(bad)
-
-
 # --------------------------------------------------------------------------- what is refused
 
 
@@ -357,7 +347,8 @@ def test_an_artifact_is_not_an_image(scratch_registry: Registry) -> None:
 
 
 def test_schema_1_is_named_not_read() -> None:
-    from auditor.sources.registry.client import DOCKER_SCHEMA1_SIGNED, Manifest
+    from auditor.sources.documents import DOCKER_SCHEMA1_SIGNED
+    from auditor.sources.registry.client import Manifest
     from auditor.sources.registry.reference import parse_reference
 
     old = Manifest("sha256:" + "1" * 64, DOCKER_SCHEMA1_SIGNED, b"{}",
@@ -372,9 +363,10 @@ def test_schema_1_is_named_not_read() -> None:
 def test_digests_imgaudit_cannot_check_are_refused_before_any_read() -> None:
     """Layer and config digests of another algorithm, or malformed, and index entries named so:
     UnsupportedManifest, before a request is sent (the registry here does not exist)."""
+    from auditor.sources.documents import image_entries
     from auditor.sources.registry.client import Manifest
     from auditor.sources.registry.reference import parse_reference
-    from auditor.sources.registry.source import _Chosen, index_entries
+    from auditor.sources.registry.source import _Chosen
 
     good_digest = "sha256:" + "a" * 64
     source = RegistrySource(RegistryClient("127.0.0.1:9", retries=0))
@@ -398,6 +390,6 @@ def test_digests_imgaudit_cannot_check_are_refused_before_any_read() -> None:
         assert words in caught.value.message and "sha256" in caught.value.hint
     assert client.requests_sent == 0
     with pytest.raises(UnsupportedManifest, match="its manifest 2 by 'md5:1'"):
-        index_entries({"manifests": [
+        image_entries({"manifests": [
             {"digest": good_digest, "platform": {"os": "linux", "architecture": "amd64"}},
             {"digest": "md5:1", "platform": {"os": "linux", "architecture": "arm64"}}]})
