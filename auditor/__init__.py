@@ -49,7 +49,7 @@ def audit(
     from auditor.assess import run
     from auditor.compare import compare
     from auditor.rules import prepare
-    from auditor.sources import DaemonSource, LayerCache, Platform, Wanted, open_images
+    from auditor.sources import BaseFinder, LayerCache, Platform, Wanted, open_images
     from auditor.sources.cache import default_cache_dir
     from auditor.sources.registry import ClientPool, RegistryOptions, RegistrySource
 
@@ -61,17 +61,17 @@ def audit(
     rules, policy, files = prepare(policy)
     wanted = Wanted(files) if content else None
     cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
-    daemon = DaemonSource()
+    bases = BaseFinder()
     registry = registry or RegistryOptions()
     platform = Platform.parse(registry.platform) if registry.platform else None
     clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
-    source = RegistrySource(clients, daemon=daemon)
+    source = RegistrySource(clients, bases=bases)
     images: list[ImageReport] = []
     failures = []
     try:
         for target in targets:
             try:
-                opened = open_images(target, wanted, cache=cache, base=base, daemon=daemon,
+                opened = open_images(target, wanted, cache=cache, base=base, bases=bases,
                                      registry=source, platform=platform,
                                      all_platforms=registry.all_platforms)
             except ImgauditError as exc:

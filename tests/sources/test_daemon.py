@@ -18,6 +18,7 @@ from auditor.errors import DaemonUnavailable, ImageNotFound
 from auditor.model import Status
 from auditor.sources import DaemonSource, LayerCache, Wanted
 from auditor.sources.daemon import history_from_api
+from auditor.sources.engine import Engine
 from tests.conftest import fixture_tag
 from tests.engine import (
     BUILDERS,
@@ -139,7 +140,7 @@ def test_api_history_guess_is_right_when_it_says_so(
     whenever it claims to be certain (otherwise imgaudit reads the config from the export)."""
     tag = fixture_tag(name, builder)
     config = config_of(saved_archives[tag])
-    api = DaemonSource().history(tag)
+    api = Engine().history(tag)
     guessed, certain = history_from_api(api, len(config["rootfs"]["diff_ids"]))
     truth = [bool(step.get("empty_layer")) for step in config["history"]]
     assert [step["created_by"] for step in guessed] == [

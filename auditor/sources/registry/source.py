@@ -23,8 +23,8 @@ from auditor.errors import (
 )
 from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.base import BaseFinder, BaseImage
 from auditor.sources.cache import LayerCache
-from auditor.sources.daemon import DaemonSource
 from auditor.sources.documents import (
     CONFIG_TYPES,
     DOCKER_SCHEMA1,
@@ -101,12 +101,13 @@ class _Chosen:
 class RegistrySource:
     """Images in registries. `clients` is one RegistryClient (its host, and a client with its
     settings for any other host), a callable host -> RegistryClient, or None (a ClientPool with
-    default settings). Safe to share between threads: a layer wanted by several at once is
-    downloaded and scanned by one, the others read its scan from the cache."""
+    default settings); `bases` finds a --base that is no docker:// reference in the engine.
+    Safe to share between threads: a layer wanted by several at once is downloaded and scanned
+    by one, the others read its scan from the cache."""
 
     def __init__(
         self, clients: RegistryClient | Callable[[str], RegistryClient] | None = None,
-        *, daemon: DaemonSource | None = None,
+        *, bases: BaseFinder | None = None,
     ) -> None:
         if isinstance(clients, RegistryClient):
             pool = ClientPool(insecure=clients.insecure, timeout=clients.timeout,
@@ -114,10 +115,10 @@ class RegistrySource:
             pool.add(clients)
             clients = pool
         self.clients: Callable[[str], RegistryClient] = clients or ClientPool()
-        self.daemon = daemon
+        self.bases = bases or BaseFinder()
         self._lock = threading.Lock()
         self._layer_locks: dict[str, threading.Lock] = {}
-        self._bases: dict[tuple[str, str], tuple[tuple[str, ...], int]] = {}
+        self._bases: dict[tuple[str, str], BaseImage] = {}
 
     def open(
         self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
@@ -310,24 +311,27 @@ class RegistrySource:
 
     def _known_base(self, base: str, diff_ids: Sequence[str], image_platform: Platform
                     ) -> KnownBase:
-        """--base as a docker:// reference (the image's platform of it) or an engine image; read
-        once per source, since a sweep names the same base for every image."""
+        """--base as a docker:// reference (the image's platform of it) or an engine image."""
+        if base.startswith(PREFIX):
+            found = self._registry_base(base, image_platform)
+        else:
+            try:
+                found = self.bases.named(base)
+            except ImgauditError as exc:
+                raise BaseImageError(
+                    f"--base {base} is not a docker:// reference and the engine cannot give it "
+                    f"({exc.message})",
+                    hint="name the base as docker://HOST/REPO:TAG, or load it into the engine",
+                ) from exc
+        return found.as_base_of(diff_ids)
+
+    def _registry_base(self, base: str, image_platform: Platform) -> BaseImage:
+        """Read once per source, since a sweep names the same base for every image."""
         key = (base, str(image_platform))
         with self._lock:
-            found = self._bases.get(key)
-        if found is None:
-            if base.startswith(PREFIX):
-                found = self._registry_base(base, image_platform)
-            else:
-                found = self._engine_base(base)
-            with self._lock:
-                self._bases[key] = found
-        layers, history_length = found
-        if tuple(diff_ids[: len(layers)]) != layers:
-            raise BaseImageError(f"{base} is not a base of this image: its layers differ")
-        return (base, len(layers), history_length, "option")
-
-    def _registry_base(self, base: str, image_platform: Platform) -> tuple[tuple[str, ...], int]:
+            known = self._bases.get(key)
+        if known is not None:
+            return known
         parsed = parse_reference(base)
         client = self.clients(parsed.host)
         try:
@@ -338,21 +342,11 @@ class RegistrySource:
         except ImgauditError as exc:
             raise BaseImageError(f"--base {base}: {exc.message}", exc.hint) from exc
         rootfs = config.get("rootfs") or {}
-        return tuple(str(d) for d in rootfs.get("diff_ids") or ()), len(config.get("history") or ())
-
-    def _engine_base(self, base: str) -> tuple[tuple[str, ...], int]:
-        daemon = self.daemon or DaemonSource()
-        try:
-            inspect = daemon.inspect(base)
-            history = daemon.history(str(inspect["Id"]))
-        except ImgauditError as exc:
-            raise BaseImageError(
-                f"--base {base} is not a docker:// reference and the engine cannot give it "
-                f"({exc.message})",
-                hint="name the base as docker://HOST/REPO:TAG, or load it into the engine",
-            ) from exc
-        layers = tuple(str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ()))
-        return layers, len(history)
+        known = BaseImage(base, tuple(str(d) for d in rootfs.get("diff_ids") or ()),
+                          len(config.get("history") or ()))
+        with self._lock:
+            self._bases[key] = known
+        return known
 
 
 def _config(data: bytes, shown: str) -> dict[str, Any]:
