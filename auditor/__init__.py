@@ -49,9 +49,9 @@ def audit(
     from auditor.assess import run
     from auditor.compare import compare
     from auditor.rules import prepare
-    from auditor.sources import BaseFinder, LayerCache, Platform, Wanted, open_images
+    from auditor.sources import LayerCache, OpenRequest, Platform, Sources, Wanted
     from auditor.sources.cache import default_cache_dir
-    from auditor.sources.registry import ClientPool, RegistryOptions, RegistrySource
+    from auditor.sources.registry import ClientPool, RegistryOptions
 
     policy = policy or Policy()
     if policy.fail_on_new and baseline is None:
@@ -61,19 +61,17 @@ def audit(
     rules, policy, files = prepare(policy)
     wanted = Wanted(files) if content else None
     cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
-    bases = BaseFinder()
     registry = registry or RegistryOptions()
     platform = Platform.parse(registry.platform) if registry.platform else None
+    request = OpenRequest(wanted, cache, base, platform, registry.all_platforms)
     clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
-    source = RegistrySource(clients, bases=bases)
+    sources = Sources(clients)
     images: list[ImageReport] = []
     failures = []
     try:
         for target in targets:
             try:
-                opened = open_images(target, wanted, cache=cache, base=base, bases=bases,
-                                     registry=source, platform=platform,
-                                     all_platforms=registry.all_platforms)
+                opened = sources.open(target, request)
             except ImgauditError as exc:
                 failures.append(AuditFailure(target, exc.message, exc.hint))
                 continue

@@ -24,6 +24,7 @@ from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.rules import Rule, prepare, ruleset_version
 from auditor.sources.cache import LayerCache
 from auditor.sources.documents import Platform, best_match, image_entries
+from auditor.sources.interface import REGISTRY, OpenRequest, Target
 from auditor.sources.layers import Wanted
 from auditor.sources.registry.client import Manifest, RegistryClient
 from auditor.sources.registry.source import RegistrySource
@@ -465,9 +466,10 @@ class _Sweep:
 
     def _open(self, group: _Group) -> ImageReport:
         target = group.primary
-        pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
-        image = self.source.open(
-            pinned, self.wanted, self.cache, platform=group.platform if group.nested else None,
+        pinned = Target(REGISTRY, f"{target.registry}/{target.repository}@{group.manifest}")
+        platform = Platform.parse(group.platform) if group.nested else None
+        (image,) = self.source.open(
+            pinned, OpenRequest(self.wanted, self.cache, platform=platform),
             manifest=group.fetched.manifest() if group.fetched is not None else None)
         shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
         if group.platform:

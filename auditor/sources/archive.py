@@ -12,6 +12,7 @@ from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, begins
 from auditor.sources.cache import LayerCache
+from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import COMPRESSED_MAGIC, Wanted, scan_layer
 from auditor.sources.saved import (
     Members,
@@ -46,12 +47,15 @@ class ArchiveSource:
     def __init__(self, bases: BaseFinder | None = None) -> None:
         self.bases = bases or BaseFinder()
 
-    def open(
+    def open(self, target: Target, request: OpenRequest) -> list[Image]:
+        """The image the target's PATH[:REF] names, its reference the target as written."""
+        return [self._image(target.rest, request.wanted, request.cache, request.base,
+                            target.text)]
+
+    def _image(
         self, spec: str, wanted: Wanted | None, cache: LayerCache, base: str | None,
         reference: str,
     ) -> Image:
-        """The image `spec` (PATH[:REF]) names, its reference `reference` (the target as the
-        user wrote it)."""
         path, ref = split_spec(spec)
         label = f"archive {path}"
         if os.path.isdir(path):

@@ -12,6 +12,7 @@ from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache
 from auditor.sources.history import LAYER_INSTRUCTIONS, parse_created_by
+from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
 
@@ -83,8 +84,11 @@ class DaemonSource:
         self.bases = bases or BaseFinder()
         self.engine = self.bases.engine
 
-    def open(
-        self, ref: str, wanted: Wanted | None, cache: LayerCache, base: str | None = None
+    def open(self, target: Target, request: OpenRequest) -> list[Image]:
+        return [self._image(target.rest, request.wanted, request.cache, request.base)]
+
+    def _image(
+        self, ref: str, wanted: Wanted | None, cache: LayerCache, base: str | None
     ) -> Image:
         inspect = self.engine.inspect(ref)
         image_id = str(inspect.get("Id") or ref)

@@ -38,6 +38,7 @@ from auditor.sources.documents import (
     image_entries,
     tolerant_config,
 )
+from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted, scan_layer
 from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.client import Manifest, RegistryClient
@@ -121,42 +122,30 @@ class RegistrySource:
         self._bases: dict[tuple[str, str], BaseImage] = {}
 
     def open(
-        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
-        base: str | None = None, platform: Platform | str | None = None,
-        manifest: Manifest | None = None,
-    ) -> Image:
-        """The image `ref` (docker://HOST/REPO[:TAG|@DIGEST], prefix optional, or a parsed
-        RegistryReference) names; from a list or index, the image for `platform` (default: this
-        machine's). wanted=None reads the manifest and config only. The Image's reference is ref
-        as given (a RegistryReference's `target`), its id the config digest, its digest the
-        manifest's, its repo_tags (HOST/REPO:TAG,). `manifest`: what `ref` names, already fetched
-        (by a sweep, which resolved the tag to it): used instead of fetching it again when its
-        digest is the one `ref` pins."""
-        return self.open_all(ref, wanted, cache, base, platform, manifest=manifest)[0]
-
-    def open_all(
-        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
-        base: str | None = None, platform: Platform | str | None = None,
-        all_platforms: bool = False, manifest: Manifest | None = None,
+        self, target: Target, request: OpenRequest, manifest: Manifest | None = None,
     ) -> list[Image]:
-        """As open(); with all_platforms, every image of a list or index (attestations left out),
-        each with its platform after the reference: `docker://reg/app:1 (linux/arm64)`."""
-        wanted_platform = Platform.parse(platform) if isinstance(platform, str) else platform
-        parsed = ref if isinstance(ref, RegistryReference) else parse_reference(ref)
-        target = ref.target if isinstance(ref, RegistryReference) else ref
+        """The image `target` (docker://HOST/REPO[:TAG|@DIGEST]) names; from a list or index, the
+        image for request.platform (default: this machine's), or with all_platforms every image
+        (attestations left out), each with its platform after the reference:
+        `docker://reg/app:1 (linux/arm64)`. wanted=None reads the manifest and config only. An
+        Image's reference is the target as written, its id the config digest, its digest the
+        manifest's, its repo_tags (HOST/REPO:TAG,). `manifest`: what `target` names, already
+        fetched (by a sweep, which resolved the tag to it): used instead of fetching it again
+        when its digest is the one `target` pins."""
+        parsed = parse_reference(target.text)
         client = self.clients(parsed.host)
         if manifest is not None and parsed.digest and manifest.digest == parsed.digest:
             top = manifest
         else:
             top = client.manifest(parsed.repository, parsed.reference)
-        chosen = self._choose(client, parsed, top, wanted_platform, all_platforms)
+        chosen = self._choose(client, parsed, top, request.platform, request.all_platforms)
         images = []
         for item in chosen:
-            reference = target
-            if all_platforms and item.platform is not None:
-                reference = f"{target} ({item.platform})"
-            images.append(self._image(client, parsed, reference, item, wanted, cache, base,
-                                      wanted_platform))
+            reference = target.text
+            if request.all_platforms and item.platform is not None:
+                reference = f"{target.text} ({item.platform})"
+            images.append(self._image(client, parsed, reference, item, request.wanted,
+                                      request.cache, request.base, request.platform))
         return images
 
     # ------------------------------------------------------------------------- manifests
