@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -118,25 +117,23 @@ class Auditor:
         platform."""
         self.ruleset = Ruleset.prepare(policy, content)
         # Imported here for start-up speed, as in Ruleset.prepare.
-        from auditor.sources import DaemonSource, LayerCache, open_images
+        from auditor.sources import LayerCache, OpenRequest, Platform, Sources
         from auditor.sources.cache import default_cache_dir
-        from auditor.sources.registry import ClientPool, Platform, RegistryOptions, RegistrySource
+        from auditor.sources.registry import ClientPool, RegistryOptions
 
         cache = LayerCache(cache_dir or default_cache_dir()) if use_cache else LayerCache.disabled()
-        daemon = DaemonSource()
         registry = registry or RegistryOptions()
         platform = Platform.parse(registry.platform) if registry.platform else None
+        self._request = OpenRequest(self.ruleset.wanted, cache, base, platform,
+                                    registry.all_platforms)
         self._clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
-        self._open = functools.partial(
-            open_images, cache=cache, base=base, daemon=daemon,
-            registry=RegistrySource(self._clients, daemon=daemon), platform=platform,
-            all_platforms=registry.all_platforms)
+        self._sources = Sources(self._clients)
 
     def audit(self, target: str) -> list[ImageReport] | AuditFailure:
         """The target's reports (one per platform of a registry index with all_platforms), or
         why it cannot be read."""
         try:
-            images = self._open(target, self.ruleset.wanted)
+            images = self._sources.open(target, self._request)
         except ImgauditError as exc:
             return AuditFailure(target, exc.message, exc.hint)
         return [self.ruleset.judge(image) for image in images]

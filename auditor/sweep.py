@@ -24,13 +24,10 @@ from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
 from auditor.pipeline import Ruleset
 from auditor.redact import mask_secrets
 from auditor.sources.cache import LayerCache
-from auditor.sources.registry.client import INDEX_TYPES, Manifest, RegistryClient
-from auditor.sources.registry.source import (
-    Platform,
-    RegistrySource,
-    best_match,
-    index_entries,
-)
+from auditor.sources.documents import Platform, best_match, image_entries
+from auditor.sources.interface import REGISTRY, OpenRequest, Target
+from auditor.sources.registry.client import Manifest, RegistryClient
+from auditor.sources.registry.source import RegistrySource
 from auditor.store import SweepStore
 from auditor.text import printable
 
@@ -276,10 +273,9 @@ def _matches(name: str, globs: Sequence[str]) -> bool:
 def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[_Pick]:
     """The index entries to audit: every image, or the one for `wanted` (default: this
     machine's); [] when none fits."""
-    entries = index_entries(index.document)
+    entries = image_entries(index.document)
     picked = entries if every else best_match(entries, wanted)
-    return [_Pick(str(p), str(entry["digest"]), entry.get("mediaType") in INDEX_TYPES)
-            for entry, p in picked]
+    return [_Pick(str(entry.platform), entry.digest, entry.is_index) for entry in picked]
 
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
@@ -468,10 +464,10 @@ class _Sweep:
 
     def _open(self, group: _Group) -> ImageReport:
         target = group.primary
-        pinned = f"docker://{target.registry}/{target.repository}@{group.manifest}"
-        image = self.source.open(
-            pinned, self.rules.wanted, self.cache,
-            platform=group.platform if group.nested else None,
+        pinned = Target(REGISTRY, f"{target.registry}/{target.repository}@{group.manifest}")
+        platform = Platform.parse(group.platform) if group.nested else None
+        (image,) = self.source.open(
+            pinned, OpenRequest(self.rules.wanted, self.cache, platform=platform),
             manifest=group.fetched.manifest() if group.fetched is not None else None)
         shown = f"docker://{target.registry}/{target.repository}:{target.tag}"
         if group.platform:

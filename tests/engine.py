@@ -9,10 +9,13 @@ import functools
 import json
 import re
 import subprocess
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from auditor import audit
 from auditor.model import ImageReport, RuleResult, Status
+from auditor.sources.engine import Engine
 from tests.conftest import DOCKER, ROOT, fixture_tag
 
 IMAGES = ROOT / "fixtures" / "images"
@@ -101,3 +104,23 @@ def signature(report: ImageReport) -> dict[str, object]:
         "base": (image.boundary.base_reference, image.boundary.own_from_layer,
                  image.boundary.own_from_history),
     }
+
+
+class CountingEngine(Engine):
+    """The engine, counting what is asked of it: (call, argument) -> times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        self.calls["inspect", ref] += 1
+        return super().inspect(ref)
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        self.calls["history", ref] += 1
+        return super().history(ref)
+
+    def image_ids(self) -> list[str]:
+        self.calls["image_ids", ""] += 1
+        return super().image_ids()

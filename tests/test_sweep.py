@@ -23,7 +23,7 @@ import pytest
 
 from auditor.errors import UsageError
 from auditor.model import SweepResults
-from auditor.sources.registry.source import host_platform
+from auditor.sources.documents import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env
 from tests.conftest import fixture_tag

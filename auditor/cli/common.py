@@ -140,7 +140,8 @@ def registry_options(
 ) -> RegistryOptions:
     """The registry options checked, and the password read from stdin (never an argument)."""
     from auditor.errors import UsageError
-    from auditor.sources.registry import Credentials, Platform, RegistryOptions
+    from auditor.sources.documents import Platform
+    from auditor.sources.registry import Credentials, RegistryOptions
 
     example = 'echo "$TOKEN" | imgaudit ... --username USER --password-stdin'
     if password_stdin and not username:

@@ -1,64 +1,66 @@
-"""Sources: however an image arrives (engine, archive, folder), it leaves as one neutral Image."""
+"""Sources: however an image arrives (engine, archive, folder, registry), it leaves as one neutral
+Image. TRANSPORTS names the source class that reads each kind of target; Sources holds one of each
+for a run and opens a target with the one its transport names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
 from auditor.model import Image
 from auditor.sources.archive import ArchiveSource
+from auditor.sources.base import BaseFinder
 from auditor.sources.cache import LayerCache
 from auditor.sources.daemon import DaemonSource
+from auditor.sources.documents import Platform
+from auditor.sources.interface import DEFAULT, REGISTRY, ImageSource, OpenRequest, Target
 from auditor.sources.layers import Wanted
-from auditor.sources.registry import Platform, RegistrySource
+from auditor.sources.registry import RegistryClient, RegistrySource
 
 __all__ = [
-    "DaemonSource", "LayerCache", "Platform", "RegistrySource", "Wanted", "open_image",
-    "open_images", "split_transport",
+    "TRANSPORTS", "ImageSource", "LayerCache", "OpenRequest", "Platform", "Sources", "Target",
+    "Wanted", "parse_target",
 ]
 
-_TRANSPORTS = ("docker-archive", "oci-archive", "oci", "docker-daemon")
+# Which source reads a target, by its transport: the word before `:` (`docker://` for a
+# registry), DEFAULT for a bare NAME[:TAG], NAME@DIGEST or image ID.
+TRANSPORTS: Mapping[str, type[ImageSource]] = MappingProxyType({
+    "docker-archive": ArchiveSource,
+    "oci-archive": ArchiveSource,
+    "oci": ArchiveSource,
+    "docker-daemon": DaemonSource,
+    REGISTRY: RegistrySource,
+    DEFAULT: DaemonSource,
+})
 
 
-def split_transport(target: str) -> tuple[str, str]:
-    """('docker-archive', 'x.tar:app:1') for 'docker-archive:x.tar:app:1'; ('', ref) for a name."""
-    if target.startswith("docker://"):
-        return "docker", target.removeprefix("docker://")
-    head, sep, rest = target.partition(":")
-    if sep and head in _TRANSPORTS:
-        return head, rest
-    return "", target
+def parse_target(text: str) -> Target:
+    """The target's transport and the rest: `docker-archive:x.tar:app:1` is ('docker-archive',
+    'x.tar:app:1'), `docker://reg/app:1` ('docker', 'reg/app:1'), `app:1` ('', 'app:1')."""
+    registry = f"{REGISTRY}://"
+    if text.startswith(registry):
+        return Target(REGISTRY, text.removeprefix(registry))
+    head, sep, rest = text.partition(":")
+    if sep and head in TRANSPORTS and head not in (REGISTRY, DEFAULT):
+        return Target(head, rest)
+    return Target(DEFAULT, text)
 
 
-def open_image(
-    target: str,
-    wanted: Wanted | None,
-    *,
-    cache: LayerCache,
-    base: str | None = None,
-    daemon: DaemonSource | None = None,
-    registry: RegistrySource | None = None,
-    platform: Platform | None = None,
-) -> Image:
-    """The image a target names. wanted=None reads metadata only and no layer. For docker://
-    targets, `platform` picks from a list or index (default: this machine's)."""
-    return open_images(target, wanted, cache=cache, base=base, daemon=daemon,
-                       registry=registry, platform=platform)[0]
+class Sources:
+    """One run's sources, one of each class in TRANSPORTS. They share one BaseFinder, hence one
+    engine connection and what it found of the engine's images, and the registry clients."""
 
+    def __init__(self, clients: Callable[[str], RegistryClient] | None = None, *,
+                 bases: BaseFinder | None = None) -> None:
+        bases = bases or BaseFinder()
+        made: Mapping[type[ImageSource], ImageSource] = {
+            ArchiveSource: ArchiveSource(bases),
+            DaemonSource: DaemonSource(bases),
+            RegistrySource: RegistrySource(clients, bases=bases),
+        }
+        self._by_transport = {transport: made[kind] for transport, kind in TRANSPORTS.items()}
 
-def open_images(
-    target: str,
-    wanted: Wanted | None,
-    *,
-    cache: LayerCache,
-    base: str | None = None,
-    daemon: DaemonSource | None = None,
-    registry: RegistrySource | None = None,
-    platform: Platform | None = None,
-    all_platforms: bool = False,
-) -> list[Image]:
-    """As open_image; with all_platforms, a docker:// list or index gives one Image per platform."""
-    transport, rest = split_transport(target)
-    if transport in ("docker-archive", "oci-archive", "oci"):
-        return [ArchiveSource(daemon).open(rest, wanted, cache, base, reference=target)]
-    if transport == "docker":
-        return (registry or RegistrySource(daemon=daemon)).open_all(
-            target, wanted, cache, base, platform, all_platforms=all_platforms)
-    return [(daemon or DaemonSource()).open(rest, wanted, cache, base)]
+    def open(self, target: str, request: OpenRequest) -> list[Image]:
+        """The image `target` names (a list or index with all_platforms: one per platform)."""
+        parsed = parse_target(target)
+        return self._by_transport[parsed.transport].open(parsed, request)

@@ -7,12 +7,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.errors import ArchiveError, BaseImageError, ImgauditError
+from auditor.errors import ArchiveError, BaseImageError
 from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.base import BaseFinder, begins
 from auditor.sources.cache import LayerCache
-from auditor.sources.daemon import DaemonSource
-from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.interface import OpenRequest, Target
+from auditor.sources.layers import COMPRESSED_MAGIC, Wanted, scan_layer
 from auditor.sources.saved import (
     Members,
     SavedImage,
@@ -22,8 +23,6 @@ from auditor.sources.saved import (
     read_stream,
     reader,
 )
-
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -42,15 +41,21 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 
 class ArchiveSource:
-    def __init__(self, daemon: DaemonSource | None = None) -> None:
-        self.daemon = daemon
+    """Images in `docker save` archives and OCI layouts; a base not in the archive is looked for
+    in the engine."""
 
-    def open(
+    def __init__(self, bases: BaseFinder | None = None) -> None:
+        self.bases = bases or BaseFinder()
+
+    def open(self, target: Target, request: OpenRequest) -> list[Image]:
+        """The image the target's PATH[:REF] names, its reference the target as written."""
+        return [self._image(target.rest, request.wanted, request.cache, request.base,
+                            target.text)]
+
+    def _image(
         self, spec: str, wanted: Wanted | None, cache: LayerCache, base: str | None,
         reference: str,
     ) -> Image:
-        """The image `spec` (PATH[:REF]) names, its reference `reference` (the target as the
-        user wrote it)."""
         path, ref = split_spec(spec)
         label = f"archive {path}"
         if os.path.isdir(path):
@@ -58,12 +63,12 @@ class ArchiveSource:
                                       label)
         try:
             with open(path, "rb") as handle:
-                head = handle.read(6)
+                head = handle.read(8)
         except OSError as exc:
             raise ArchiveError(f"cannot read {path} ({exc.strerror})") from exc
         if not head:
             raise ArchiveError(f"{label} is empty")
-        if head.startswith(_COMPRESSED_MAGIC):
+        if head.startswith(COMPRESSED_MAGIC):
             return self._open_stream(path, reference, ref, wanted, cache, base, label)
         members = Members(path, label)
         try:
@@ -132,45 +137,32 @@ class ArchiveSource:
     ) -> KnownBase | None:
         diff_ids = list(saved.diff_ids)
         lines = _created_by(saved)
-        history_length = len(lines)
         best: KnownBase | None = None
         for other in images:
             if other is saved:
                 continue
-            layers = list(other.diff_ids)
-            theirs = _created_by(other)
-            other_history = len(theirs)
-            if not layers or layers != diff_ids[: len(layers)] or other_history >= history_length:
+            layers, theirs = list(other.diff_ids), _created_by(other)
+            if not begins(layers, theirs, diff_ids, lines):
                 continue
-            if lines and theirs != lines[:other_history]:
-                continue  # shares layers, not history: a sibling, not a base
             name = (other.names or (other.config_digest[:19],))[0]
             if base and name != base and base not in other.names:
                 continue
             # the closest base: most layers, then (metadata-only steps add none) most history
-            if best is None or (len(layers), other_history) > (best[1], best[2] or 0):
-                best = (name, len(layers), other_history, "option" if base else "archive-image")
+            if best is None or (len(layers), len(theirs)) > (best[1], best[2] or 0):
+                best = (name, len(layers), len(theirs), "option" if base else "archive-image")
         if best is not None:
             return best
-        try:
-            daemon = self.daemon or DaemonSource()
-            daemon.client  # noqa: B018 - connects, so that no engine means no local base
-        except ImgauditError:
+        if not self.bases.reachable():
             if base:
                 raise BaseImageError(
                     f"--base {base} is neither in the archive nor in a reachable engine"
                 ) from None
             return None
         if base:
-            inspect = daemon.inspect(base)
-            layers = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
-            if layers != diff_ids[: len(layers)]:
-                raise BaseImageError(f"{base} is not a base of this image: its layers differ")
-            return (base, len(layers), len(daemon.history(str(inspect["Id"]))), "option")
-        found = daemon.local_base(saved.config_digest, diff_ids, created_by=lines)
-        if found is not None and found[2] is not None and found[2] >= history_length:
-            return None
-        return found
+            return self.bases.named(base).as_base_of(diff_ids)
+        if not lines:
+            return None  # with no history, a local image that shares layers tells nothing
+        return self.bases.local(saved.config_digest, diff_ids, lines)
 
 
 def _created_by(saved: SavedImage) -> list[str]:

@@ -1,81 +1,27 @@
-"""The Docker Engine API as a source: inspect and history for metadata, the image export
+"""The Docker Engine as a source: inspect and history for metadata, the image export
 (`GET /images/{name}/get`) streamed once for layer contents, skipped when every layer is cached."""
 
 from __future__ import annotations
 
 import datetime
-import io
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
-from auditor.errors import BaseImageError, DaemonUnavailable, ImageNotFound, SourceError
 from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache
 from auditor.sources.history import LAYER_INSTRUCTIONS, parse_created_by
+from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
 
-EXPORT_CHUNK = 1 << 20
-MAX_BASE_CANDIDATES = 500
 _METADATA_ONLY = frozenset(
     {
         "ARG", "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "MAINTAINER",
         "ONBUILD", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
     }
 )
-
-
-def connect(timeout: int = 120) -> Any:
-    """A client for the engine DOCKER_HOST names (or the default socket), checked to answer."""
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise DaemonUnavailable(
-            f"cannot reach the Docker engine at {host} ({_reason(exc)})"
-        ) from exc
-    return client
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("No such file or directory", "Connection refused", "Permission denied",
-                   "timed out", "Name or service not known"):
-        if marker in text:
-            return marker.lower()
-    return (text.splitlines() or [type(exc).__name__])[0][:100]
-
-
-class _ChunkReader(io.RawIOBase):
-    """The export's chunk iterator as a raw stream: readinto copies each chunk once, in place."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._chunk = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            if not self._chunk:
-                self._chunk = memoryview(next(self._chunks, b""))
-                if not self._chunk:
-                    break
-            count = min(len(view) - filled, len(self._chunk))
-            view[filled : filled + count] = self._chunk[:count]
-            self._chunk = self._chunk[count:]
-            filled += count
-        return filled
 
 
 def _iso(seconds: Any) -> str:
@@ -132,48 +78,22 @@ def history_from_api(
 
 
 class DaemonSource:
-    """Images held by a Docker engine."""
+    """Images held by a Docker engine: the one its BaseFinder searches for bases."""
 
-    def __init__(self, client: Any | None = None) -> None:
-        self._client = client
+    def __init__(self, bases: BaseFinder | None = None) -> None:
+        self.bases = bases or BaseFinder()
+        self.engine = self.bases.engine
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = connect()
-        return self._client
+    def open(self, target: Target, request: OpenRequest) -> list[Image]:
+        return [self._image(target.rest, request.wanted, request.cache, request.base)]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        try:
-            return dict(self.client.api.inspect_image(ref))
-        except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(f"no image named {ref} in the Docker engine") from exc
-        except docker.errors.APIError as exc:
-            if exc.status_code == 404:
-                raise ImageNotFound(f"no image named {ref} in the Docker engine") from exc
-            raise SourceError(f"the engine refused to inspect {ref}: {exc.explanation}") from exc
-        except (requests.RequestException, docker.errors.DockerException) as exc:
-            raise DaemonUnavailable(
-                f"the Docker engine stopped answering ({_reason(exc)})"
-            ) from exc
-
-    def history(self, ref: str) -> list[dict[str, Any]]:
-        try:
-            return list(self.client.api.history(ref))
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise SourceError(f"the engine gave no history for {ref} ({_reason(exc)})") from exc
-
-    def open(
-        self,
-        ref: str,
-        wanted: Wanted | None,
-        cache: LayerCache,
-        base: str | None = None,
+    def _image(
+        self, ref: str, wanted: Wanted | None, cache: LayerCache, base: str | None
     ) -> Image:
-        inspect = self.inspect(ref)
+        inspect = self.engine.inspect(ref)
         image_id = str(inspect.get("Id") or ref)
         diff_ids = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
-        api_history = self.history(image_id)
+        api_history = self.engine.history(image_id)
         history, certain = history_from_api(api_history, len(diff_ids))
         contents: list[LayerContent] | None = None
         if wanted is not None:
@@ -205,11 +125,8 @@ class DaemonSource:
         self, image_id: str, diff_ids: Sequence[str], wanted: Wanted, cache: LayerCache
     ) -> tuple[list[LayerContent], list[dict[str, Any]]]:
         label = f"the engine's export of {image_id[:19]}"
-        try:
-            response = self.client.api.get_image(image_id, chunk_size=EXPORT_CHUNK)
-            bundle = read_stream(_ChunkReader(iter(response)), wanted, cache, label)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise SourceError(f"{label} failed ({_reason(exc)})") from exc
+        with self.engine.export(image_id, label) as stream:
+            bundle = read_stream(stream, wanted, cache, label)
         saved = choose(list_images(bundle.names, reader(bundle, label), label), "", label)
         contents = layer_contents(bundle, saved.layer_members, diff_ids, wanted, cache, label)
         return contents, list(saved.config.get("history") or ())
@@ -219,66 +136,13 @@ class DaemonSource:
         api_history: Sequence[Mapping[str, Any]],
     ) -> KnownBase | None:
         if base:
-            inspect = self.inspect(base)
-            layers = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
-            if layers != list(diff_ids[: len(layers)]):
-                raise BaseImageError(f"{base} is not a base of this image: its layers differ")
-            return (base, len(layers), len(self.history(str(inspect["Id"]))), "option")
-        return self.local_base(image_id, diff_ids, api_history)
-
-    def local_base(
-        self, image_id: str, diff_ids: Sequence[str],
-        api_history: Sequence[Mapping[str, Any]] = (),
-        created_by: Sequence[str] | None = None,
-    ) -> KnownBase | None:
-        """The local image with the most layers that begin this image's layers and whose history
-        begins this image's history (created_by oldest first; from api_history if not given).
-
-        Layers alone are not enough: images built from the same steps share layers, so a sibling
-        that differs only in metadata steps (USER, CMD) would pass for a base.
-        """
-        own = list(created_by) if created_by is not None else _created_by(api_history)
+            return self.bases.named(base).as_base_of(diff_ids)
+        # the classic builder's history names the tagged images it was built on
         tagged = [
             str(item["Id"]) for item in api_history[1:]
             if item.get("Tags") and str(item.get("Id")) not in ("<missing>", image_id)
         ]
-        try:
-            candidates = tagged or [
-                str(summary["Id"]) for summary in self.client.api.images()[:MAX_BASE_CANDIDATES]
-            ]
-        except (docker.errors.DockerException, requests.RequestException):
-            return None
-        best: KnownBase | None = None
-        for candidate in candidates:
-            if candidate == image_id:
-                continue
-            try:
-                inspect = self.client.api.inspect_image(candidate)
-            except (docker.errors.DockerException, requests.RequestException):
-                continue
-            layers = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
-            if not layers or layers != list(diff_ids[: len(layers)]):
-                continue
-            if best is not None and len(layers) < best[1]:
-                continue
-            theirs = _created_by(self.history(candidate))
-            history_length = len(theirs)
-            if own and (history_length >= len(own) or theirs != own[:history_length]):
-                continue  # a sibling, or this image under another ID: not a base
-            if not own and len(layers) == len(diff_ids):
-                continue  # no history to tell: likely the same image under another ID
-            if best is not None and (len(layers), history_length) <= (best[1], best[2] or 0):
-                continue  # the closest base wins: a LABEL-only child of a base adds no layer
-            name = (inspect.get("RepoTags") or [candidate[:19]])[0]
-            best = (str(name), len(layers), history_length, "local-image")
-            if tagged:
-                break
-        return best
-
-
-def _created_by(api_history: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each step's created_by, oldest first, from the API's newest-first history."""
-    return [str(item.get("CreatedBy") or "") for item in reversed(api_history)]
+        return self.bases.local(image_id, diff_ids, step_lines(api_history), tagged)
 
 
 def _layer_sizes(

@@ -25,8 +25,9 @@ STREAM_BUFSIZE = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# What tarfile's stream mode takes for gzip, bzip2 and xz (or lzma) data.
-_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"BZh91", b"\x5d\x00\x00\x80", b"\xfd7zXZ")
+# How gzip, bzip2, lzma and xz data begin, which tarfile's stream mode decompresses (a plain tar
+# that begins so, as "BZh" may, it reads as plain).
+COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"BZh", b"\x5d\x00\x00\x80", b"\xfd7zXZ")
 
 
 class Readable(Protocol):
@@ -215,7 +216,7 @@ def open_tar(fileobj: Readable, label: str) -> Iterator[tuple[tarfile.TarFile, F
     head = buffered.peek(8)[:8]
     if head.startswith(ZSTD_MAGIC):
         raise ArchiveError(f"{label} is zstd-compressed, which this build cannot read")
-    if head.startswith(_COMPRESSED_MAGIC):
+    if head.startswith(COMPRESSED_MAGIC):
         with tarfile.open(  # type: ignore[call-overload,unused-ignore]
             fileobj=buffered, mode="r|*", bufsize=STREAM_BUFSIZE, tarinfo=_Header
         ) as tar:

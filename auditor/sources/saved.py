@@ -19,17 +19,10 @@ from typing import IO, Any
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
 from auditor.model import LayerContent
 from auditor.sources.cache import LayerCache
+from auditor.sources.documents import IMAGE_TYPES, entries, tolerant_config
 from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
 
 MAX_DOCUMENT = 64 * 1024 * 1024
-_MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-_INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +90,7 @@ def list_images(
             digest = _digest_of(config_name, data)
             images.append(
                 SavedImage(
-                    config=_tolerant(config),
+                    config=tolerant_config(config) or {},
                     config_digest=digest,
                     layer_members=tuple(normalize(str(x)) for x in entry.get("Layers") or ()),
                     names=tuple(str(t) for t in entry.get("RepoTags") or ()),
@@ -111,19 +104,6 @@ def list_images(
         f"{label} is not an image archive: it has neither manifest.json nor index.json",
         hint="create one with `docker save IMAGE -o image.tar`",
     )
-
-
-def _tolerant(config: Any) -> dict[str, Any]:
-    """The config document with the one shape its readers rely on: history, a list of objects
-    (a null entry, written by some tools, reads as an empty step)."""
-    if not isinstance(config, dict):
-        return {}
-    history = config.get("history")
-    if history is None:
-        return config
-    steps = [step if isinstance(step, dict) else {} for step in history] if isinstance(
-        history, list) else []
-    return {**config, "history": steps}
 
 
 def _merge_tags(images: Iterable[SavedImage]) -> list[SavedImage]:
@@ -151,39 +131,26 @@ def _walk_index(
 ) -> Iterator[SavedImage]:
     if not isinstance(index, dict):
         raise ArchiveError(f"{label}: an image index is not a JSON object")
-    for descriptor in index.get("manifests") or ():
-        media = str(descriptor.get("mediaType", ""))
-        digest = str(descriptor.get("digest", ""))
-        annotations = descriptor.get("annotations") or {}
-        refs = tuple(
-            str(annotations[key])
-            for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name")
-            if key in annotations
-        ) or names
-        platform = descriptor.get("platform") or {}
-        platform_text = "/".join(
-            str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k)
-        )
-        if not digest:
-            continue
-        document = _json(read(_blob_name(digest)), f"{label}: {digest}")
-        if media in _INDEX_TYPES or "manifests" in document:
+    for entry in entries(index):
+        refs = entry.names or names
+        document = _json(read(_blob_name(entry.digest)), f"{label}: {entry.digest}")
+        if entry.is_index or "manifests" in document:
             yield from _walk_index(document, read, label, refs)
             continue
-        if media and media not in _MANIFEST_TYPES:
+        if entry.media_type and entry.media_type not in IMAGE_TYPES:
             continue  # attestations and other artifacts
         config_digest = str((document.get("config") or {}).get("digest", ""))
         config = _json(read(_blob_name(config_digest)), f"{label}: config {config_digest}")
         if not isinstance(config, dict) or "rootfs" not in config:
             continue
         yield SavedImage(
-            config=_tolerant(config),
+            config=tolerant_config(config) or {},
             config_digest=config_digest,
             layer_members=tuple(
                 _blob_name(str(layer.get("digest", ""))) for layer in document.get("layers") or ()
             ),
             names=refs,
-            platform=platform_text,
+            platform=str(entry.platform),
         )
 
 

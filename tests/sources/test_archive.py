@@ -15,8 +15,8 @@ import pytest
 from auditor import audit
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound, SourceError
 from auditor.model import HistoryQuality, Image, Origin, Status
-from auditor.sources import LayerCache, open_image, split_transport
-from auditor.sources.archive import split_spec
+from auditor.sources import LayerCache, OpenRequest, parse_target
+from auditor.sources.archive import ArchiveSource, split_spec
 from tests.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
 
 
@@ -27,8 +27,9 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def open_archive(target: str, tmp_path: Path, *, content: bool = True) -> Image:
-    return open_image(target, WANTED if content else None,
-                      cache=LayerCache(tmp_path / "cache"))
+    request = OpenRequest(WANTED if content else None, LayerCache(tmp_path / "cache"))
+    (image,) = ArchiveSource().open(parse_target(target), request)
+    return image
 
 
 def same_image(found: Image, spec: ImageSpec) -> None:
@@ -243,11 +244,7 @@ def test_untagged_images_are_named_by_config_digest(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- target syntax
 
 
-def test_split_transport_and_spec(tmp_path: Path) -> None:
-    assert split_transport("docker-archive:x.tar:app:1") == ("docker-archive", "x.tar:app:1")
-    assert split_transport("oci:dir") == ("oci", "dir")
-    assert split_transport("app:1") == ("", "app:1")
-    assert split_transport("docker://app:1") == ("docker", "app:1")
+def test_split_spec(tmp_path: Path) -> None:
     odd = tmp_path / "a:b.tar"  # a path that itself holds a colon
     odd.write_bytes(b"x")
     assert split_spec(f"{odd}") == (str(odd), "")

@@ -15,9 +15,10 @@ import pytest
 
 from auditor import audit
 from auditor.errors import DaemonUnavailable, ImageNotFound
-from auditor.model import Status
-from auditor.sources import DaemonSource, LayerCache, Wanted
-from auditor.sources.daemon import history_from_api
+from auditor.model import Image, Status
+from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
+from auditor.sources.daemon import DaemonSource, history_from_api
+from auditor.sources.engine import Engine
 from tests.conftest import fixture_tag
 from tests.engine import (
     BUILDERS,
@@ -44,6 +45,12 @@ def config_of(archive: Path) -> dict[str, Any]:
         assert config is not None
         document: dict[str, Any] = json.load(config)
         return document
+
+
+def open_image(source: DaemonSource, ref: str, wanted: Wanted | None,
+               cache: LayerCache) -> Image:
+    (image,) = source.open(parse_target(ref), OpenRequest(wanted, cache))
+    return image
 
 
 def imgaudit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -139,7 +146,7 @@ def test_api_history_guess_is_right_when_it_says_so(
     whenever it claims to be certain (otherwise imgaudit reads the config from the export)."""
     tag = fixture_tag(name, builder)
     config = config_of(saved_archives[tag])
-    api = DaemonSource().history(tag)
+    api = Engine().history(tag)
     guessed, certain = history_from_api(api, len(config["rootfs"]["diff_ids"]))
     truth = [bool(step.get("empty_layer")) for step in config["history"]]
     assert [step["created_by"] for step in guessed] == [
@@ -170,7 +177,7 @@ def test_a_warm_cache_skips_the_export_unless_history_is_ambiguous(
     wanted = Wanted(("etc/passwd",))
     source = DaemonSource()
     for name in ("seed", "secrets"):
-        source.open(fixture_tag(name, "classic"), wanted, cache)  # fills the cache
+        open_image(source, fixture_tag(name, "classic"), wanted, cache)  # fills the cache
 
     exports: list[str] = []
     real_export = DaemonSource._export
@@ -180,10 +187,10 @@ def test_a_warm_cache_skips_the_export_unless_history_is_ambiguous(
         return real_export(self, image_id, *args)
 
     monkeypatch.setattr(DaemonSource, "_export", counting)
-    seed = source.open(fixture_tag("seed", "classic"), wanted, cache)
+    seed = open_image(source, fixture_tag("seed", "classic"), wanted, cache)
     assert exports == []
     assert seed.captured("etc/passwd") is not None
-    secrets = source.open(fixture_tag("secrets", "classic"), wanted, cache)
+    secrets = open_image(source, fixture_tag("secrets", "classic"), wanted, cache)
     assert exports == [secrets.id]
 
 
@@ -203,7 +210,7 @@ def test_an_image_id_names_the_same_image() -> None:
 
 def test_unknown_image() -> None:
     with pytest.raises(ImageNotFound) as raised:
-        DaemonSource().open(UNKNOWN, None, LayerCache.disabled())
+        open_image(DaemonSource(), UNKNOWN, None, LayerCache.disabled())
     assert raised.value.message == f"no image named {UNKNOWN} in the Docker engine"
     assert "docker images" in raised.value.hint
 
@@ -228,7 +235,7 @@ def test_unreachable_engine(monkeypatch: pytest.MonkeyPatch, cli_env: dict[str, 
     nowhere = "unix:///nonexistent.sock"
     monkeypatch.setenv("DOCKER_HOST", nowhere)
     with pytest.raises(DaemonUnavailable) as raised:
-        DaemonSource().open(fixture_tag("seed", "classic"), None, LayerCache.disabled())
+        open_image(DaemonSource(), fixture_tag("seed", "classic"), None, LayerCache.disabled())
     assert nowhere in raised.value.message
 
     done = imgaudit(fixture_tag("seed", "classic"), env={**cli_env, "DOCKER_HOST": nowhere})

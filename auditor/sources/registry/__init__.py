@@ -12,13 +12,7 @@ from auditor.sources.registry.reference import (
     parse_host,
     parse_reference,
 )
-from auditor.sources.registry.source import (
-    ClientPool,
-    Platform,
-    RegistryOptions,
-    RegistrySource,
-    host_platform,
-)
+from auditor.sources.registry.source import ClientPool, RegistryOptions, RegistrySource
 
 __all__ = [
     "ANONYMOUS",
@@ -26,13 +20,11 @@ __all__ = [
     "ClientPool",
     "Credentials",
     "Manifest",
-    "Platform",
     "RegistryClient",
     "RegistryOptions",
     "RegistryReference",
     "RegistrySource",
     "from_docker_config",
-    "host_platform",
     "is_loopback",
     "parse_host",
     "parse_reference",

@@ -50,6 +50,15 @@ from auditor.errors import (
     RegistryError,
     RegistryUnavailable,
 )
+from auditor.sources.documents import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    INDEX_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 from auditor.sources.registry.auth import Authenticator, Credentials
 from auditor.sources.registry.reference import is_loopback, parse_host
 from auditor.sources.registry.streams import CHUNK, hasher
@@ -58,14 +67,6 @@ from auditor.text import printable
 if TYPE_CHECKING:
     from typing import Self
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 # schema 1 last and weakest: asked for only so that such an image says what it is
 ACCEPT = ", ".join(
     (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST,

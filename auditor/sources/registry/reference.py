@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from auditor.errors import InvalidReference
+from auditor.sources.documents import DIGEST_FORM, is_digest
 
 PREFIX = "docker://"
 DEFAULT_TAG = "latest"
@@ -16,8 +17,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-DIGEST_FORM = "sha256:<64 hex digits> or sha512:<128 hex digits>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +56,6 @@ class RegistryReference:
         return text
 
 
-
-def is_digest(text: str) -> bool:
-    """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
-    return _DIGEST.fullmatch(text) is not None
 
 def parse_host(text: str) -> str:
     """HOST[:PORT] checked and lowercased; a `docker://` or `https://` prefix and a trailing slash

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform as host
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,89 +20,34 @@ from auditor.errors import (
     PlatformUnavailable,
     RegistryError,
     UnsupportedManifest,
-    UsageError,
 )
 from auditor.model import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
+from auditor.sources.base import BaseFinder, BaseImage
 from auditor.sources.cache import LayerCache
-from auditor.sources.daemon import DaemonSource
-from auditor.sources.layers import Wanted, scan_layer
-from auditor.sources.registry.auth import Credentials
-from auditor.sources.registry.client import (
+from auditor.sources.documents import (
+    CONFIG_TYPES,
     DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED,
     IMAGE_TYPES,
-    Manifest,
-    RegistryClient,
+    LAYER_TYPE_PREFIXES,
+    Platform,
+    best_match,
+    check_digests,
+    host_platform,
+    image_entries,
+    tolerant_config,
 )
-from auditor.sources.registry.reference import (
-    DIGEST_FORM,
-    PREFIX,
-    RegistryReference,
-    is_digest,
-    parse_reference,
-)
+from auditor.sources.interface import OpenRequest, Target
+from auditor.sources.layers import Wanted, scan_layer
+from auditor.sources.registry.auth import Credentials
+from auditor.sources.registry.client import Manifest, RegistryClient
+from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
 from auditor.sources.registry.streams import HashingReader, decompressed
 from auditor.text import printable
 
-CONFIG_TYPES = frozenset(
-    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
-)
-# A filesystem layer's media type begins so (tar, +gzip, +zstd, foreign and nondistributable);
-# some tools leave it out.
-LAYER_TYPE_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
-# platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
-_MACHINES = {
-    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
-    "arm64": ("arm64", ""), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
-    "i386": ("386", ""), "i686": ("386", ""), "ppc64le": ("ppc64le", ""),
-    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
-}
-# the variant an architecture means when none is named
-_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 # the most characters of a registry-supplied string (a media type, a platform) an error quotes
 _SHOWN = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """OS/ARCH[/VARIANT], as in `--platform linux/arm64`."""
-
-    os: str
-    architecture: str
-    variant: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        parts = text.strip().lower().split("/")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise UsageError(
-                f"{text!r} is not a platform",
-                hint="write OS/ARCH[/VARIANT], for example linux/amd64 or linux/arm/v7")
-        return cls(*parts)
-
-    @classmethod
-    def of(cls, entry: Mapping[str, Any]) -> Platform:
-        """The platform of an index entry's `platform` object, or of an image config."""
-        return cls(str(entry.get("os") or ""), str(entry.get("architecture") or ""),
-                   str(entry.get("variant") or ""))
-
-    def matches(self, other: Platform) -> bool:
-        """Whether `other` (what an image is) satisfies this (what is wanted); no variant wanted
-        takes any, and arm64 means arm64/v8."""
-        if (self.os, self.architecture) != (other.os, other.architecture):
-            return False
-        default = _DEFAULT_VARIANTS.get(self.architecture, "")
-        return not self.variant or (self.variant or default) == (other.variant or default)
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-def host_platform() -> Platform:
-    """This machine's platform as images name it: linux and Go's name for the CPU."""
-    architecture, variant = _MACHINES.get(host.machine().lower(), (host.machine().lower(), ""))
-    return Platform("linux", architecture, variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +102,13 @@ class _Chosen:
 class RegistrySource:
     """Images in registries. `clients` is one RegistryClient (its host, and a client with its
     settings for any other host), a callable host -> RegistryClient, or None (a ClientPool with
-    default settings). Safe to share between threads: a layer wanted by several at once is
-    downloaded and scanned by one, the others read its scan from the cache."""
+    default settings); `bases` finds a --base that is no docker:// reference in the engine.
+    Safe to share between threads: a layer wanted by several at once is downloaded and scanned
+    by one, the others read its scan from the cache."""
 
     def __init__(
         self, clients: RegistryClient | Callable[[str], RegistryClient] | None = None,
-        *, daemon: DaemonSource | None = None,
+        *, bases: BaseFinder | None = None,
     ) -> None:
         if isinstance(clients, RegistryClient):
             pool = ClientPool(insecure=clients.insecure, timeout=clients.timeout,
@@ -171,48 +116,36 @@ class RegistrySource:
             pool.add(clients)
             clients = pool
         self.clients: Callable[[str], RegistryClient] = clients or ClientPool()
-        self.daemon = daemon
+        self.bases = bases or BaseFinder()
         self._lock = threading.Lock()
         self._layer_locks: dict[str, threading.Lock] = {}
-        self._bases: dict[tuple[str, str], tuple[tuple[str, ...], int]] = {}
+        self._bases: dict[tuple[str, str], BaseImage] = {}
 
     def open(
-        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
-        base: str | None = None, platform: Platform | str | None = None,
-        manifest: Manifest | None = None,
-    ) -> Image:
-        """The image `ref` (docker://HOST/REPO[:TAG|@DIGEST], prefix optional, or a parsed
-        RegistryReference) names; from a list or index, the image for `platform` (default: this
-        machine's). wanted=None reads the manifest and config only. The Image's reference is ref
-        as given (a RegistryReference's `target`), its id the config digest, its digest the
-        manifest's, its repo_tags (HOST/REPO:TAG,). `manifest`: what `ref` names, already fetched
-        (by a sweep, which resolved the tag to it): used instead of fetching it again when its
-        digest is the one `ref` pins."""
-        return self.open_all(ref, wanted, cache, base, platform, manifest=manifest)[0]
-
-    def open_all(
-        self, ref: str | RegistryReference, wanted: Wanted | None, cache: LayerCache,
-        base: str | None = None, platform: Platform | str | None = None,
-        all_platforms: bool = False, manifest: Manifest | None = None,
+        self, target: Target, request: OpenRequest, manifest: Manifest | None = None,
     ) -> list[Image]:
-        """As open(); with all_platforms, every image of a list or index (attestations left out),
-        each with its platform after the reference: `docker://reg/app:1 (linux/arm64)`."""
-        wanted_platform = Platform.parse(platform) if isinstance(platform, str) else platform
-        parsed = ref if isinstance(ref, RegistryReference) else parse_reference(ref)
-        target = ref.target if isinstance(ref, RegistryReference) else ref
+        """The image `target` (docker://HOST/REPO[:TAG|@DIGEST]) names; from a list or index, the
+        image for request.platform (default: this machine's), or with all_platforms every image
+        (attestations left out), each with its platform after the reference:
+        `docker://reg/app:1 (linux/arm64)`. wanted=None reads the manifest and config only. An
+        Image's reference is the target as written, its id the config digest, its digest the
+        manifest's, its repo_tags (HOST/REPO:TAG,). `manifest`: what `target` names, already
+        fetched (by a sweep, which resolved the tag to it): used instead of fetching it again
+        when its digest is the one `target` pins."""
+        parsed = parse_reference(target.text)
         client = self.clients(parsed.host)
         if manifest is not None and parsed.digest and manifest.digest == parsed.digest:
             top = manifest
         else:
             top = client.manifest(parsed.repository, parsed.reference)
-        chosen = self._choose(client, parsed, top, wanted_platform, all_platforms)
+        chosen = self._choose(client, parsed, top, request.platform, request.all_platforms)
         images = []
         for item in chosen:
-            reference = target
-            if all_platforms and item.platform is not None:
-                reference = f"{target} ({item.platform})"
-            images.append(self._image(client, parsed, reference, item, wanted, cache, base,
-                                      wanted_platform))
+            reference = target.text
+            if request.all_platforms and item.platform is not None:
+                reference = f"{target.text} ({item.platform})"
+            images.append(self._image(client, parsed, reference, item, request.wanted,
+                                      request.cache, request.base, request.platform))
         return images
 
     # ------------------------------------------------------------------------- manifests
@@ -230,7 +163,7 @@ class RegistrySource:
                 return [_Chosen(top, None)]
             raise NotAnImage(f"{shown} is not a container image (its manifest is "
                              f"{printable(top.media_type, _SHOWN) or 'untyped'})")
-        entries = index_entries(top.document)
+        entries = image_entries(top.document)
         if not entries:
             raise NotAnImage(f"{shown} is an index that lists no image")
         if all_platforms:
@@ -238,21 +171,21 @@ class RegistrySource:
         else:
             picked = best_match(entries, wanted)
             if not picked:
-                have = printable(", ".join(sorted({str(p) or "unknown" for _, p in entries})),
-                                 _SHOWN)
+                have = printable(
+                    ", ".join(sorted({str(e.platform) or "unknown" for e in entries})), _SHOWN)
                 target = wanted or host_platform()
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
         chosen = []
-        for entry, entry_platform in picked:
-            manifest = client.manifest(parsed.repository, str(entry["digest"]))
+        for entry in picked:
+            manifest = client.manifest(parsed.repository, entry.digest)
             if manifest.is_index:
                 if depth > 2:
                     raise UnsupportedManifest(f"{shown} nests indexes too deep")
-                nested = self._choose(client, parsed, manifest, wanted or entry_platform,
+                nested = self._choose(client, parsed, manifest, wanted or entry.platform,
                                       all_platforms, depth + 1)
                 chosen.extend(nested)
                 continue
-            chosen.append(_Chosen(manifest, entry_platform))
+            chosen.append(_Chosen(manifest, entry.platform))
         return chosen
 
     # ------------------------------------------------------------------------- images
@@ -279,8 +212,8 @@ class RegistrySource:
         config_digest = str(descriptor.get("digest") or "")
         if not config_digest:
             raise RegistryError(f"manifest of {shown} names no config")
-        _check_digests(shown, "its config", [config_digest])
-        _check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
+        check_digests(shown, "its config", [config_digest])
+        check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
         config = _config(client.blob(parsed.repository, config_digest), shown)
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
@@ -290,7 +223,7 @@ class RegistrySource:
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
         diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
-        _check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
+        check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
@@ -367,24 +300,27 @@ class RegistrySource:
 
     def _known_base(self, base: str, diff_ids: Sequence[str], image_platform: Platform
                     ) -> KnownBase:
-        """--base as a docker:// reference (the image's platform of it) or an engine image; read
-        once per source, since a sweep names the same base for every image."""
+        """--base as a docker:// reference (the image's platform of it) or an engine image."""
+        if base.startswith(PREFIX):
+            found = self._registry_base(base, image_platform)
+        else:
+            try:
+                found = self.bases.named(base)
+            except ImgauditError as exc:
+                raise BaseImageError(
+                    f"--base {base} is not a docker:// reference and the engine cannot give it "
+                    f"({exc.message})",
+                    hint="name the base as docker://HOST/REPO:TAG, or load it into the engine",
+                ) from exc
+        return found.as_base_of(diff_ids)
+
+    def _registry_base(self, base: str, image_platform: Platform) -> BaseImage:
+        """Read once per source, since a sweep names the same base for every image."""
         key = (base, str(image_platform))
         with self._lock:
-            found = self._bases.get(key)
-        if found is None:
-            if base.startswith(PREFIX):
-                found = self._registry_base(base, image_platform)
-            else:
-                found = self._engine_base(base)
-            with self._lock:
-                self._bases[key] = found
-        layers, history_length = found
-        if tuple(diff_ids[: len(layers)]) != layers:
-            raise BaseImageError(f"{base} is not a base of this image: its layers differ")
-        return (base, len(layers), history_length, "option")
-
-    def _registry_base(self, base: str, image_platform: Platform) -> tuple[tuple[str, ...], int]:
+            known = self._bases.get(key)
+        if known is not None:
+            return known
         parsed = parse_reference(base)
         client = self.clients(parsed.host)
         try:
@@ -395,79 +331,20 @@ class RegistrySource:
         except ImgauditError as exc:
             raise BaseImageError(f"--base {base}: {exc.message}", exc.hint) from exc
         rootfs = config.get("rootfs") or {}
-        return tuple(str(d) for d in rootfs.get("diff_ids") or ()), len(config.get("history") or ())
-
-    def _engine_base(self, base: str) -> tuple[tuple[str, ...], int]:
-        daemon = self.daemon or DaemonSource()
-        try:
-            inspect = daemon.inspect(base)
-            history = daemon.history(str(inspect["Id"]))
-        except ImgauditError as exc:
-            raise BaseImageError(
-                f"--base {base} is not a docker:// reference and the engine cannot give it "
-                f"({exc.message})",
-                hint="name the base as docker://HOST/REPO:TAG, or load it into the engine",
-            ) from exc
-        layers = tuple(str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ()))
-        return layers, len(history)
-
-
-def _is_attestation(entry: Mapping[str, Any]) -> bool:
-    """BuildKit's provenance and SBOM manifests, listed in an index as platform unknown/unknown."""
-    annotations = entry.get("annotations") or {}
-    platform = entry.get("platform") or {}
-    return "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown"
-
-
-def index_entries(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The images a manifest list or index names, with their platforms; attestations left out.
-    UnsupportedManifest when one is named by what is not a digest imgaudit can check."""
-    entries: list[tuple[Mapping[str, Any], Platform]] = [
-        (entry, Platform.of(entry.get("platform") or {}))
-        for entry in document.get("manifests") or ()
-        if isinstance(entry, dict) and entry.get("digest") and not _is_attestation(entry)
-    ]
-    _check_digests("an index", "its manifest {n}", [str(entry["digest"]) for entry, _ in entries])
-    return entries
-
-
-def _check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
-    """Every digest an image names is checked before anything is read by it: an algorithm
-    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
-    digest's place, `{n}` its number (from 1)."""
-    for number, digest in enumerate(digests, 1):
-        if not is_digest(digest):
-            raise UnsupportedManifest(
-                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
-                f"digest imgaudit can check ({DIGEST_FORM})",
-                hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
-                "with a current Docker or buildah")
-
-
-def best_match(
-    entries: Sequence[tuple[Mapping[str, Any], Platform]], wanted: Platform | None
-) -> list[tuple[Mapping[str, Any], Platform]]:
-    """The one entry for `wanted` (default: this machine's platform): the exact variant first,
-    then the architecture's default variant, then the first listed; [] when none fits."""
-    target = wanted or host_platform()
-    matching = [(e, p) for e, p in entries if target.matches(p)]
-    default = _DEFAULT_VARIANTS.get(target.architecture, "")
-    matching.sort(key=lambda item: (item[1].variant != target.variant,
-                                    item[1].variant not in ("", default)))
-    return matching[:1]
+        known = BaseImage(base, tuple(str(d) for d in rootfs.get("diff_ids") or ()),
+                          len(config.get("history") or ()))
+        with self._lock:
+            self._bases[key] = known
+        return known
 
 
 def _config(data: bytes, shown: str) -> dict[str, Any]:
-    """An image config, with the one shape its readers rely on: history, a list of objects."""
+    """An image config, with the one shape its readers rely on."""
     try:
-        config = json.loads(data)
+        config = tolerant_config(json.loads(data))
     except (ValueError, UnicodeDecodeError):
         config = None
-    if not isinstance(config, dict):
+    if config is None:
         raise RegistryError(f"the config of {shown} is not a JSON object",
                             hint="push the image again")
-    history = config.get("history")
-    if history is not None:
-        steps = history if isinstance(history, list) else []
-        config["history"] = [step if isinstance(step, dict) else {} for step in steps]
     return config

@@ -26,14 +26,9 @@ from auditor.errors import (
     RegistryUnauthorized,
     RegistryUnavailable,
 )
+from auditor.sources.documents import DOCKER_LIST, OCI_MANIFEST
 from auditor.sources.registry.auth import ANONYMOUS, Authenticator, Credentials
-from auditor.sources.registry.client import (
-    DOCKER_LIST,
-    MAX_PAGE,
-    OCI_MANIFEST,
-    RegistryClient,
-    parse_retry_after,
-)
+from auditor.sources.registry.client import MAX_PAGE, RegistryClient, parse_retry_after
 from tests.dockerconfig import docker_config
 from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy

@@ -15,10 +15,11 @@ import pytest
 
 from auditor import audit
 from auditor.errors import DigestMismatch, PlatformUnavailable, UnsupportedManifest
-from auditor.model import ImageReport
+from auditor.model import Image, ImageReport
 from auditor.rules import ALL_RULES, wanted_files
-from auditor.sources import LayerCache, Wanted
-from auditor.sources.registry import Platform, RegistryClient, RegistrySource, host_platform
+from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
+from auditor.sources.documents import Platform, host_platform
+from auditor.sources.registry import RegistryClient, RegistrySource
 from auditor.sources.registry.source import RegistryOptions
 from tests.engine import signature
 from tests.factory import copy, file, good, report, run
@@ -51,6 +52,19 @@ def only(targets: list[str], **options: object) -> ImageReport:
     assert not done.failures, done.failures
     assert len(done.images) == 1
     return done.images[0]
+
+
+def open_images(source: RegistrySource, target: str, wanted: Wanted | None, cache: LayerCache,
+                platform: str | None = None, *, all_platforms: bool = False) -> list[Image]:
+    request = OpenRequest(wanted, cache, platform=Platform.parse(platform) if platform else None,
+                          all_platforms=all_platforms)
+    return source.open(parse_target(target), request)
+
+
+def open_image(source: RegistrySource, target: str, wanted: Wanted | None, cache: LayerCache,
+               platform: str | None = None) -> Image:
+    (image,) = open_images(source, target, wanted, cache, platform)
+    return image
 
 
 # --------------------------------------------------------------------------- as the engine sees it
@@ -154,7 +168,8 @@ def test_metadata_only_downloads_the_config_alone(
         tmp_path: Path) -> None:
     one = two_images[0]
     client = RegistryClient(scratch_registry.host)
-    image = RegistrySource(client).open(f"docker://{one.reference}", None, LayerCache(tmp_path))
+    image = open_image(RegistrySource(client), f"docker://{one.reference}", None,
+                       LayerCache(tmp_path))
     body, _, _ = scratch_registry.api.manifest("shared/one", "1")
     document = json.loads(body)
     assert client.blobs_downloaded == 1
@@ -172,14 +187,14 @@ def test_a_warm_cache_downloads_no_layer_and_a_shared_base_is_fetched_once(
     cache = LayerCache(tmp_path)
     client = RegistryClient(scratch_registry.host)
     source = RegistrySource(client)
-    first = source.open(f"docker://{one.reference}", WANTED, cache)
-    second = source.open(f"docker://{two.reference}", WANTED, cache)
+    first = open_image(source, f"docker://{one.reference}", WANTED, cache)
+    second = open_image(source, f"docker://{two.reference}", WANTED, cache)
     assert first.layers[0].diff_id == second.layers[0].diff_id  # the base
     assert first.layers[-1].diff_id != second.layers[-1].diff_id
     assert client.bytes_downloaded == sum(sizes.values())  # every unique blob, once
     assert client.blobs_downloaded == len(sizes)
     warm = RegistryClient(scratch_registry.host)
-    again = RegistrySource(warm).open(f"docker://{one.reference}", WANTED, cache)
+    again = open_image(RegistrySource(warm), f"docker://{one.reference}", WANTED, cache)
     assert warm.blobs_downloaded == 1  # the config only
     assert again.files == first.files
     assert report(again).score == report(first).score
@@ -198,7 +213,7 @@ def test_threads_share_one_download_of_a_common_layer(
     def work(target: str) -> None:
         try:
             start.wait()
-            source.open(target, WANTED, cache)
+            open_image(source, target, WANTED, cache)
         except BaseException as exc:
             errors.append(exc)
 
@@ -223,8 +238,8 @@ def test_factory_image_in_every_compression_audits_as_built(
     for kind in ("gzip", "zstd", "none"):
         uploaded = upload_spec(scratch_registry, f"factory/{kind}", "1", spec,
                                compressions=(kind,))
-        image = RegistrySource(RegistryClient(scratch_registry.host)).open(
-            f"docker://{uploaded.reference}", WANTED, LayerCache.disabled())
+        image = open_image(RegistrySource(RegistryClient(scratch_registry.host)),
+                           f"docker://{uploaded.reference}", WANTED, LayerCache.disabled())
         assert image.files == expected.image.files
         assert report(image).score == expected.score
 
@@ -251,22 +266,22 @@ def test_platforms_from_an_index_and_a_manifest_list(index: IndexImage, tmp_path
     target = f"docker://{index.reference}"
     if native is None:
         with pytest.raises(PlatformUnavailable):
-            source.open(target, None, cache)
+            open_image(source, target, None, cache)
     else:  # no --platform: this machine's
-        assert source.open(target, None, cache).digest == native
-    amd = source.open(target, None, cache, platform="linux/amd64")
+        assert open_image(source, target, None, cache).digest == native
+    amd = open_image(source, target, None, cache, "linux/amd64")
     assert amd.digest == amd64
     assert amd.architecture == "amd64" and amd.reference == target
     for wanted in ("linux/arm64", "linux/arm64/v8", "LINUX/ARM64"):
-        arm = source.open(target, None, cache, platform=wanted)
+        arm = open_image(source, target, None, cache, wanted)
         assert arm.digest == arm64
         assert arm.architecture == "arm64/v8"
     with pytest.raises(PlatformUnavailable) as caught:
-        source.open(target, None, cache, platform="linux/s390x")
+        open_image(source, target, None, cache, "linux/s390x")
     assert "has no image for linux/s390x" in caught.value.message
     assert "(it has: linux/amd64, linux/arm64/v8)" in caught.value.message
     assert "--all-platforms" in caught.value.hint
-    every = source.open_all(target, None, cache, all_platforms=True)
+    every = open_images(source, target, None, cache, all_platforms=True)
     assert [i.digest for i in every] == [amd64, arm64]
     assert [i.reference for i in every] == [f"{target} (linux/amd64)",
                                             f"{target} (linux/arm64/v8)"]
@@ -288,22 +303,11 @@ def test_a_single_image_of_another_platform(pushed_sources: Mapping[str, str],
                                             tmp_path: Path) -> None:
     target = pushed_sources["imgaudit-fixture/demo-good:buildkit"]
     with pytest.raises(PlatformUnavailable) as caught:
-        RegistrySource().open(target, None, LayerCache(tmp_path), platform="linux/mips64le")
+        open_image(RegistrySource(), target, None, LayerCache(tmp_path), "linux/mips64le")
     native = host_platform()  # the fixtures were built here
     assert f"single image for {native}, not linux/mips64le" in caught.value.message
-    assert RegistrySource().open(target, None, LayerCache(tmp_path),
-                                 platform=native).architecture == native.architecture
-
-
-def test_platform_parsing() -> None:
-    assert Platform.parse("linux/arm/v7") == Platform("linux", "arm", "v7")
-    assert str(Platform("linux", "arm64", "v8")) == "linux/arm64/v8"
-    assert Platform("linux", "arm64").matches(Platform("linux", "arm64", "v8"))
-    assert Platform("linux", "arm64", "v8").matches(Platform("linux", "arm64"))
-    assert not Platform("linux", "arm", "v7").matches(Platform("linux", "arm", "v6"))
-    for bad in ("linux", "linux/", "a/b/c/d"):
-        with pytest.raises(Exception, match="not a platform"):
-            Platform.parse(bad)
+    assert open_image(RegistrySource(), target, None, LayerCache(tmp_path),
+                      str(native)).architecture == native.architecture
 
 
 # --------------------------------------------------------------------------- what is refused
@@ -321,11 +325,11 @@ def test_a_tampered_layer_is_refused_and_never_cached(fresh_registry: Registry,
     cache = LayerCache(tmp_path)
     source = RegistrySource(RegistryClient(fresh_registry.host))
     with pytest.raises(DigestMismatch) as caught:
-        source.open(target, WANTED, cache)
+        open_image(source, target, WANTED, cache)
     assert layer.digest[:19] in caught.value.message
     assert not cache.has(layer.diff_id, WANTED)
     # metadata reads no layer, so it is not refused
-    assert source.open(target, None, cache).layers[number].size == layer.size
+    assert open_image(source, target, None, cache).layers[number].size == layer.size
 
 
 def test_a_diff_id_that_lies_is_refused(registry: Registry, corrupt_image: UploadedImage,
@@ -334,8 +338,8 @@ def test_a_diff_id_that_lies_is_refused(registry: Registry, corrupt_image: Uploa
     assert lie != honest
     cache = LayerCache(tmp_path)
     with pytest.raises(DigestMismatch) as caught:
-        RegistrySource(RegistryClient(registry.host)).open(
-            f"docker://{corrupt_image.reference}", WANTED, cache)
+        open_image(RegistrySource(RegistryClient(registry.host)),
+                   f"docker://{corrupt_image.reference}", WANTED, cache)
     assert f"not the diff_id {lie}" in caught.value.message
     assert honest in caught.value.message
     assert not cache.has(lie, WANTED) and not cache.has(honest, WANTED)
@@ -350,14 +354,15 @@ def test_an_artifact_is_not_an_image(scratch_registry: Registry) -> None:
                       "layers": []})
     api.put_manifest("charts/app", "1", body, OCI_MANIFEST)
     with pytest.raises(UnsupportedManifest) as caught:
-        RegistrySource(RegistryClient(scratch_registry.host)).open(
-            scratch_registry.target("charts/app", "1"), None, LayerCache.disabled())
+        open_image(RegistrySource(RegistryClient(scratch_registry.host)),
+                   scratch_registry.target("charts/app", "1"), None, LayerCache.disabled())
     assert "not a container image" in caught.value.message
     assert "helm" in caught.value.message
 
 
 def test_schema_1_is_named_not_read() -> None:
-    from auditor.sources.registry.client import DOCKER_SCHEMA1_SIGNED, Manifest
+    from auditor.sources.documents import DOCKER_SCHEMA1_SIGNED
+    from auditor.sources.registry.client import Manifest
     from auditor.sources.registry.reference import parse_reference
 
     old = Manifest("sha256:" + "1" * 64, DOCKER_SCHEMA1_SIGNED, b"{}",
@@ -372,9 +377,10 @@ def test_schema_1_is_named_not_read() -> None:
 def test_digests_imgaudit_cannot_check_are_refused_before_any_read() -> None:
     """Layer and config digests of another algorithm, or malformed, and index entries named so:
     UnsupportedManifest, before a request is sent (the registry here does not exist)."""
+    from auditor.sources.documents import image_entries
     from auditor.sources.registry.client import Manifest
     from auditor.sources.registry.reference import parse_reference
-    from auditor.sources.registry.source import _Chosen, index_entries
+    from auditor.sources.registry.source import _Chosen
 
     good_digest = "sha256:" + "a" * 64
     source = RegistrySource(RegistryClient("127.0.0.1:9", retries=0))
@@ -398,6 +404,6 @@ def test_digests_imgaudit_cannot_check_are_refused_before_any_read() -> None:
         assert words in caught.value.message and "sha256" in caught.value.hint
     assert client.requests_sent == 0
     with pytest.raises(UnsupportedManifest, match="its manifest 2 by 'md5:1'"):
-        index_entries({"manifests": [
+        image_entries({"manifests": [
             {"digest": good_digest, "platform": {"os": "linux", "architecture": "amd64"}},
             {"digest": "md5:1", "platform": {"os": "linux", "architecture": "arm64"}}]})

@@ -1,0 +1,174 @@
+"""OCI and Docker image documents, as every source reads them: media types, digests, the image
+config's shape, the entries of an index or manifest list, and which platform an entry is for."""
+
+from __future__ import annotations
+
+import platform as host
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.errors import UnsupportedManifest, UsageError
+from auditor.text import printable
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+CONFIG_TYPES = frozenset(
+    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
+)
+# A filesystem layer's media type begins so (tar, +gzip, +zstd, foreign and nondistributable);
+# some tools leave it out.
+LAYER_TYPE_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+DIGEST_FORM = "sha256:<64 hex digits> or sha512:<128 hex digits>"
+
+# platform.machine() to the architecture (and variant) names of image configs, Go's GOARCH
+_MACHINES = {
+    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
+    "arm64": ("arm64", ""), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+    "i386": ("386", ""), "i686": ("386", ""), "ppc64le": ("ppc64le", ""),
+    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
+}
+# the variant an architecture means when none is named
+_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+# the annotations that name the image an index entry is (containerd's, then OCI's)
+_NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+
+
+def is_digest(text: str) -> bool:
+    """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
+    return _DIGEST.fullmatch(text) is not None
+
+
+def check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
+    """Every digest an image names is checked before anything is read by it: an algorithm
+    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
+    digest's place, `{n}` its number (from 1)."""
+    for number, digest in enumerate(digests, 1):
+        if not is_digest(digest):
+            raise UnsupportedManifest(
+                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
+                f"digest imgaudit can check ({DIGEST_FORM})",
+                hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
+                "with a current Docker or buildah")
+
+
+def tolerant_config(document: Any) -> dict[str, Any] | None:
+    """An image config with the one shape its readers rely on: history, a list of objects (a null
+    entry, written by some tools, reads as an empty step); None when it is no JSON object."""
+    if not isinstance(document, dict):
+        return None
+    history = document.get("history")
+    if history is None:
+        return document
+    steps = history if isinstance(history, list) else []
+    return {**document, "history": [step if isinstance(step, dict) else {} for step in steps]}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """OS/ARCH[/VARIANT], as in `--platform linux/arm64`."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.strip().lower().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UsageError(
+                f"{text!r} is not a platform",
+                hint="write OS/ARCH[/VARIANT], for example linux/amd64 or linux/arm/v7")
+        return cls(*parts)
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> Platform:
+        """The platform of an index entry's `platform` object, or of an image config."""
+        return cls(str(entry.get("os") or ""), str(entry.get("architecture") or ""),
+                   str(entry.get("variant") or ""))
+
+    def matches(self, other: Platform) -> bool:
+        """Whether `other` (what an image is) satisfies this (what is wanted); no variant wanted
+        takes any, and arm64 means arm64/v8."""
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        default = _DEFAULT_VARIANTS.get(self.architecture, "")
+        return not self.variant or (self.variant or default) == (other.variant or default)
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def host_platform() -> Platform:
+    """This machine's platform as images name it: linux and Go's name for the CPU."""
+    architecture, variant = _MACHINES.get(host.machine().lower(), (host.machine().lower(), ""))
+    return Platform("linux", architecture, variant)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One manifest (or nested index) that an image index or manifest list names by digest."""
+
+    descriptor: Mapping[str, Any]
+    platform: Platform
+
+    @property
+    def digest(self) -> str:
+        return str(self.descriptor["digest"])
+
+    @property
+    def media_type(self) -> str:
+        return str(self.descriptor.get("mediaType", ""))
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    @property
+    def is_attestation(self) -> bool:
+        """BuildKit's provenance and SBOM manifests, listed as platform unknown/unknown."""
+        annotations = self.descriptor.get("annotations") or {}
+        return "vnd.docker.reference.type" in annotations or self.platform.os == "unknown"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The image names its annotations give (a `docker save` index has them)."""
+        annotations = self.descriptor.get("annotations") or {}
+        return tuple(str(annotations[key]) for key in _NAME_ANNOTATIONS if key in annotations)
+
+
+def entries(index: Mapping[str, Any]) -> list[IndexEntry]:
+    """Every entry of an index that names a digest, as listed (attestations too)."""
+    return [
+        IndexEntry(descriptor, Platform.of(descriptor.get("platform") or {}))
+        for descriptor in index.get("manifests") or ()
+        if isinstance(descriptor, dict) and descriptor.get("digest")
+    ]
+
+
+def image_entries(index: Mapping[str, Any]) -> list[IndexEntry]:
+    """The images a manifest list or index names, with their platforms; attestations left out.
+    UnsupportedManifest when one is named by what is not a digest imgaudit can check."""
+    found = [entry for entry in entries(index) if not entry.is_attestation]
+    check_digests("an index", "its manifest {n}", [entry.digest for entry in found])
+    return found
+
+
+def best_match(found: Sequence[IndexEntry], wanted: Platform | None) -> list[IndexEntry]:
+    """The one entry for `wanted` (default: this machine's platform): the exact variant first,
+    then the architecture's default variant, then the first listed; [] when none fits."""
+    target = wanted or host_platform()
+    matching = [entry for entry in found if target.matches(entry.platform)]
+    default = _DEFAULT_VARIANTS.get(target.architecture, "")
+    matching.sort(key=lambda entry: (entry.platform.variant != target.variant,
+                                     entry.platform.variant not in ("", default)))
+    return matching[:1]
