@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-# real registries, their contents and the fault proxy, for the registry source and sweeps
-pytest_plugins = ["tests.registry_env"]
+from tests.support.paths import DOCKER, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
-BUILDERS = ("classic", "buildkit")
+# real registries, their contents and the fault proxy, for the registry source and sweeps
+pytest_plugins = ["tests.support.registry_env"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,10 +74,6 @@ def saved_archives(fixture_images: list[str], tmp_path_factory: pytest.TempPathF
         subprocess.run([DOCKER, "save", "--output", str(target), image], check=True)
         archives[image] = target
     return archives
-
-
-def fixture_tag(name: str, builder: str) -> str:
-    return f"imgaudit-fixture/{name}:{builder}"
 
 
 @pytest.fixture

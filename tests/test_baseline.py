@@ -18,9 +18,9 @@ from auditor.compare import snapshot
 from auditor.errors import BaselineError
 from auditor.formats.json import render
 from auditor.model import Policy, Report, Waiver
-from tests.factory import good, report
-from tests.test_cli import BAD, GOOD, assert_one_line_error, imgaudit
-from tests.test_scoring import bad
+from tests.support.cli import assert_one_line_error, imgaudit
+from tests.support.demo import BAD, GOOD
+from tests.support.factory import bad, good, report
 
 
 def written(tmp_path: Path, document: Any, name: str = "old.json") -> Path:

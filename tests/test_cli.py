@@ -5,38 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from auditor import audit
 from auditor.rules import ALL_RULES
-
-ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"
-GOOD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-good:classic"
-BAD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-bad:buildkit"
-# The fake token demo-bad carries in ENV, and the password in its copied .env file.
-SECRETS = ("ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k", "s3cr3t-pass")
-
-
-def imgaudit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("imgaudit: error:")]
-    assert len(lines) == 1, done.stderr
-    assert "hint:" in lines[0]
-    for word in words:
-        assert word in lines[0]
+from tests.support.cli import assert_one_line_error, imgaudit
+from tests.support.demo import ARCHIVE, BAD, GOOD, SECRETS
+from tests.support.paths import ROOT
 
 
 def test_good_image_passes_policy(cli_env: dict[str, str]) -> None:

@@ -26,8 +26,9 @@ from auditor.config import (
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Limits, Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES, PRACTICES
-from tests.factory import build, copy, file, good
-from tests.test_cli import ARCHIVE, assert_one_line_error
+from tests.support.cli import assert_one_line_error
+from tests.support.demo import ARCHIVE
+from tests.support.factory import build, copy, file, good
 
 BAD = f"docker-archive:{ARCHIVE}:@2"  # imgaudit-fixture/demo-bad:buildkit
 

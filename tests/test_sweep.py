@@ -26,10 +26,10 @@ from auditor.model import SweepResults
 from auditor.sources.registry.source import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env
-from tests.conftest import fixture_tag
-from tests.factory import good
-from tests.faultproxy import FaultKind, FaultProxy
-from tests.registry_env import (
+from tests.support.engine import fixture_tag
+from tests.support.factory import good
+from tests.support.faultproxy import FaultKind, FaultProxy
+from tests.support.registry_env import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps import SECRETS, fill
+from tests.support.demo import SECRETS
+from tests.support.sweeps import fill
 
 
 def imgaudit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

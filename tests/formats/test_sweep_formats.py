@@ -33,8 +33,9 @@ from auditor.model import (
 )
 from auditor.scoring import grade_for
 from auditor.store import SweepStore, load
-from tests.browser import Browser, Page
-from tests.sweeps import REGISTRY, RULESET, SECRETS, demo_reports, fill, target
+from tests.support.browser import Browser, Page
+from tests.support.demo import SECRETS
+from tests.support.sweeps import REGISTRY, RULESET, demo_reports, fill, target
 
 # What a hostile registry (or a hostile image's file names) could put in front of a reader.
 HOSTILE_REPO = "evil/<script>window.__xss=1</script>"

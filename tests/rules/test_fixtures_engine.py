@@ -14,19 +14,20 @@ from pathlib import Path
 import pytest
 
 from auditor.model import ImageReport, Origin, Policy, Severity, Status
-from tests.conftest import DOCKER, fixture_tag
-from tests.engine import (
+from tests.support.engine import (
     BUILDERS,
     FIXTURES,
     IMAGES,
     base_of,
     daemon_report,
     dockerfile_steps,
+    fixture_tag,
     inspect,
     layer_count,
     result,
     statuses,
 )
+from tests.support.paths import DOCKER
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 builders = pytest.mark.parametrize("builder", BUILDERS)

@@ -17,7 +17,7 @@ from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound, Sour
 from auditor.model import HistoryQuality, Image, Origin, Status
 from auditor.sources import LayerCache, open_image, split_transport
 from auditor.sources.archive import split_spec
-from tests.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
+from tests.support.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
 
 
 @pytest.fixture(autouse=True)

@@ -18,13 +18,13 @@ from auditor.errors import DaemonUnavailable, ImageNotFound
 from auditor.model import Status
 from auditor.sources import DaemonSource, LayerCache, Wanted
 from auditor.sources.daemon import history_from_api
-from tests.conftest import fixture_tag
-from tests.engine import (
+from tests.support.engine import (
     BUILDERS,
     FIXTURES,
     archive_report,
     daemon_report,
     dockerfile_steps,
+    fixture_tag,
     inspect,
     signature,
 )

@@ -34,10 +34,10 @@ from auditor.sources.registry.client import (
     RegistryClient,
     parse_retry_after,
 )
-from tests.dockerconfig import docker_config
-from tests.factory import good
-from tests.faultproxy import FaultKind, FaultProxy
-from tests.registry_env import (
+from tests.support.dockerconfig import docker_config
+from tests.support.factory import good
+from tests.support.faultproxy import FaultKind, FaultProxy
+from tests.support.registry_env import (
     MultiPlatform,
     Registry,
     RegistryFactory,

@@ -20,9 +20,9 @@ from auditor.rules import ALL_RULES, wanted_files
 from auditor.sources import LayerCache, Wanted
 from auditor.sources.registry import Platform, RegistryClient, RegistrySource, host_platform
 from auditor.sources.registry.source import RegistryOptions
-from tests.engine import signature
-from tests.factory import copy, file, good, report, run
-from tests.registry_env import (
+from tests.support.engine import signature
+from tests.support.factory import copy, file, good, report, run
+from tests.support.registry_env import (
     OCI_MANIFEST,
     IndexImage,
     MultiPlatform,

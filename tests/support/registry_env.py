@@ -30,12 +30,13 @@ import requests
 import zstandard
 from testcontainers.core.container import DockerContainer
 
-from tests.conftest import DOCKER, ROOT, fixture_tag
-from tests.faultproxy import FaultProxy
-from tests.tokenauth import TokenServer
+from tests.support.engine import fixture_tag
+from tests.support.faultproxy import FaultProxy
+from tests.support.paths import DOCKER, ROOT
+from tests.support.tokenauth import TokenServer
 
 if TYPE_CHECKING:
-    from tests.factory import ImageSpec
+    from tests.support.factory import ImageSpec
 
 BUILD = ROOT / "fixtures" / "registry" / "build.sh"
 HTPASSWD = "/etc/docker/registry/htpasswd"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from auditor import audit
 from auditor.model import ImageReport, RuleResult, Status
-from tests.conftest import DOCKER, ROOT, fixture_tag
+from tests.support.paths import DOCKER, ROOT
 
 IMAGES = ROOT / "fixtures" / "images"
 BUILDERS = ("classic", "buildkit")
@@ -24,6 +24,10 @@ FIXTURES = (
     "pip-cache-deleted", "pip-root-cache", "pip-venv", "root-user", "secrets", "seed",
     "shell-cmd", "ssh-port", "toolchain", "uid0-alias", "user-hardcoded",
 )
+
+
+def fixture_tag(name: str, builder: str) -> str:
+    return f"imgaudit-fixture/{name}:{builder}"
 
 
 def dockerfile_steps(name: str) -> list[tuple[str, str]]:
