@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import DOCKER, ROOT
+from tests.support.archives import SavedArchives
+from tests.support.paths import ROOT
 
 # real registries, their contents and the fault proxy, for the registry source and sweeps
 pytest_plugins = ["tests.support.registry_env"]
@@ -64,16 +65,10 @@ def fixture_images(engine: None) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def saved_archives(fixture_images: list[str], tmp_path_factory: pytest.TempPathFactory
-                   ) -> dict[str, Path]:
-    """`docker save` of every fixture tag, by tag."""
-    folder = tmp_path_factory.mktemp("saved")
-    archives = {}
-    for image in fixture_images:
-        target = folder / (image.split("/", 1)[1].replace(":", "-") + ".tar")
-        subprocess.run([DOCKER, "save", "--output", str(target), image], check=True)
-        archives[image] = target
-    return archives
+def saved_archives(fixture_images: list[str]) -> SavedArchives:
+    """`docker save` archives of the fixture tags, by tag: each saved when first looked up, or
+    found in .pytest_cache when an earlier session saved that image."""
+    return SavedArchives(fixture_images)
 
 
 @pytest.fixture

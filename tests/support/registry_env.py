@@ -14,7 +14,6 @@ import secrets
 import socket
 import subprocess
 import tarfile
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ import requests
 import zstandard
 from testcontainers.core.container import DockerContainer
 
+from tests.support.archives import saved_archive
 from tests.support.engine import fixture_tag
 from tests.support.faultproxy import FaultProxy
 from tests.support.paths import DOCKER, ROOT
@@ -337,18 +337,14 @@ class Saved:
 
 @functools.lru_cache(maxsize=8)
 def saved(image: str) -> Saved:
-    with tempfile.TemporaryDirectory(prefix="imgaudit-registry-save-") as scratch:
-        path = Path(scratch) / "image.tar"
-        subprocess.run([DOCKER, "save", "--output", str(path), image], check=True,
-                       capture_output=True)
-        with tarfile.open(path) as tar:
-            def read(name: str) -> bytes:
-                member = tar.extractfile(name)
-                assert member is not None, name
-                return member.read()
+    with tarfile.open(saved_archive(image)) as tar:
+        def read(name: str) -> bytes:
+            member = tar.extractfile(name)
+            assert member is not None, name
+            return member.read()
 
-            entry = json.loads(read("manifest.json"))[0]
-            return Saved(read(entry["Config"]), tuple(read(name) for name in entry["Layers"]))
+        entry = json.loads(read("manifest.json"))[0]
+        return Saved(read(entry["Config"]), tuple(read(name) for name in entry["Layers"]))
 
 
 def gzipped(data: bytes) -> bytes:
