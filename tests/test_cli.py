@@ -1,5 +1,6 @@
 """The command line end to end, on the archive shipped in fixtures/archives/ (no engine needed):
-exit codes, output files, error lines, and that no secret value is ever printed."""
+exit codes, output files, error lines, and that no secret value is ever printed. Most run in this
+process; the exit codes and the environment are also checked through a process of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from auditor import audit
 from auditor.rules import ALL_RULES
-from tests.support.cli import assert_one_line_error, imgaudit
+from tests.support.cli import assert_one_line_error, imgaudit, imgaudit_process
 from tests.support.demo import ARCHIVE, BAD, GOOD, SECRETS
 from tests.support.paths import ROOT
 
@@ -49,8 +50,8 @@ def test_bad_image_fails_policy_and_never_prints_secrets(
 
 
 def test_fail_under_gates(cli_env: dict[str, str]) -> None:
-    assert imgaudit(BAD, "--fail-under", "80", env=cli_env).returncode == 1
-    assert imgaudit(BAD, "--fail-under", "10", env=cli_env).returncode == 0
+    assert imgaudit_process(BAD, "--fail-under", "80", env=cli_env).returncode == 1
+    assert imgaudit_process(BAD, "--fail-under", "10", env=cli_env).returncode == 0
 
 
 def test_ignore_marks_rule_ignored_and_changes_score(cli_env: dict[str, str]) -> None:
@@ -85,7 +86,7 @@ def test_several_images_one_missing(cli_env: dict[str, str], tmp_path: Path) -> 
 
 
 def test_missing_archive(cli_env: dict[str, str], tmp_path: Path) -> None:
-    done = imgaudit(f"docker-archive:{tmp_path / 'gone.tar'}", env=cli_env)
+    done = imgaudit_process(f"docker-archive:{tmp_path / 'gone.tar'}", env=cli_env)
     assert_one_line_error(done, "no archive")
 
 
@@ -206,6 +207,6 @@ def test_python_api_returns_typed_report(tmp_path: Path) -> None:
 
 def test_engine_unreachable_is_one_line(cli_env: dict[str, str]) -> None:
     env = dict(cli_env, DOCKER_HOST="unix:///nonexistent/docker.sock")
-    done = imgaudit("app:1", env=env)
+    done = imgaudit_process("app:1", env=env)
     assert_one_line_error(done, "cannot reach the Docker engine", "DOCKER_HOST")
 
