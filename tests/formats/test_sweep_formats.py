@@ -183,10 +183,24 @@ def test_no_format_shows_a_secret_value(results: SweepResults) -> None:
 
 
 def test_an_empty_sweep_renders(tmp_path: Path) -> None:
-    SweepStore.open(tmp_path / "e.db").close()
-    empty = load([tmp_path / "e.db"])
-    for fmt in ("table", "json", "csv", "html"):
-        assert render_sweep(empty, fmt)
+    """A database with no sweep yet: every format says there is nothing, none fails."""
+    db = tmp_path / "e.db"
+    SweepStore.open(db).close()
+    empty = load([db])
+    assert render_sweep(empty, "table") == (
+        "imgaudit sweep of no registry: 0 tag(s), 0 image(s) in 0 repositories; 0 error(s)\n")
+    document = json.loads(render_sweep(empty, "json"))
+    summary = document["summary"]
+    assert (summary["tags"], summary["images"], summary["errors"]) == (0, 0, 0)
+    assert summary["score_mean"] is None and set(summary["grades"].values()) == {0}
+    assert document["databases"] == [str(db)]
+    assert document["sweeps"] == document["tags"] == document["images"] == []
+    (header,) = csv.reader(io.StringIO(render_sweep(empty, "csv")))  # the header alone
+    assert header[:3] == ["registry", "repository", "tag"]
+    text = render_sweep(empty, "html")
+    assert "<h1>imgaudit sweep of no registry</h1>" in text and "<tbody></tbody>" in text
+    data = json.loads(_parse(text).texts["script"][0])
+    assert data["rows"] == data["audits"] == []
 
 
 # ------------------------------------------------------------------------------ HTML, statically
