@@ -311,7 +311,7 @@ class Layer:
 @dataclass(frozen=True)
 class UploadedImage:
     """An image put through the HTTP API (blobs, then the manifest): a fixture's, from its
-    `docker save`, or an in-memory one (tests/factory.py)."""
+    `docker save`, or an in-memory one (tests/support/factory.py)."""
 
     reference: str     # HOST/REPOSITORY:TAG, or HOST/REPOSITORY@DIGEST when untagged
     repository: str
@@ -656,7 +656,7 @@ def upload_fixture(registry: Registry, repository: str, tag: str | None, source:
 def upload_spec(registry: Registry, repository: str, tag: str | None, spec: ImageSpec, *,
                 compressions: tuple[str, ...] = ("gzip",), media_type: str = OCI_MANIFEST
                 ) -> UploadedImage:
-    """Puts an in-memory image (tests/factory.py) into `registry` (`upload_image`)."""
+    """Puts an in-memory image (tests/support/factory.py) into `registry` (`upload_image`)."""
     return upload_image(registry, repository, tag, canonical(spec.config_document()),
                         spec.layer_tars(), media_type=media_type, compressions=compressions,
                         source="factory")
