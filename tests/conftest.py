@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-# real registries, their contents and the fault proxy, for the registry source and sweeps
-pytest_plugins = ["tests.registry_env"]
+from tests.support.archives import SavedArchives
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
-BUILDERS = ("classic", "buildkit")
+# real registries, their contents and the fault proxy, for the registry source and sweeps
+pytest_plugins = ["tests.support.registry_env"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,20 +65,10 @@ def fixture_images(engine: None) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def saved_archives(fixture_images: list[str], tmp_path_factory: pytest.TempPathFactory
-                   ) -> dict[str, Path]:
-    """`docker save` of every fixture tag, by tag."""
-    folder = tmp_path_factory.mktemp("saved")
-    archives = {}
-    for image in fixture_images:
-        target = folder / (image.split("/", 1)[1].replace(":", "-") + ".tar")
-        subprocess.run([DOCKER, "save", "--output", str(target), image], check=True)
-        archives[image] = target
-    return archives
-
-
-def fixture_tag(name: str, builder: str) -> str:
-    return f"imgaudit-fixture/{name}:{builder}"
+def saved_archives(fixture_images: list[str]) -> SavedArchives:
+    """`docker save` archives of the fixture tags, by tag: each saved when first looked up, or
+    found in .pytest_cache when an earlier session saved that image."""
+    return SavedArchives(fixture_images)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,9 @@ from auditor.compare import snapshot
 from auditor.errors import BaselineError
 from auditor.formats.json import render
 from auditor.model import Policy, Report, Waiver
-from tests.factory import good, report
-from tests.test_cli import BAD, GOOD, assert_one_line_error, imgaudit
-from tests.test_scoring import bad
+from tests.support.cli import Ran, assert_one_line_error, imgaudit
+from tests.support.demo import BAD, GOOD
+from tests.support.factory import bad, good, report
 
 
 def written(tmp_path: Path, document: Any, name: str = "old.json") -> Path:
@@ -173,9 +171,8 @@ def test_cli_policy_file_fail_on_new_without_a_baseline_gates_every_finding(
     policy = repo / ".imgaudit.toml"
     policy.write_text('fail-on-new = true\nfail-on = "high"\n')
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
-                              text=True, env=cli_env, cwd=repo, timeout=300)
+    def run(*args: str) -> Ran:
+        return imgaudit(*args, env=cli_env, cwd=repo)
 
     done = run(BAD)
     assert done.returncode == 1, done.stderr  # gated as without fail-on-new: BAD has highs

@@ -16,9 +16,9 @@ from auditor import audit
 from auditor.baseline import read_baseline
 from auditor.model import Novelty
 from auditor.units import human_size
-from tests.conftest import ROOT, fixture_tag
-from tests.engine import BUILDERS, inspect
-from tests.test_cli import imgaudit
+from tests.support.cli import imgaudit
+from tests.support.engine import BUILDERS, fixture_tag, inspect
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.engine
 builders = pytest.mark.parametrize("builder", BUILDERS)

@@ -1,42 +1,20 @@
 """The command line end to end, on the archive shipped in fixtures/archives/ (no engine needed):
-exit codes, output files, error lines, and that no secret value is ever printed."""
+exit codes, output files, error lines, and that no secret value is ever printed. Most run in this
+process; the exit codes and the environment are also checked through a process of its own."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from auditor import audit
 from auditor.rules import ALL_RULES
-
-ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"
-GOOD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-good:classic"
-BAD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-bad:buildkit"
-# The fake token demo-bad carries in ENV, and the password in its copied .env file.
-SECRETS = ("ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k", "s3cr3t-pass")
-
-
-def imgaudit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("imgaudit: error:")]
-    assert len(lines) == 1, done.stderr
-    assert "hint:" in lines[0]
-    for word in words:
-        assert word in lines[0]
+from tests.support.cli import assert_one_line_error, imgaudit, imgaudit_process
+from tests.support.demo import ARCHIVE, BAD, GOOD, SECRETS
+from tests.support.paths import ROOT
 
 
 def test_good_image_passes_policy(cli_env: dict[str, str]) -> None:
@@ -72,8 +50,8 @@ def test_bad_image_fails_policy_and_never_prints_secrets(
 
 
 def test_fail_under_gates(cli_env: dict[str, str]) -> None:
-    assert imgaudit(BAD, "--fail-under", "80", env=cli_env).returncode == 1
-    assert imgaudit(BAD, "--fail-under", "10", env=cli_env).returncode == 0
+    assert imgaudit_process(BAD, "--fail-under", "80", env=cli_env).returncode == 1
+    assert imgaudit_process(BAD, "--fail-under", "10", env=cli_env).returncode == 0
 
 
 def test_ignore_marks_rule_ignored_and_changes_score(cli_env: dict[str, str]) -> None:
@@ -108,7 +86,7 @@ def test_several_images_one_missing(cli_env: dict[str, str], tmp_path: Path) -> 
 
 
 def test_missing_archive(cli_env: dict[str, str], tmp_path: Path) -> None:
-    done = imgaudit(f"docker-archive:{tmp_path / 'gone.tar'}", env=cli_env)
+    done = imgaudit_process(f"docker-archive:{tmp_path / 'gone.tar'}", env=cli_env)
     assert_one_line_error(done, "no archive")
 
 
@@ -229,6 +207,6 @@ def test_python_api_returns_typed_report(tmp_path: Path) -> None:
 
 def test_engine_unreachable_is_one_line(cli_env: dict[str, str]) -> None:
     env = dict(cli_env, DOCKER_HOST="unix:///nonexistent/docker.sock")
-    done = imgaudit("app:1", env=env)
+    done = imgaudit_process("app:1", env=env)
     assert_one_line_error(done, "cannot reach the Docker engine", "DOCKER_HOST")
 

@@ -24,8 +24,7 @@ from auditor.model import (
     Status,
     Waiver,
 )
-from tests.factory import ImageSpec, base_steps, build, copy, file, good, report, run
-from tests.test_scoring import bad
+from tests.support.factory import ImageSpec, bad, base_steps, build, copy, file, good, report, run
 
 ROOT = "IA201:no USER is set: the container runs as root"
 

@@ -17,7 +17,7 @@ from auditor.naming import (
     repository,
     same_platform,
 )
-from tests.factory import build, good
+from tests.support.factory import build, good
 
 DIGEST = "sha256:" + "ab" * 32
 

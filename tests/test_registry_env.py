@@ -18,10 +18,11 @@ import pytest
 import requests
 import zstandard
 
-from tests.conftest import DOCKER, fixture_tag
-from tests.factory import good
-from tests.faultproxy import FaultKind, FaultProxy
-from tests.registry_env import (
+from tests.support.engine import fixture_tag
+from tests.support.factory import good
+from tests.support.faultproxy import FaultKind, FaultProxy
+from tests.support.paths import DOCKER
+from tests.support.registry_env import (
     BUILD,
     DOCKER_CONFIG,
     DOCKER_LAYER,

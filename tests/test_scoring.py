@@ -22,12 +22,11 @@ from auditor.model import (
 from auditor.rules import ALL_RULES, PRACTICES
 from auditor.rules.registry import Verdict, rule
 from auditor.scoring import GRADES, grade_for, score, status_for
-from tests.factory import (
-    GOOD_CONFIG,
+from tests.support.factory import (
     ImageSpec,
+    bad,
     base_steps,
     build,
-    copy,
     file,
     good,
     nop,
@@ -36,21 +35,6 @@ from tests.factory import (
 )
 
 WEIGHTS = {p.id: p.weight for p in PRACTICES}
-
-
-def bad() -> ImageSpec:
-    """Something wrong in most practices."""
-    return good().adding(
-        copy("dir:5e6d7f in ./", file("myapp/.env", "A=1"), file("myapp/.git/HEAD", "x"),
-             file("myapp/Dockerfile", "FROM x")),
-        run("pip install -r requirements.txt",
-            file("root/.cache/pip/http/a", size=2_000_000),
-            file("usr/local/lib/python3.9/site-packages/x-1.0.dist-info/METADATA")),
-        run("apt-get install -y gcc", file("usr/bin/gcc"), file("var/lib/apt/lists/x", size=10)),
-    ).with_tail(nop("EXPOSE 22"), nop('CMD ["/bin/sh" "-c" "python main.py"]')).configured(
-        User="", ExposedPorts={"22/tcp": {}}, Cmd=["/bin/sh", "-c", "python main.py"],
-        Env=[*GOOD_CONFIG["Env"], "API_TOKEN=abcdef123456"], WorkingDir="",
-    )
 
 
 def assert_explained(item: ImageReport, score_base: bool = False) -> None:

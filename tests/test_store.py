@@ -21,7 +21,8 @@ from auditor.model import AuditStatus, Policy
 from auditor.pipeline import ruleset_version
 from auditor.redact import mask_secrets
 from auditor.store import SCHEMA_VERSION, SweepStore, load
-from tests.sweeps import RULESET, SECRETS, demo_reports, fill, target
+from tests.support.demo import SECRETS
+from tests.support.sweeps import RULESET, demo_reports, fill, target
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -257,7 +258,7 @@ import sys
 from pathlib import Path
 from auditor.formats.json import image_document
 from auditor.store import SweepStore
-from tests.sweeps import RULESET, demo_reports, target
+from tests.support.sweeps import RULESET, demo_reports, target
 
 items = demo_reports()
 store = SweepStore.open(Path(sys.argv[1]))

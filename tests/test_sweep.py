@@ -1,7 +1,8 @@
 """`imgaudit sweep` end to end against a real registry of its own (Debian's docker-registry in a
 container), filled with `docker push` and through the registry API: every tag recorded, one audit
 per manifest, reruns, filters, shards, faults through a loopback proxy, SIGKILL and Ctrl-C in the
-middle, layer downloads counted, and an htpasswd registry."""
+middle, layer downloads counted, and an htpasswd registry. Sweeps run in this process, except
+those killed or interrupted, which get a process of their own."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ from auditor.model import SweepResults
 from auditor.sources.documents import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env
-from tests.conftest import fixture_tag
-from tests.factory import good
-from tests.faultproxy import FaultKind, FaultProxy
-from tests.registry_env import (
+from tests.support.cli import Completed, imgaudit
+from tests.support.engine import fixture_tag
+from tests.support.factory import good
+from tests.support.faultproxy import FaultKind, FaultProxy
+from tests.support.registry_env import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -110,18 +112,13 @@ def swept(registry_factory: RegistryFactory, fixture_images: list[str]) -> Swept
 # ----------------------------------------------------------------------------- helpers
 
 
-def imgaudit(*args: str, env: Mapping[str, str], stdin: str | None = None,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
-                          text=True, env=dict(env), input=stdin, timeout=timeout)
-
-
 def sweep(host: str, db: Path, *args: str, env: Mapping[str, str], stdin: str | None = None
-          ) -> subprocess.CompletedProcess[str]:
+          ) -> Completed:
+    """`imgaudit sweep HOST --db DB ARGS`, in this process."""
     return imgaudit("sweep", host, "--db", str(db), *args, env=env, stdin=stdin)
 
 
-def counted(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
+def counted(done: Completed) -> dict[str, int]:
     """The counts of the summary line: audited, skipped, failed."""
     line = next(line for line in done.stderr.splitlines() if line.startswith("imgaudit: audited"))
     words = line.replace(",", " ").replace(";", " ").split()

@@ -13,8 +13,7 @@ from auditor.errors import UsageError
 from auditor.model import Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES, select
 from auditor.waivers import expired, from_label
-from tests.factory import ImageSpec, Step, build, buildkit, copy, file, good, nop
-from tests.test_scoring import bad
+from tests.support.factory import ImageSpec, Step, bad, build, buildkit, copy, file, good, nop
 
 TODAY = datetime.date(2026, 11, 29)
 IDS = [r.info.id for r in ALL_RULES]

@@ -13,9 +13,9 @@ import pytest
 
 from auditor import audit
 from auditor.model import ImageReport, Status
-from tests.conftest import DOCKER, fixture_tag
-from tests.engine import BUILDERS, result
-from tests.test_cli import imgaudit
+from tests.support.cli import imgaudit
+from tests.support.engine import BUILDERS, fixture_tag, result
+from tests.support.paths import DOCKER
 
 pytestmark = pytest.mark.engine
 builders = pytest.mark.parametrize("builder", BUILDERS)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from auditor.config import COMMAND_LINE, DEFAULT
-from tests.config.files import imgaudit, load, make_repo, write
-from tests.test_cli import ARCHIVE, assert_one_line_error
+from tests.support.cli import assert_one_line_error
+from tests.support.demo import ARCHIVE
+from tests.support.policy_files import imgaudit, load, make_repo, write
 
 BAD = f"docker-archive:{ARCHIVE}:@2"  # imgaudit-fixture/demo-bad:buildkit
 

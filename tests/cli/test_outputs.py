@@ -16,7 +16,8 @@ from pathlib import Path
 import jsonschema
 
 from auditor.formats import RENDERERS
-from tests.test_cli import ARCHIVE, BAD, SECRETS, assert_one_line_error, imgaudit
+from tests.support.cli import assert_one_line_error, imgaudit
+from tests.support.demo import ARCHIVE, BAD, SECRETS
 
 GOOD = f"docker-archive:{ARCHIVE}:@1"
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" /

@@ -1,6 +1,7 @@
-"""`imgaudit install-docker-plugin`, then `docker audit` through real docker clients: the
-engine's own 20.10 client and any newer one on PATH. DOCKER_CONFIG points at a temporary folder,
-so the user's ~/.docker is never touched."""
+"""`imgaudit install-docker-plugin` (run in this process), then `docker audit` through real docker
+clients and the installed launcher (real processes): the engine's own 20.10 client and any newer
+one on PATH. DOCKER_CONFIG points at a temporary folder, so the user's ~/.docker is never
+touched."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from auditor.cli.plugin import plugin_script
 from auditor.version import __version__
+from tests.support.cli import Completed, imgaudit
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = "docker-archive:fixtures/archives/demo.tar.gz"  # relative: run from ROOT
@@ -43,13 +45,8 @@ def client_version(client: str) -> tuple[int, ...]:
     return tuple(int(d) for d in digits if d.isdigit())
 
 
-def imgaudit(*args: str, env: dict[str, str], cwd: Path = ROOT
-             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=300, check=False)
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
+def assert_one_line_error(done: Completed, *words: str) -> None:
+    """As tests.support.cli's, for docker's runs of the plugin too: one line that says error."""
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if "error:" in line]

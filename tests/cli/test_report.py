@@ -6,18 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.sweeps import SECRETS, fill
-
-
-def imgaudit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "auditor.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+from tests.support.cli import imgaudit
+from tests.support.demo import SECRETS
+from tests.support.sweeps import fill
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.files import make_repo
+from tests.support.policy_files import make_repo
 
 
 @pytest.fixture

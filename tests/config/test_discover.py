@@ -10,7 +10,7 @@ import pytest
 from auditor.config import DEFAULT, find_policy_file
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Policy, Severity
-from tests.config.files import load, write
+from tests.support.policy_files import load, write
 
 
 def test_a_policy_file_is_found_from_a_nested_folder(repo: Path) -> None:

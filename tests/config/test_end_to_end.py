@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.config.files import imgaudit, write
-from tests.test_cli import ARCHIVE
+from tests.support.demo import ARCHIVE
+from tests.support.policy_files import imgaudit, write
 
 BAD = f"docker-archive:{ARCHIVE}:@2"  # imgaudit-fixture/demo-bad:buildkit
 

@@ -11,8 +11,9 @@ from auditor.config import COMMAND_LINE, DEFAULT
 from auditor.errors import ConfigError
 from auditor.model import Limits, Policy, Severity
 from auditor.rules import PRACTICES
-from tests.config.files import imgaudit, load, write
-from tests.test_cli import ARCHIVE, assert_one_line_error
+from tests.support.cli import assert_one_line_error
+from tests.support.demo import ARCHIVE
+from tests.support.policy_files import imgaudit, load, write
 
 BAD = f"docker-archive:{ARCHIVE}:@2"  # imgaudit-fixture/demo-bad:buildkit
 

@@ -14,8 +14,8 @@ from auditor.config import DEFAULT
 from auditor.errors import ConfigError
 from auditor.model import Limits, Policy, Severity, Status, Waiver
 from auditor.rules import ALL_RULES
-from tests.config.files import load, write
-from tests.factory import build, copy, file, good
+from tests.support.factory import build, copy, file, good
+from tests.support.policy_files import load, write
 
 # (file text, the key the error must name)
 BAD_FILES = [

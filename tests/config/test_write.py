@@ -8,7 +8,7 @@ from pathlib import Path
 from auditor.config import dump_policy
 from auditor.model import Policy
 from auditor.rules import PRACTICES
-from tests.config.files import load, write
+from tests.support.policy_files import load, write
 
 
 def test_the_written_toml_reads_back_as_the_same_policy(repo: Path) -> None:

@@ -21,7 +21,8 @@ from auditor.dockerfile import (
     read_dockerfile,
 )
 from auditor.model import Image, Origin
-from tests.conftest import BUILDERS, DOCKER, ROOT, fixture_tag
+from tests.support.engine import BUILDERS, fixture_tag
+from tests.support.paths import DOCKER, ROOT
 
 pytestmark = pytest.mark.engine
 

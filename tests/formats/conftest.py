@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, Browser, chromium
+from tests.support.browser import CHROMIUM, Browser, chromium
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

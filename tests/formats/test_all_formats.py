@@ -8,7 +8,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,12 +15,9 @@ from auditor import audit
 from auditor.formats import RENDERERS, render
 from auditor.formats.markdown import STATUS as MARKDOWN_STATUS
 from auditor.model import Report, Status
-from tests.formats.sample import SECRET, every_status
+from tests.support.demo import BAD, SECRETS
+from tests.support.sample import SECRET, every_status
 
-ROOT = Path(__file__).resolve().parents[2]
-ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"
-BAD = f"docker-archive:{ARCHIVE}:imgaudit-fixture/demo-bad:buildkit"
-ARCHIVE_SECRETS = ("ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k", "s3cr3t-pass")
 ALL = {s.value for s in Status}
 
 
@@ -177,9 +173,9 @@ def test_no_format_shows_a_secret_value(
     assert "API_TOKEN" in text.replace("\\_", "_")  # the key is named, its value masked
     archive = render(archive_report, fmt)
     assert "DEPLOY_TOKEN" in archive.replace("\\_", "_")
-    for secret in ARCHIVE_SECRETS:
+    for secret in SECRETS:
         assert secret not in archive
-    assert render(archive_report, "table", color=True).count(ARCHIVE_SECRETS[0]) == 0
+    assert render(archive_report, "table", color=True).count(SECRETS[0]) == 0
 
 
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))

@@ -12,8 +12,7 @@ from auditor.compare import diff
 from auditor.errors import UsageError
 from auditor.formats.diff import DIFF_RENDERERS, render_diff
 from auditor.model import ImageDiff
-from tests.factory import copy, file, good, report
-from tests.test_scoring import bad
+from tests.support.factory import bad, copy, file, good, report
 
 SECRET = "abcdef123456"  # the API_TOKEN value bad() sets in ENV
 

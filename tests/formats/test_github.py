@@ -13,7 +13,7 @@ import pytest
 from auditor.formats import render
 from auditor.formats.github import command, escape_data, escape_property
 from auditor.model import Report, Severity
-from tests.formats.sample import WAIVER_REASON, every_status
+from tests.support.sample import WAIVER_REASON, every_status
 
 LINE = re.compile(r"^::(error|warning|notice)(?: title=([^:,\r\n]*))?::([^\r\n]*)$")
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "notice",

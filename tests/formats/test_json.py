@@ -7,7 +7,7 @@ import json
 
 from auditor.formats.json import render
 from auditor.model import Report
-from tests.factory import copy, file, good, report
+from tests.support.factory import copy, file, good, report
 
 
 def test_findings_list_every_path_they_cover() -> None:

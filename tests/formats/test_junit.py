@@ -12,9 +12,8 @@ import pytest
 from auditor.formats import render
 from auditor.formats.junit import clean
 from auditor.model import ImageReport, Report, Status
-from tests.factory import good, report
-from tests.formats.sample import WAIVER_REASON, every_status
-from tests.test_scoring import bad
+from tests.support.factory import bad, good, report
+from tests.support.sample import WAIVER_REASON, every_status
 
 # What the consumers' schemas allow (Jenkins xUnit's junit-10.xsd, GitLab's parser).
 CHILDREN = {

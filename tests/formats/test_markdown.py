@@ -11,8 +11,8 @@ import pytest
 from auditor.formats import render
 from auditor.formats.markdown import TOP, escape, markdown_cell, top_findings
 from auditor.model import Policy, Report, Severity
-from tests.factory import good, report
-from tests.formats.sample import every_status
+from tests.support.factory import good, report
+from tests.support.sample import every_status
 
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 

@@ -15,9 +15,8 @@ import pytest
 from auditor.formats import render
 from auditor.formats.sarif import FINGERPRINT_KEY, artifact_uri, image_identity
 from auditor.model import Image, Novelty, Origin, Report, RuleInfo, Severity, Status
-from tests.factory import GOOD_CONFIG, build, file, good, report, run
-from tests.formats.sample import WAIVER_REASON, every_status
-from tests.test_scoring import bad
+from tests.support.factory import GOOD_CONFIG, bad, build, file, good, report, run
+from tests.support.sample import WAIVER_REASON, every_status
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json").read_text()

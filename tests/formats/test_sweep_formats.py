@@ -33,8 +33,9 @@ from auditor.model import (
 )
 from auditor.scoring import grade_for
 from auditor.store import SweepStore, load
-from tests.browser import Browser, Page
-from tests.sweeps import REGISTRY, RULESET, SECRETS, demo_reports, fill, target
+from tests.support.browser import Browser, Page
+from tests.support.demo import SECRETS
+from tests.support.sweeps import REGISTRY, RULESET, demo_reports, fill, target
 
 # What a hostile registry (or a hostile image's file names) could put in front of a reader.
 HOSTILE_REPO = "evil/<script>window.__xss=1</script>"
@@ -184,10 +185,24 @@ def test_no_format_shows_a_secret_value(results: SweepResults) -> None:
 
 
 def test_an_empty_sweep_renders(tmp_path: Path) -> None:
-    SweepStore.open(tmp_path / "e.db").close()
-    empty = load([tmp_path / "e.db"])
-    for fmt in ("table", "json", "csv", "html"):
-        assert render_sweep(empty, fmt)
+    """A database with no sweep yet: every format says there is nothing, none fails."""
+    db = tmp_path / "e.db"
+    SweepStore.open(db).close()
+    empty = load([db])
+    assert render_sweep(empty, "table") == (
+        "imgaudit sweep of no registry: 0 tag(s), 0 image(s) in 0 repositories; 0 error(s)\n")
+    document = json.loads(render_sweep(empty, "json"))
+    summary = document["summary"]
+    assert (summary["tags"], summary["images"], summary["errors"]) == (0, 0, 0)
+    assert summary["score_mean"] is None and set(summary["grades"].values()) == {0}
+    assert document["databases"] == [str(db)]
+    assert document["sweeps"] == document["tags"] == document["images"] == []
+    (header,) = csv.reader(io.StringIO(render_sweep(empty, "csv")))  # the header alone
+    assert header[:3] == ["registry", "repository", "tag"]
+    text = render_sweep(empty, "html")
+    assert "<h1>imgaudit sweep of no registry</h1>" in text and "<tbody></tbody>" in text
+    data = json.loads(_parse(text).texts["script"][0])
+    assert data["rows"] == data["audits"] == []
 
 
 # ------------------------------------------------------------------------------ HTML, statically

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Limits, Origin, Policy, Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     APK_INSTALLED,
     ImageSpec,
     base_steps,

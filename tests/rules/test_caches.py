@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Limits, Origin, Policy, Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     ImageSpec,
     base_steps,
     check,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Origin, Severity, Status
-from tests.factory import DELETE, ImageSpec, base_steps, check, good, nop
+from tests.support.factory import DELETE, ImageSpec, base_steps, check, good, nop
 
 
 def commanded(cmd: list[str] | None, entrypoint: list[str] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     ImageSpec,
     Step,
     base_steps,

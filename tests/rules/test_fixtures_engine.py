@@ -7,26 +7,27 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from auditor.model import ImageReport, Origin, Policy, Severity, Status
-from tests.conftest import DOCKER, fixture_tag
-from tests.engine import (
+from tests.support.cli import imgaudit
+from tests.support.engine import (
     BUILDERS,
     FIXTURES,
     IMAGES,
     base_of,
     daemon_report,
     dockerfile_steps,
+    fixture_tag,
     inspect,
     layer_count,
     result,
     statuses,
 )
+from tests.support.paths import DOCKER
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 builders = pytest.mark.parametrize("builder", BUILDERS)
@@ -401,8 +402,7 @@ def test_secret_values_are_printed_nowhere(builder: str, cli_env: dict[str, str]
     for value in values.values():
         assert value in metadata  # the image does carry it: the test below means something
     for fmt in ("json", "table"):
-        done = subprocess.run([sys.executable, "-m", "auditor.cli", tag, "--format", fmt],
-                              capture_output=True, text=True, env=cli_env, timeout=300)
+        done = imgaudit(tag, "--format", fmt, env=cli_env)
         assert done.returncode == 0, done.stderr
         assert "********" in done.stdout
         for name, value in values.items():

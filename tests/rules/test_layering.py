@@ -4,7 +4,7 @@ been one (IA302)."""
 from __future__ import annotations
 
 from auditor.model import Limits, Policy, Severity, Status
-from tests.factory import ImageSpec, Step, base_steps, check, file, good, nop, run
+from tests.support.factory import ImageSpec, Step, base_steps, check, file, good, nop, run
 
 # Ends the good image's own `RUN pip install` streak, so that what a test adds stands alone.
 SEPARATOR = Step("/bin/sh -c #(nop) COPY file:5e6d in /myapp/settings.py",

@@ -4,7 +4,7 @@ site-packages (IA801), against ~/.local of the app user or a virtualenv."""
 from __future__ import annotations
 
 from auditor.model import Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     SITE,
     ImageSpec,
     Member,

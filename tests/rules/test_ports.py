@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Severity, Status
-from tests.factory import DELETE, ImageSpec, check, good, nop
+from tests.support.factory import DELETE, ImageSpec, check, good, nop
 
 
 def exposing(*ports: str, user: str = "myuser") -> ImageSpec:

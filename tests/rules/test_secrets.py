@@ -7,7 +7,7 @@ import pytest
 
 from auditor.formats import render
 from auditor.model import Origin, Report, Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     GOOD_CONFIG,
     ImageSpec,
     base_steps,

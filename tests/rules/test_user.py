@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import Origin, Severity, Status
-from tests.factory import (
+from tests.support.factory import (
     ImageSpec,
     Step,
     base_steps,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.model import Severity, Status
-from tests.factory import ImageSpec, Step, base_steps, check, good, nop, own_steps
+from tests.support.factory import ImageSpec, Step, base_steps, check, good, nop, own_steps
 
 
 def without_workdir_step() -> ImageSpec:

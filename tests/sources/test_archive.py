@@ -17,7 +17,7 @@ from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound, Sour
 from auditor.model import HistoryQuality, Image, Origin, Status
 from auditor.sources import LayerCache, OpenRequest, parse_target
 from auditor.sources.archive import ArchiveSource, split_spec
-from tests.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
+from tests.support.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive
 
 
 @pytest.fixture(autouse=True)

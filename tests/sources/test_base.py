@@ -9,8 +9,7 @@ import pytest
 from auditor.errors import BaseImageError, DaemonUnavailable, ImageNotFound
 from auditor.sources.base import BaseFinder, BaseImage, begins, step_lines
 from auditor.sources.engine import Engine
-from tests.conftest import fixture_tag
-from tests.engine import CountingEngine, base_of, layer_count
+from tests.support.engine import CountingEngine, base_of, fixture_tag, layer_count
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 

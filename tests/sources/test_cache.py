@@ -16,7 +16,7 @@ from auditor import audit
 from auditor.model import LayerContent
 from auditor.sources.cache import ANALYSER_VERSION, LayerCache, default_cache_dir
 from auditor.sources.layers import Wanted
-from tests.factory import (
+from tests.support.factory import (
     WANTED,
     directory,
     file,

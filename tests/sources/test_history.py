@@ -14,7 +14,7 @@ from auditor.sources.history import (
     parse_created_by,
     synthetic_builder,
 )
-from tests.factory import ImageSpec, Step, base_steps, build, buildkit, file, good, nop
+from tests.support.factory import ImageSpec, Step, base_steps, build, buildkit, file, good, nop
 
 # Lines exactly as FIXTURES.md lists them, and what they mean.
 CLASSIC = [

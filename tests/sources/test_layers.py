@@ -9,7 +9,7 @@ import pytest
 from auditor.errors import ArchiveError
 from auditor.model import FileKind
 from auditor.sources.layers import Wanted, merge, normalize, scan_layer
-from tests.factory import (
+from tests.support.factory import (
     WANTED,
     directory,
     file,

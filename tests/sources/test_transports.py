@@ -20,8 +20,7 @@ from auditor.sources.archive import ArchiveSource
 from auditor.sources.base import BaseFinder
 from auditor.sources.daemon import DaemonSource
 from auditor.sources.registry import ClientPool, RegistrySource
-from tests.conftest import fixture_tag
-from tests.engine import CountingEngine
+from tests.support.engine import CountingEngine, fixture_tag
 
 
 @pytest.mark.parametrize(("text", "transport", "rest"), [

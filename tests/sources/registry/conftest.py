@@ -10,8 +10,8 @@ from types import MappingProxyType
 
 import pytest
 
-from tests.conftest import fixture_tag
-from tests.registry_env import (
+from tests.support.engine import fixture_tag
+from tests.support.registry_env import (
     OCI_INDEX,
     IndexImage,
     Registry,

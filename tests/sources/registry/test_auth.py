@@ -18,7 +18,7 @@ from auditor.sources.registry.auth import (
     from_docker_config,
     parse_challenges,
 )
-from tests.dockerconfig import credential_helper, docker_config
+from tests.support.dockerconfig import credential_helper, docker_config
 
 SECRET = "s3cret-Pa55-9xq"
 

@@ -29,10 +29,10 @@ from auditor.errors import (
 from auditor.sources.documents import DOCKER_LIST, OCI_MANIFEST
 from auditor.sources.registry.auth import ANONYMOUS, Authenticator, Credentials
 from auditor.sources.registry.client import MAX_PAGE, RegistryClient, parse_retry_after
-from tests.dockerconfig import docker_config
-from tests.factory import good
-from tests.faultproxy import FaultKind, FaultProxy
-from tests.registry_env import (
+from tests.support.dockerconfig import docker_config
+from tests.support.factory import good
+from tests.support.faultproxy import FaultKind, FaultProxy
+from tests.support.registry_env import (
     MultiPlatform,
     Registry,
     RegistryFactory,

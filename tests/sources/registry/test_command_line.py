@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fixture_tag
-from tests.dockerconfig import docker_config
-from tests.factory import good
-from tests.registry_env import (
+from tests.support.cli import assert_one_line_error
+from tests.support.dockerconfig import docker_config
+from tests.support.engine import fixture_tag
+from tests.support.factory import good
+from tests.support.registry_env import (
     OCI_MANIFEST,
     MultiPlatform,
     Registry,
@@ -28,7 +29,6 @@ from tests.registry_env import (
     upload_fixture,
     upload_spec,
 )
-from tests.test_cli import assert_one_line_error
 
 pytestmark = pytest.mark.engine
 

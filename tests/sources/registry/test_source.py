@@ -21,9 +21,9 @@ from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.documents import Platform, host_platform
 from auditor.sources.registry import RegistryClient, RegistrySource
 from auditor.sources.registry.source import RegistryOptions
-from tests.engine import signature
-from tests.factory import copy, file, good, report, run
-from tests.registry_env import (
+from tests.support.engine import signature
+from tests.support.factory import copy, file, good, report, run
+from tests.support.registry_env import (
     OCI_MANIFEST,
     IndexImage,
     MultiPlatform,

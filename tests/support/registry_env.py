@@ -14,7 +14,6 @@ import secrets
 import socket
 import subprocess
 import tarfile
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,12 +29,14 @@ import requests
 import zstandard
 from testcontainers.core.container import DockerContainer
 
-from tests.conftest import DOCKER, ROOT, fixture_tag
-from tests.faultproxy import FaultProxy
-from tests.tokenauth import TokenServer
+from tests.support.archives import saved_archive
+from tests.support.engine import fixture_tag
+from tests.support.faultproxy import FaultProxy
+from tests.support.paths import DOCKER, ROOT
+from tests.support.tokenauth import TokenServer
 
 if TYPE_CHECKING:
-    from tests.factory import ImageSpec
+    from tests.support.factory import ImageSpec
 
 BUILD = ROOT / "fixtures" / "registry" / "build.sh"
 HTPASSWD = "/etc/docker/registry/htpasswd"
@@ -310,7 +311,7 @@ class Layer:
 @dataclass(frozen=True)
 class UploadedImage:
     """An image put through the HTTP API (blobs, then the manifest): a fixture's, from its
-    `docker save`, or an in-memory one (tests/factory.py)."""
+    `docker save`, or an in-memory one (tests/support/factory.py)."""
 
     reference: str     # HOST/REPOSITORY:TAG, or HOST/REPOSITORY@DIGEST when untagged
     repository: str
@@ -336,18 +337,14 @@ class Saved:
 
 @functools.lru_cache(maxsize=8)
 def saved(image: str) -> Saved:
-    with tempfile.TemporaryDirectory(prefix="imgaudit-registry-save-") as scratch:
-        path = Path(scratch) / "image.tar"
-        subprocess.run([DOCKER, "save", "--output", str(path), image], check=True,
-                       capture_output=True)
-        with tarfile.open(path) as tar:
-            def read(name: str) -> bytes:
-                member = tar.extractfile(name)
-                assert member is not None, name
-                return member.read()
+    with tarfile.open(saved_archive(image)) as tar:
+        def read(name: str) -> bytes:
+            member = tar.extractfile(name)
+            assert member is not None, name
+            return member.read()
 
-            entry = json.loads(read("manifest.json"))[0]
-            return Saved(read(entry["Config"]), tuple(read(name) for name in entry["Layers"]))
+        entry = json.loads(read("manifest.json"))[0]
+        return Saved(read(entry["Config"]), tuple(read(name) for name in entry["Layers"]))
 
 
 def gzipped(data: bytes) -> bytes:
@@ -659,7 +656,7 @@ def upload_fixture(registry: Registry, repository: str, tag: str | None, source:
 def upload_spec(registry: Registry, repository: str, tag: str | None, spec: ImageSpec, *,
                 compressions: tuple[str, ...] = ("gzip",), media_type: str = OCI_MANIFEST
                 ) -> UploadedImage:
-    """Puts an in-memory image (tests/factory.py) into `registry` (`upload_image`)."""
+    """Puts an in-memory image (tests/support/factory.py) into `registry` (`upload_image`)."""
     return upload_image(registry, repository, tag, canonical(spec.config_document()),
                         spec.layer_tars(), media_type=media_type, compressions=compressions,
                         source="factory")

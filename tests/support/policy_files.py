@@ -3,11 +3,11 @@ run there as a command."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from auditor.config import EffectivePolicy, load_policy
+from tests.support.cli import Ran
+from tests.support.cli import imgaudit as run_imgaudit
 
 
 def make_repo(tmp_path: Path) -> Path:
@@ -27,8 +27,6 @@ def load(cwd: Path, **kwargs: object) -> EffectivePolicy:
     return load_policy(cwd=cwd, **kwargs)  # type: ignore[arg-type]
 
 
-def imgaudit(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
-    )
+def imgaudit(*args: str, cwd: Path, env: dict[str, str]) -> Ran:
+    """imgaudit ARGS run in `cwd`, in this process."""
+    return run_imgaudit(*args, env=env, cwd=cwd)

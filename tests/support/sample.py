@@ -24,8 +24,7 @@ from auditor.model import (
 )
 from auditor.rules import ALL_RULES
 from auditor.rules.registry import Verdict, rule
-from tests.factory import ImageSpec, base_steps, build, file, run
-from tests.test_scoring import bad
+from tests.support.factory import ImageSpec, bad, base_steps, build, file, run
 
 TODAY = datetime.date(2026, 11, 29)
 # The value bad() puts in Env API_TOKEN: no format may ever show it.

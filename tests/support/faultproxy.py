@@ -12,8 +12,10 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -245,6 +247,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.clients: set[socket.socket] = set()
         self.clients_lock = threading.Lock()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (imgaudit timing out or interrupted) is no fault of the
+        proxy's. Anything else is printed on the process's own stderr: socketserver's default,
+        sys.stderr, is the stream of an imgaudit run in the test's process."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        print(f"fault proxy: an error answering {client_address}", file=sys.__stderr__)
+        traceback.print_exc(file=sys.__stderr__)
 
     def close_clients(self) -> None:
         """Ends idle keep-alive connections, so no handler thread outlives the proxy."""

@@ -11,13 +11,10 @@ from auditor.formats.json import image_document
 from auditor.model import ImageReport, SweepTarget
 from auditor.pipeline import ruleset_version
 from auditor.store import SweepStore
+from tests.support.demo import ARCHIVE
 
-ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"
 REGISTRY = "registry.test:5000"
 RULESET = ruleset_version()
-# The fake token demo-bad carries in ENV, and the password in its copied .env file.
-SECRETS = ("ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k", "s3cr3t-pass")
 
 
 @cache

@@ -16,7 +16,7 @@ from typing import Any
 from auditor import audit
 from auditor.model import ImageReport, RuleResult, Status
 from auditor.sources.engine import Engine
-from tests.conftest import DOCKER, ROOT, fixture_tag
+from tests.support.paths import DOCKER, ROOT
 
 IMAGES = ROOT / "fixtures" / "images"
 BUILDERS = ("classic", "buildkit")
@@ -27,6 +27,10 @@ FIXTURES = (
     "pip-cache-deleted", "pip-root-cache", "pip-venv", "root-user", "secrets", "seed",
     "shell-cmd", "ssh-port", "toolchain", "uid0-alias", "user-hardcoded",
 )
+
+
+def fixture_tag(name: str, builder: str) -> str:
+    return f"imgaudit-fixture/{name}:{builder}"
 
 
 def dockerfile_steps(name: str) -> list[tuple[str, str]]:

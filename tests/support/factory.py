@@ -318,6 +318,21 @@ def good() -> ImageSpec:
     return ImageSpec()
 
 
+def bad() -> ImageSpec:
+    """Something wrong in most practices."""
+    return good().adding(
+        copy("dir:5e6d7f in ./", file("myapp/.env", "A=1"), file("myapp/.git/HEAD", "x"),
+             file("myapp/Dockerfile", "FROM x")),
+        run("pip install -r requirements.txt",
+            file("root/.cache/pip/http/a", size=2_000_000),
+            file("usr/local/lib/python3.9/site-packages/x-1.0.dist-info/METADATA")),
+        run("apt-get install -y gcc", file("usr/bin/gcc"), file("var/lib/apt/lists/x", size=10)),
+    ).with_tail(nop("EXPOSE 22"), nop('CMD ["/bin/sh" "-c" "python main.py"]')).configured(
+        User="", ExposedPorts={"22/tcp": {}}, Cmd=["/bin/sh", "-c", "python main.py"],
+        Env=[*GOOD_CONFIG["Env"], "API_TOKEN=abcdef123456"], WorkingDir="",
+    )
+
+
 def build(spec: ImageSpec, *, content: bool = True, known_base: KnownBase | None = None,
           reference: str = "app:1", wanted: Wanted = WANTED) -> Image:
     """The Image the real scanner and assembler make of `spec`, without an archive."""
