@@ -8,11 +8,14 @@ image's history, and tell which line made each step and set each config value.
     else:
         mapping.instruction_for_step(5)           # Instruction: path, start_line, end_line, ...
         mapping.config_source(ConfigField.USER)   # the USER line, or the stage's FROM line
+
+An audit places each finding with locate(mapping, ...).
 """
 
 from __future__ import annotations
 
 from auditor.dockerfile.errors import DockerfileError
+from auditor.dockerfile.locate import locate
 from auditor.dockerfile.match import detect_dockerfile, match_history, match_image
 from auditor.dockerfile.model import (
     Builder,
@@ -37,6 +40,7 @@ __all__ = [
     "Mismatch",
     "Stage",
     "detect_dockerfile",
+    "locate",
     "match_history",
     "match_image",
     "parse_dockerfile",
