@@ -63,10 +63,10 @@ def wrap(text: str, width: int) -> str:
 
 def finding_cell(finding: Finding, width: int) -> str:
     """The finding's message and, when a Dockerfile matched, the lines to fix:
-    `at Dockerfile:12`."""
+    `at Dockerfile:12`, never broken (a long path widens the column instead)."""
     cell = wrap(finding.message, width)
     if finding.source is not None:
-        cell += "\n" + wrap(f"at {finding.source.label}", width)
+        cell += f"\nat {finding.source.label}"
     return cell
 
 
