@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from auditor import waivers as waiving
 from auditor.compare import counts
+from auditor.dockerfile import DockerfileMapping, locate
 from auditor.model import (
     Finding,
     Flag,
@@ -29,7 +30,8 @@ from auditor.rules import PRACTICES, Rule
 from auditor.scoring import score, status_for
 
 
-def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy) -> Finding:
+def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy,
+             mapping: DockerfileMapping | None) -> Finding:
     origin = flag.origin
     if origin is None and flag.layer is not None:
         origin = image.origin_of_layer(flag.layer)
@@ -38,26 +40,35 @@ def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy) -> Finding:
     layer = flag.layer
     if layer is None and flag.step is not None and 0 <= flag.step < len(image.history):
         layer = image.history[flag.step].layer
+    step = flag.step
+    if step is None and flag.layer is not None and 0 < flag.layer <= len(image.layers):
+        step = image.layer(flag.layer).history_index  # a layer's finding is its step's
     severity = flag.severity if flag.severity is not None else rule.info.severity
     paths = flag.paths or ((flag.path,) if flag.path else ())
+    origin = origin or Origin.OWN
     return Finding(
         rule=rule.info.id,
         severity=policy.severities.get(rule.info.id, severity),
         message=flag.message,
         evidence=flag.evidence,
         layer=layer,
-        origin=origin or Origin.OWN,
+        origin=origin,
         path=flag.path or (paths[0] if paths else ""),
         size=flag.size,
         paths=paths,
+        step=step,
+        subject=flag.subject,
+        source=None if mapping is None else locate(mapping, origin, step, flag.subject),
     )
 
 
 def check(
-    image: Image, rule: Rule, policy: Policy, waivers: Sequence[Waiver] = ()
+    image: Image, rule: Rule, policy: Policy, waivers: Sequence[Waiver] = (),
+    mapping: DockerfileMapping | None = None,
 ) -> RuleResult:
     """One rule's result; a rule that raises is an ERROR result, never a lost one. Findings a
-    waiver accepts are kept, marked with it, and not scored."""
+    waiver accepts are kept, marked with it, and not scored. With the mapping of a Dockerfile
+    that matched the image, each finding carries the lines it is about."""
     info = rule.info
     if info.id in policy.severities:
         info = dataclasses.replace(info, severity=policy.severities[info.id])
@@ -76,7 +87,7 @@ def check(
     for verdict in verdicts:
         if not isinstance(verdict, Flag):
             continue
-        finding = _finding(image, rule, verdict, policy)
+        finding = _finding(image, rule, verdict, policy, mapping)
         waiver = waiving.waiver_for(finding, waivers)
         if waiver is None:
             findings.append(finding)
@@ -109,7 +120,10 @@ def run(
     rules: Sequence[Rule],
     policy: Policy,
     today: datetime.date | None = None,
+    mapping: DockerfileMapping | None = None,
 ) -> ImageReport:
+    """The image's report: each rule run once, the results scored; with the mapping of a
+    Dockerfile that matched the image, findings located on its lines."""
     active, notices = waiving.applicable(
         image,
         policy.waivers,
@@ -117,7 +131,7 @@ def run(
         (r.info.id for r in rules),
         today or datetime.date.today(),
     )
-    results = tuple(check(image, rule, policy, active) for rule in rules)
+    results = tuple(check(image, rule, policy, active, mapping) for rule in rules)
     used = [f.waiver for r in results for f in r.waived if f.waiver is not None]
     notices += waiving.unused(active, used)
     practices = [

@@ -266,6 +266,47 @@ def fingerprint(rule: str, path: str, message: str) -> str:
     return f"{rule}:{what}"
 
 
+class SubjectKind(enum.Enum):
+    """What a finding can be about besides a history step: a value of the image config (named
+    as `docker inspect` names it), or the choice of base image."""
+
+    USER = "User"
+    WORKDIR = "WorkingDir"
+    CMD = "Cmd"
+    ENTRYPOINT = "Entrypoint"
+    EXPOSED_PORTS = "ExposedPorts"
+    ENV = "Env"
+    LABELS = "Labels"
+    HEALTHCHECK = "Healthcheck"
+    BASE_IMAGE = "BaseImage"  # the FROM line's choice, such as a heavy base
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The config value (or the base image) a finding is about: `Subject(SubjectKind.ENV,
+    "API_TOKEN")`, `Subject(SubjectKind.USER)`."""
+
+    kind: SubjectKind
+    key: str = ""  # an Env or label name, a port such as `22/tcp`; "" for the whole value
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """The Dockerfile lines behind a finding: where a person fixes it."""
+
+    path: str  # the Dockerfile, relative to the working directory (or absolute outside it)
+    start_line: int
+    end_line: int
+    instruction: str = ""  # the instruction's first line as written, secrets masked
+
+    @property
+    def label(self) -> str:
+        """`Dockerfile:12`, or `Dockerfile:12-14` for an instruction over several lines."""
+        lines = (str(self.start_line) if self.end_line == self.start_line
+                 else f"{self.start_line}-{self.end_line}")
+        return f"{self.path}:{lines}"
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
@@ -278,6 +319,10 @@ class Finding:
     size: int | None = None
     waiver: Waiver | None = None  # set when a waiver accepts this finding: shown, not scored
     paths: tuple[str, ...] = ()  # every path a grouped finding covers (path is the first)
+    step: int | None = None  # the history step it is about (a layer's: the step that made it)
+    subject: Subject | None = None  # the config value (or base image) it is about
+    # the Dockerfile lines that made the step or set the value, when a Dockerfile matched
+    source: SourceLocation | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -293,7 +338,8 @@ class Finding:
 class Flag:
     """What a rule says is wrong; the runner turns it into a Finding with the rule's id.
 
-    origin defaults to that of `layer`, else of history step `step`, else the image's own.
+    origin defaults to that of `layer`, else of history step `step`, else the image's own;
+    `step` to the step that made `layer`. A flag about a config value names it in `subject`.
     """
 
     message: str
@@ -305,6 +351,7 @@ class Flag:
     path: str = ""  # the first (or only) path; set from `paths` when left empty
     size: int | None = None
     paths: tuple[str, ...] = ()  # every path a grouped flag covers
+    subject: Subject | None = None  # the config value (or base image) it is about
 
 
 class NotApplicable(Exception):
@@ -394,6 +441,21 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True)
+class DockerfileMatch:
+    """What came of locating an image's findings on a Dockerfile: its lines were used, or (a
+    Dockerfile named with --dockerfile) they were not, and why."""
+
+    path: str  # as findings name it: relative to the working directory, or absolute
+    reason: str = ""  # why it does not match the image's history; "" when it does
+    detected: bool = False  # found in the working directory rather than named
+    root: str = ""  # the absolute folder a relative path starts from ("" when unknown)
+
+    @property
+    def matched(self) -> bool:
+        return not self.reason
+
+
+@dataclass(frozen=True, slots=True)
 class ImageReport:
     image: Image
     results: tuple[RuleResult, ...]
@@ -404,6 +466,7 @@ class ImageReport:
     notices: tuple[str, ...] = ()  # what a reader should know: expired or unused waivers, ...
     baseline: BaselineImage | None = None  # the previous report's image this one is compared to
     resolved: tuple[str, ...] = ()  # baseline fingerprints no finding matches any more
+    dockerfile: DockerfileMatch | None = None  # the Dockerfile findings were located on, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from auditor.assess import run
+from auditor.dockerfile import DockerfileChoice, match_choice
 from auditor.errors import ImgauditError
 from auditor.model import AuditFailure, Image, ImageReport, Policy
 from auditor.rules import ALL_RULES, PRACTICES, Rule, prepare
@@ -93,9 +94,14 @@ class Ruleset:
         wanted = Wanted(files) if content else None
         return cls(rules, resolved, wanted, ruleset_version(resolved, content))
 
-    def judge(self, image: Image) -> ImageReport:
-        """The image's report: each rule run once, the results scored."""
-        return run(image, self.rules, self.policy)
+    def judge(self, image: Image, dockerfile: DockerfileChoice | None = None) -> ImageReport:
+        """The image's report: each rule run once, the results scored; with a Dockerfile, its
+        findings located on its lines when it matches the image's history (match_choice)."""
+        if dockerfile is None:
+            return run(image, self.rules, self.policy)
+        mapping, matched = match_choice(dockerfile, image)
+        return dataclasses.replace(run(image, self.rules, self.policy, mapping=mapping),
+                                   dockerfile=matched)
 
 
 class Auditor:
@@ -129,14 +135,15 @@ class Auditor:
         self._clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
         self._sources = Sources(self._clients)
 
-    def audit(self, target: str) -> list[ImageReport] | AuditFailure:
+    def audit(self, target: str, dockerfile: DockerfileChoice | None = None
+              ) -> list[ImageReport] | AuditFailure:
         """The target's reports (one per platform of a registry index with all_platforms), or
-        why it cannot be read."""
+        why it cannot be read; with a Dockerfile, each image matched with it on its own."""
         try:
             images = self._sources.open(target, self._request)
         except ImgauditError as exc:
             return AuditFailure(target, exc.message, exc.hint)
-        return [self.ruleset.judge(image) for image in images]
+        return [self.ruleset.judge(image, dockerfile) for image in images]
 
     def close(self) -> None:
         self._clients.close()

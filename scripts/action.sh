@@ -45,6 +45,7 @@ audit() {
     for format in "${formats[@]}"; do args+=(--format "$format"); done
     [[ -n ${INPUT_FAIL_UNDER:-} ]] && args+=(--fail-under "$INPUT_FAIL_UNDER")
     [[ -n ${INPUT_FAIL_ON:-} ]] && args+=(--fail-on "$INPUT_FAIL_ON")
+    [[ -n ${INPUT_DOCKERFILE:-} ]] && args+=(--dockerfile "$INPUT_DOCKERFILE")
     [[ -n ${INPUT_CONFIG:-} ]] && args+=(--config "$INPUT_CONFIG")
     [[ -n ${INPUT_BASELINE:-} ]] && args+=(--baseline "$INPUT_BASELINE")
     args+=("${extra[@]}")

@@ -174,6 +174,34 @@ def test_audit_step_gates_and_annotates(runner: dict[str, str], tmp_path: Path) 
     assert rules["IA101"] == "ignored"  # the args input reached imgaudit
 
 
+def test_audit_step_places_findings_on_the_dockerfile(runner: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "docker").mkdir()
+    dockerfile = ROOT / "fixtures" / "images" / "demo-bad" / "Dockerfile"  # the archive's @2
+    shutil.copy(dockerfile, work / "docker" / "Dockerfile")
+    line = next(n for n, text in enumerate(dockerfile.read_text().splitlines(), 1)
+                if text.startswith("ENV DEPLOY_TOKEN="))
+    done = run_step("audit", dict(runner, INPUT_IMAGE=BAD, INPUT_DOCKERFILE="docker/Dockerfile"),
+                    work)
+    assert done.returncode == 0, done.stderr
+    assert outputs(runner)["exit-code"] == "0"
+    assert re.search(rf"^::error file=docker/Dockerfile,line={line},endLine={line},"
+                     r"title=IA1101 ", done.stdout, re.MULTILINE)
+    run = json.loads((work / "imgaudit.sarif").read_text())["runs"][0]
+    result = next(r for r in run["results"] if r["ruleId"] == "IA1101")
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "docker/Dockerfile", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": line, "endLine": line},
+    }
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == work.as_uri() + "/"
+    # the good image was built from another Dockerfile: a warning, and its score stands
+    other = run_step("audit", dict(runner, INPUT_IMAGE=GOOD, INPUT_DOCKERFILE="docker/Dockerfile"),
+                     work)
+    assert other.returncode == 0 and "Dockerfile does not match" in other.stderr
+    assert outputs(runner)["score"] == "100"
+
+
 def test_audit_step_when_nothing_can_be_audited(runner: dict[str, str], tmp_path: Path) -> None:
     work = tmp_path / "work"
     done = run_step("audit", dict(runner, INPUT_IMAGE="docker-archive:missing.tar",

@@ -18,6 +18,7 @@ from auditor.cli.common import (
     AllPlatformsOption,
     BaseOption,
     ConfigOption,
+    DockerfileOption,
     FailOnNewOption,
     FailOnOption,
     FailUnderOption,
@@ -30,11 +31,14 @@ from auditor.cli.common import (
     NoCacheOption,
     NoConfigOption,
     NoContentOption,
+    NoDockerfileOption,
     PasswordStdinOption,
     PlatformOption,
     ScoreBaseOption,
     UsernameOption,
     app,
+    dockerfile_choice,
+    dockerfile_lines,
     policy_overrides,
     registry_options,
     report_problems,
@@ -48,17 +52,19 @@ from auditor.units import human_size, signed
 
 
 def _headline(item: ImageReport) -> str:
-    """One image's summary line; against a baseline, with what changed since."""
+    """One image's summary line; against a baseline, with what changed since; with the
+    Dockerfile its findings are located on."""
     image, change = item.image, delta(item)
+    _, located = dockerfile_lines(item)
     if change is None:
         scored = [s for s in item.findings if s.points > 0]
         return (f"{image.reference}: score {item.score} ({item.grade}), "
-                f"{len(scored)} scored finding(s), {human_size(image.size)}")
+                f"{len(scored)} scored finding(s), {human_size(image.size)}{located}")
     return (f"{image.reference}: score {item.score} ({item.grade}) "
             f"{signed(change.score)} vs baseline, {change.new} new, "
             f"{change.resolved} resolved finding(s), {human_size(image.size)} "
             f"({signed(change.size, human_size)}), {len(image.layers)} layers "
-            f"({signed(change.layers)})")
+            f"({signed(change.layers)}){located}")
 
 
 def _notices(report: Report) -> None:
@@ -114,6 +120,8 @@ def audit_command(
     fail_on_new: FailOnNewOption = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
+    dockerfile: DockerfileOption = None,
+    no_dockerfile: NoDockerfileOption = False,
     # docker://HOST/REPO[:TAG|@DIGEST] targets
     platform: PlatformOption = None,
     all_platforms: AllPlatformsOption = False,
@@ -141,9 +149,15 @@ def audit_command(
     registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
     outputs = parse_outputs(formats or (), output)
     previous = read_baseline(baseline) if baseline is not None else None
+    source = dockerfile_choice(dockerfile, no_dockerfile)
     report = audit(images, policy=policy, content=not no_content, base=base,
-                   use_cache=not no_cache, baseline=previous, registry=registry)
+                   use_cache=not no_cache, baseline=previous, registry=registry,
+                   dockerfiles=[source] * len(images) if source is not None else ())
     written = write_outputs(report, outputs, color=use_color(color))
+    for item in report.images:
+        warning, _ = dockerfile_lines(item)
+        if warning:
+            typer.echo(warning, err=True)
     if not quiet:
         _notices(report)
         for item in report.images:

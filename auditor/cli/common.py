@@ -14,7 +14,8 @@ from auditor.config.settings import BY_KEY, SETTINGS
 from auditor.text import printable
 
 if TYPE_CHECKING:
-    from auditor.model import Report
+    from auditor.dockerfile import DockerfileChoice
+    from auditor.model import ImageReport, Report
     from auditor.sources.registry import RegistryOptions
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
@@ -117,6 +118,47 @@ BaseOption = Annotated[str | None, typer.Option(
     "from local images, labels or history.")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Neither read nor write the per-layer analysis cache.")]
+
+
+# Which Dockerfile findings are located on.
+DockerfileOption = Annotated[Path | None, typer.Option(
+    "--dockerfile", metavar="PATH", dir_okay=False,
+    help="The Dockerfile the image was built from: when its steps match the image's history, "
+    "each finding names the line to fix (SARIF, annotations, every format); when not, a "
+    "warning, and findings keep their image locations. Default: ./Dockerfile, used only when "
+    "it matches.")]
+NoDockerfileOption = Annotated[bool, typer.Option(
+    "--no-dockerfile", help="Do not look for ./Dockerfile: locate findings on no Dockerfile.")]
+
+
+def dockerfile_choice(path: Path | None, no_dockerfile: bool) -> DockerfileChoice | None:
+    """The Dockerfile named with --dockerfile (DockerfileError when it cannot be read), else
+    ./Dockerfile when there is one that reads, unless --no-dockerfile."""
+    from auditor.dockerfile import find_dockerfile, open_dockerfile
+    from auditor.errors import UsageError
+
+    if path is not None and no_dockerfile:
+        raise UsageError("--dockerfile and --no-dockerfile exclude each other",
+                         hint="give one of them")
+    if path is not None:
+        return open_dockerfile(path)
+    return None if no_dockerfile else find_dockerfile()
+
+
+def dockerfile_lines(item: ImageReport) -> tuple[str, str]:
+    """What to tell about the Dockerfile an image was matched with: a warning line for a named
+    one that does not match (shown even with --quiet), and the words the summary line ends with
+    when findings are located on one ("" when there is nothing to say)."""
+    matched = item.dockerfile
+    if matched is None:
+        return "", ""
+    reference = printable(item.image.reference)
+    if not matched.matched:
+        return (f"imgaudit: warning: Dockerfile does not match {reference}: {matched.reason} "
+                f"(no finding is placed on {printable(matched.path)})"), ""
+    found = " (found in the working directory; --no-dockerfile to ignore it)"
+    return "", (f", findings on {printable(matched.path)} lines"
+                f"{found if matched.detected else ''}")
 
 
 # How docker:// images are read.

@@ -25,8 +25,11 @@ from auditor.cli.common import (
     NoCacheOption,
     NoConfigOption,
     NoContentOption,
+    NoDockerfileOption,
     ScoreBaseOption,
     app,
+    dockerfile_choice,
+    dockerfile_lines,
     policy_overrides,
     report_problems,
 )
@@ -73,6 +76,12 @@ def diff_command(
     max_layers: MaxLayersOption = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
+    dockerfile: Annotated[Path | None, typer.Option(
+        "--dockerfile", metavar="PATH", dir_okay=False,
+        help="The Dockerfile NEW_IMAGE was built from: its findings name the line to fix when "
+        "its steps match NEW_IMAGE's history (a warning when not). Default: ./Dockerfile, used "
+        "only when it matches.")] = None,
+    no_dockerfile: NoDockerfileOption = False,
 ) -> None:
     """Compare two images side by side: size, layers, per-practice status, score, and the
     findings NEW_IMAGE added and removed. Exits 0 unless a gate option is given."""
@@ -84,17 +93,23 @@ def diff_command(
         max_base_size=max_base_size, max_layers=max_layers,
     )).policy
     policy = dataclasses.replace(policy, fail_under=None, fail_on=None, fail_on_new=False)
+    # The Dockerfile is the new image's: the old one was built from an earlier version of it.
+    source = dockerfile_choice(dockerfile, no_dockerfile)
     report = audit([old_image, new_image], policy=policy, content=not no_content, base=base,
-                   use_cache=not no_cache)
+                   use_cache=not no_cache, dockerfiles=[None, source] if source else ())
     if report_problems(report):
         raise typer.Exit(EXIT_ERROR)
     old, new = report.images
+    warning, located = dockerfile_lines(new)
+    if warning:
+        typer.echo(warning, err=True)
     change = diff(old, new)
     if not emit(render_diff(change, fmt.value), output, "diff"):
         raise typer.Exit(EXIT_ERROR)
     typer.echo(
         f"imgaudit: diff {old.image.reference} -> {new.image.reference}: score {old.score} -> "
-        f"{new.score}, {len(change.added)} finding(s) added, {len(change.removed)} removed",
+        f"{new.score}, {len(change.added)} finding(s) added, {len(change.removed)} removed"
+        f"{located}",
         err=True,
     )
     reasons = diff_failures(change, severity, max_score_drop)

@@ -54,12 +54,16 @@ class Instruction:
                  else f"{self.start_line}-{self.end_line}")
         return f"{self.path}:{lines}"
 
-    def describe(self, limit: int = 80) -> str:
-        """`line 12 `RUN pip install ...``: the first line of the text, secrets masked."""
+    def summary(self, limit: int = 80) -> str:
+        """`RUN pip install ...`: the first line of the text, secrets masked, cut to limit."""
         text = redact(" ".join(self.original.split("\n", 1)[0].split()))
         if len(text) > limit:
             text = text[: limit - 3] + "..."
-        return f"line {self.start_line} `{text}`"
+        return text
+
+    def describe(self, limit: int = 80) -> str:
+        """`line 12 `RUN pip install ...``: the first line of the text, secrets masked."""
+        return f"line {self.start_line} `{self.summary(limit)}`"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,9 @@ _HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 
-def read_dockerfile(path: Path | str) -> Dockerfile:
-    """The Dockerfile at path; DockerfileError when it cannot be read or would not build."""
+def read_dockerfile(path: Path | str, shown: str | None = None) -> Dockerfile:
+    """The Dockerfile at path, its locations naming it `shown` (default: path); DockerfileError
+    when it cannot be read or would not build."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -40,7 +41,7 @@ def read_dockerfile(path: Path | str) -> Dockerfile:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DockerfileError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
-    return parse_dockerfile(text, str(path))
+    return parse_dockerfile(text, str(path) if shown is None else shown)
 
 
 def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:

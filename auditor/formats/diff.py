@@ -9,8 +9,9 @@ from typing import Any
 from tabulate import tabulate
 
 from auditor.errors import UsageError
-from auditor.formats.markdown import escape, markdown_cell
-from auditor.formats.table import wrap
+from auditor.formats.facts import source_document
+from auditor.formats.markdown import escape, located, markdown_cell
+from auditor.formats.table import finding_cell, wrap
 from auditor.model import ImageDiff, ImageReport, ScoredFinding
 from auditor.units import human_size, signed
 
@@ -52,7 +53,7 @@ def _measures(change: ImageDiff) -> list[tuple[str, str, str, str]]:
 
 def _finding_rows(findings: Sequence[ScoredFinding], fix: bool) -> list[tuple[str, ...]]:
     return [
-        (s.finding.severity.label, s.rule.id, wrap(s.finding.message, 34),
+        (s.finding.severity.label, s.rule.id, finding_cell(s.finding, 34),
          wrap(s.finding.evidence, 44) + ("\nfix: " + wrap(s.rule.fix, 40) if fix else ""))
         for s in findings
     ]
@@ -120,6 +121,7 @@ def _finding_document(scored: ScoredFinding) -> dict[str, Any]:
         "points": scored.points,
         "fix": scored.rule.fix,
         "fingerprint": finding.fingerprint,
+        **({"source": source_document(finding.source)} if finding.source else {}),
     }
 
 
@@ -174,7 +176,8 @@ def render_markdown(change: ImageDiff) -> str:
     if change.added:
         lines += ["", f"### Findings added ({len(change.added)})", ""]
         lines += [
-            f"- **{s.finding.severity.label}** `{s.rule.id}` {escape(s.finding.message)}: "
+            f"- **{s.finding.severity.label}** `{s.rule.id}` {escape(s.finding.message)}"
+            f"{located(s.finding)}: "
             f"{escape(s.finding.evidence)}  \n  Fix: {markdown_cell(s.rule.fix)}"
             for s in change.added
         ]
@@ -182,6 +185,7 @@ def render_markdown(change: ImageDiff) -> str:
         lines += ["", f"### Findings removed ({len(change.removed)})", ""]
         lines += [
             f"- ~~{s.finding.severity.label} `{s.rule.id}` {escape(s.finding.message)}~~"
+            f"{located(s.finding)}"
             for s in change.removed
         ]
     return "\n".join(lines) + "\n"

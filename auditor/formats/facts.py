@@ -7,6 +7,7 @@ import enum
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.model import (
     STATUS_ORDER,
@@ -15,6 +16,7 @@ from auditor.model import (
     Origin,
     ScoredFinding,
     Severity,
+    SourceLocation,
     Status,
 )
 from auditor.units import human_size, signed
@@ -39,6 +41,16 @@ def standing(scored: ScoredFinding) -> Standing:
 def of_standing(item: ImageReport, wanted: Standing) -> list[ScoredFinding]:
     """The image's findings of one standing, costliest first (the report's order)."""
     return [s for s in item.findings if standing(s) is wanted]
+
+
+def source_document(source: SourceLocation) -> dict[str, Any]:
+    """A finding's Dockerfile lines as the JSON reports give them."""
+    return {
+        "path": source.path,
+        "start_line": source.start_line,
+        "end_line": source.end_line,
+        "instruction": source.instruction,
+    }
 
 
 def practice_names(item: ImageReport) -> dict[int, str]:

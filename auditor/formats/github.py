@@ -1,6 +1,7 @@
 """GitHub Actions workflow commands: an error per image that could not be audited or rule that
 crashed, a summary notice per image, an annotation per finding (`::error title=...::...`; waived
-and base-image findings as notices), in that order. No file or line: an image has neither."""
+and base-image findings as notices), in that order. A finding located on a Dockerfile line
+annotates it (`::error file=Dockerfile,line=12,endLine=12,title=...::`); others have no file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from auditor.formats.facts import (
     describe_delta,
     standing,
 )
-from auditor.model import ImageReport, Report, ScoredFinding, Status
+from auditor.model import Finding, ImageReport, Report, ScoredFinding, Status
 
 _LEVEL_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -30,6 +31,15 @@ def command(name: str, message: str, **properties: str) -> str:
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
+def _place(finding: Finding) -> dict[str, str]:
+    """The file and lines an annotation sits on, when a Dockerfile matched; else none."""
+    source = finding.source
+    if source is None:
+        return {}
+    return {"file": source.path, "line": str(source.start_line),
+            "endLine": str(source.end_line)}
+
+
 def _finding(item: ImageReport, scored: ScoredFinding) -> str:
     finding = scored.finding
     rule = scored.rule
@@ -37,6 +47,7 @@ def _finding(item: ImageReport, scored: ScoredFinding) -> str:
     title = f"{rule.id} {rule.title}"
     text = f"{reference}: {finding.message} — {finding.evidence}"
     novelty = f" [{scored.novelty.value}]" if scored.novelty is not None else ""
+    place = _place(finding)
     match standing(scored):
         case Standing.WAIVED:
             assert finding.waiver is not None
@@ -44,14 +55,14 @@ def _finding(item: ImageReport, scored: ScoredFinding) -> str:
             until = f", until {waiver.expires.isoformat()}" if waiver.expires else ""
             return command("notice", f"{text}. Waived: {waiver.reason} "
                            f"({waiver.source or 'policy'}{until}); not scored.",
-                           title=f"{title} (waived)")
+                           **place, title=f"{title} (waived)")
         case Standing.BASE:
             return command("notice", f"{text}. From the base image; not scored. "
-                           f"Fix: {rule.fix}", title=f"{title} (base image)")
+                           f"Fix: {rule.fix}", **place, title=f"{title} (base image)")
         case Standing.SCORED:
             level = _LEVEL_COMMAND[LEVELS[finding.severity]]
             return command(level, f"{text}.{novelty} Fix: {rule.fix}",
-                           title=f"{title} [{finding.severity.label}]")
+                           **place, title=f"{title} [{finding.severity.label}]")
 
 
 def _summary(item: ImageReport) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auditor.formats.facts import delta
+from auditor.formats.facts import delta, source_document
 from auditor.model import ImageReport, Report, ScoredFinding
 from auditor.naming import platform
 
@@ -28,8 +28,9 @@ def _baseline(item: ImageReport) -> dict[str, Any] | None:
 
 
 def finding_document(s: ScoredFinding) -> dict[str, Any]:
+    """A finding; `source` (its Dockerfile lines) only when a Dockerfile matched the image."""
     waiver = s.finding.waiver
-    return {
+    document: dict[str, Any] = {
         "rule": s.rule.id,
         "title": s.rule.title,
         "practice": s.rule.practice,
@@ -51,6 +52,9 @@ def finding_document(s: ScoredFinding) -> dict[str, Any]:
         },
         "novelty": s.novelty.value if s.novelty else None,
     }
+    if s.finding.source is not None:
+        document["source"] = source_document(s.finding.source)
+    return document
 
 
 def image_document(item: ImageReport) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from auditor.formats.facts import delta, practice_names, slug
 from auditor.model import ImageReport, Origin, Report, RuleResult, ScoredFinding, Status
@@ -34,6 +34,8 @@ def _describe(scored: ScoredFinding) -> str:
     mark = f" [{scored.novelty.value}]" if scored.novelty is not None else ""
     lines = [f"- [{finding.severity.label}]{mark} {finding.message}",
              f"  evidence: {finding.evidence}"]
+    if finding.source is not None:
+        lines.append(f"  at {finding.source.label}")
     if finding.origin is Origin.BASE:
         lines.append("  from the base image" + ("" if scored.points else " (not scored)"))
     if finding.waiver is not None:
@@ -52,23 +54,32 @@ def _text(result: RuleResult, findings: Iterable[ScoredFinding], *, note: bool) 
     return "\n".join(parts)
 
 
+def _place(findings: Sequence[ScoredFinding]) -> dict[str, str]:
+    """`file` and `line` of the first of the findings a Dockerfile line explains (CI test
+    reporters annotate that line), or none."""
+    source = next((s.finding.source for s in findings if s.finding.source is not None), None)
+    return {} if source is None else {"file": source.path, "line": str(source.start_line)}
+
+
 def _case(suite: ET.Element, item: ImageReport, result: RuleResult, practice: str) -> None:
     info = result.rule
-    case = _element(suite, "testcase", name=f"{info.id} {info.title}",
-                    classname=f"imgaudit.{slug(practice) or info.practice}", time="0")
     findings = [s for s in item.findings if s.rule.id == info.id]
-    # skip, ignored and error carry the note as their message; pass and info lead with it
-    text = _text(result, findings, note=result.status in _FAILED)
     scored = [s for s in findings if s.finding.waiver is None and s.points > 0] or [
         s for s in findings if s.finding.waiver is None
     ]
+    place = _place([*scored, *findings])
+    case = _element(suite, "testcase", name=f"{info.id} {info.title}",
+                    classname=f"imgaudit.{slug(practice) or info.practice}", time="0", **place)
+    # skip, ignored and error carry the note as their message; pass and info lead with it
+    text = _text(result, findings, note=result.status in _FAILED)
     match result.status:
         case Status.FAIL | Status.WARN:
             worst = max((s.finding.severity for s in scored), default=info.severity)
             first = scored[0].finding.message if scored else result.note
             # the status leads: a CI reader (and a test) tells warn from fail without the type
             message = f"{result.status.value}: {len(result.findings)} finding(s): {first}"
-            _element(case, "failure", text, message=message, type=worst.label)
+            _element(case, "failure", text, message=message, type=worst.label,
+                     **_place(scored))
         case Status.SKIP:
             _element(case, "skipped", text, message=result.note or "skipped")
         case Status.IGNORED:

@@ -11,7 +11,16 @@ from auditor.formats.facts import (
     delta,
     of_standing,
 )
-from auditor.model import NOT_JUDGED, ImageReport, Novelty, Report, ScoredFinding, Severity, Status
+from auditor.model import (
+    NOT_JUDGED,
+    Finding,
+    ImageReport,
+    Novelty,
+    Report,
+    ScoredFinding,
+    Severity,
+    Status,
+)
 from auditor.units import human_size, signed
 
 STATUS: dict[Status, str] = {
@@ -35,6 +44,14 @@ def escape(text: str) -> str:
 def markdown_cell(text: str) -> str:
     """imgaudit's own Markdown (a rule's fix, with `code`), kept on one line in a table cell."""
     return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
+
+
+def located(finding: Finding) -> str:
+    """` at `Dockerfile:12`` after a finding's message when a Dockerfile matched, else ""."""
+    if finding.source is None:
+        return ""
+    label = finding.source.label.replace("`", "").replace("|", "\\|")
+    return f" at `{label}`"
 
 
 def _table(headers: tuple[str, ...], rows: Sequence[Sequence[str]], align: str = "") -> str:
@@ -94,7 +111,7 @@ def _practices(item: ImageReport) -> str:
 def _finding_row(scored: ScoredFinding, unweighted: bool) -> tuple[str, ...]:
     finding = scored.finding
     severity = finding.severity.label + (" (not scored: weight 0)" if unweighted else "")
-    return (severity, f"`{scored.rule.id}`", escape(finding.message),
+    return (severity, f"`{scored.rule.id}`", escape(finding.message) + located(finding),
             escape(finding.evidence), markdown_cell(scored.rule.fix))
 
 
@@ -129,7 +146,8 @@ def _image(item: ImageReport) -> str:
     shown = [s for s in item.findings if s.finding.waiver is None]
     if shown:
         rows = [
-            (s.finding.severity.label, f"`{s.rule.id}`", escape(s.finding.message),
+            (s.finding.severity.label, f"`{s.rule.id}`",
+             escape(s.finding.message) + located(s.finding),
              escape(s.finding.evidence), s.finding.origin.value, f"{s.points:g}", _novelty(s))
             for s in shown
         ]
@@ -143,7 +161,8 @@ def _image(item: ImageReport) -> str:
             waiver = s.finding.waiver
             assert waiver is not None
             waived_rows.append((
-                f"`{s.rule.id}`", escape(s.finding.message), escape(s.finding.evidence),
+                f"`{s.rule.id}`", escape(s.finding.message) + located(s.finding),
+                escape(s.finding.evidence),
                 escape(waiver.reason), escape(waiver.source or "policy"),
                 waiver.expires.isoformat() if waiver.expires else "",
             ))

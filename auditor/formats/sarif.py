@@ -1,5 +1,7 @@
 """SARIF 2.1.0 for GitHub code scanning and other SARIF viewers: one run, a reportingDescriptor per
-rule, a result per finding located at the image (there is no source file), every rule status."""
+rule, a result per finding, every rule status. A finding a matching Dockerfile explains is located
+on its lines (relative to %SRCROOT%, the working directory); any other at the image, which has no
+source file. The image is a logical location of every result."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from auditor.formats.facts import LEVELS, Standing, camel, delta, practice_names, standing
 from auditor.model import (
@@ -35,6 +39,9 @@ SECURITY_SEVERITY: dict[Severity, str] = {
 }
 # v2: the finding's fingerprint together with the image's repository and platform.
 FINGERPRINT_KEY = "imgauditFinding/v2"
+# The base of a Dockerfile's relative path: the working directory, which GitHub code scanning
+# takes to be the repository's root.
+SRCROOT = "%SRCROOT%"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
 _CONFIG_FIELD = re.compile(r"^config\.(\w+)")
 
@@ -127,6 +134,31 @@ def _logical_locations(item: ImageReport, scored: ScoredFinding) -> list[dict[st
     return places
 
 
+def _physical_location(item: ImageReport, scored: ScoredFinding) -> dict[str, Any]:
+    """The Dockerfile lines of a located finding; else the image's repository, line 1."""
+    source = scored.finding.source
+    if source is None:
+        return {"artifactLocation": {"uri": artifact_uri(item.image)},
+                "region": {"startLine": 1}}
+    if PurePosixPath(source.path).is_absolute():  # outside the working directory
+        artifact: dict[str, Any] = {"uri": Path(source.path).as_uri()}
+    else:
+        artifact = {"uri": quote(source.path), "uriBaseId": SRCROOT}
+    return {"artifactLocation": artifact,
+            "region": {"startLine": source.start_line, "endLine": source.end_line}}
+
+
+def _source_root(report: Report) -> str | None:
+    """The absolute folder Dockerfile paths start from, as a file URI ending in `/`."""
+    for item in report.images:
+        matched = item.dockerfile
+        if matched is not None and matched.matched and matched.root and any(
+                s.finding.source is not None for s in item.findings):
+            uri = Path(matched.root).as_uri()
+            return uri if uri.endswith("/") else uri + "/"
+    return None
+
+
 def _result(item: ImageReport, scored: ScoredFinding, index: int, identity: str
             ) -> dict[str, Any]:
     finding = scored.finding
@@ -144,10 +176,7 @@ def _result(item: ImageReport, scored: ScoredFinding, index: int, identity: str
         "level": level,
         "message": {"text": text},
         "locations": [{
-            "physicalLocation": {
-                "artifactLocation": {"uri": artifact_uri(item.image)},
-                "region": {"startLine": 1},
-            },
+            "physicalLocation": _physical_location(item, scored),
             "logicalLocations": _logical_locations(item, scored),
         }],
         "partialFingerprints": {FINGERPRINT_KEY: partial_fingerprint(identity, scored)},
@@ -262,14 +291,22 @@ def render(report: Report) -> str:
     }
     if report.tool_version:
         driver["version"] = report.tool_version
+    run: dict[str, Any] = {
+        "tool": {"driver": driver},
+        "invocations": [invocation],
+    }
+    root = _source_root(report)
+    if root is not None:
+        run["originalUriBaseIds"] = {SRCROOT: {
+            "uri": root,
+            "description": {"text": "The working directory imgaudit ran in: Dockerfile paths "
+                                    "are relative to it."},
+        }}
+    run["results"] = results
+    run["properties"] = {"images": [_image_properties(item) for item in report.images]}
     document = {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": driver},
-            "invocations": [invocation],
-            "results": results,
-            "properties": {"images": [_image_properties(item) for item in report.images]},
-        }],
+        "runs": [run],
     }
     return json.dumps(document, indent=2) + "\n"

@@ -8,7 +8,15 @@ import textwrap
 from tabulate import tabulate
 
 from auditor.formats.facts import Standing, delta, describe_delta, of_standing
-from auditor.model import NOT_JUDGED, ImageReport, Report, ScoredFinding, Severity, Status
+from auditor.model import (
+    NOT_JUDGED,
+    Finding,
+    ImageReport,
+    Report,
+    ScoredFinding,
+    Severity,
+    Status,
+)
 from auditor.units import human_size
 
 _MARK = {
@@ -53,6 +61,15 @@ def wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width)) or "-"
 
 
+def finding_cell(finding: Finding, width: int) -> str:
+    """The finding's message and, when a Dockerfile matched, the lines to fix:
+    `at Dockerfile:12`, never broken (a long path widens the column instead)."""
+    cell = wrap(finding.message, width)
+    if finding.source is not None:
+        cell += f"\nat {finding.source.label}"
+    return cell
+
+
 def _findings_table(group: list[ScoredFinding], paint: _Paint) -> str:
     rows = []
     for s in group:
@@ -62,7 +79,7 @@ def _findings_table(group: list[ScoredFinding], paint: _Paint) -> str:
         rows.append((
             severity,
             s.rule.id,
-            wrap(s.finding.message, 34),
+            finding_cell(s.finding, 34),
             wrap(s.finding.evidence, 44) + "\nfix: " + wrap(s.rule.fix, 40),
         ))
     return tabulate(rows, headers=("severity", "rule", "finding", "evidence / fix"),
@@ -77,7 +94,7 @@ def _waived_table(group: list[ScoredFinding]) -> str:
         until = f"\nuntil {waiver.expires.isoformat()}" if waiver.expires else ""
         rows.append((
             s.rule.id,
-            wrap(s.finding.message, 30),
+            finding_cell(s.finding, 30),
             wrap(s.finding.evidence, 34),
             wrap(f"{waiver.reason} ({waiver.source or 'policy'})", 28) + until,
         ))

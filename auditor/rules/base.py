@@ -5,7 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from auditor.model import FileKind, Flag, Image, Limits, NotApplicable, Origin, Passed, Severity
+from auditor.model import (
+    FileKind,
+    Flag,
+    Image,
+    Limits,
+    NotApplicable,
+    Origin,
+    Passed,
+    Severity,
+    Subject,
+    SubjectKind,
+)
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import OS_RELEASE_FILES, require_content, where
 from auditor.units import human_size
@@ -92,6 +103,7 @@ def base_is_heavy(image: Image, limits: Limits) -> Iterator[Verdict]:
             f"layers 1-{len(base_layers)}: {human_size(base_size)}; {image.boundary.evidence}",
             layer=base_layers[-1].number,
             origin=Origin.OWN,  # choosing the base is the image's own decision
+            subject=Subject(SubjectKind.BASE_IMAGE),
         )
         return
     yield Passed(f"{reference}{named}: {human_size(base_size)} in {len(base_layers)} layers")

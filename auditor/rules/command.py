@@ -14,6 +14,8 @@ from auditor.model import (
     Origin,
     Passed,
     Severity,
+    Subject,
+    SubjectKind,
 )
 from auditor.redact import describe_step, redact_argv
 from auditor.rules.registry import Verdict, rule
@@ -41,7 +43,7 @@ def no_explicit_command(image: Image, limits: Limits) -> Iterator[Verdict]:
     config = image.config
     if not config.cmd and not config.entrypoint:
         yield Flag("no CMD or ENTRYPOINT: the container has nothing to run",
-                   "config.Cmd and config.Entrypoint are empty")
+                   "config.Cmd and config.Entrypoint are empty", subject=Subject(SubjectKind.CMD))
         return
     steps = own_steps(image, "CMD", "ENTRYPOINT")
     effective = config.entrypoint or config.cmd or ()
@@ -56,6 +58,7 @@ def no_explicit_command(image: Image, limits: Limits) -> Iterator[Verdict]:
         f"{field} {_shown(effective)} is inherited from the base image",
         f"config.{field}={_shown(effective)}; no CMD or ENTRYPOINT in the image's own build",
         severity=Severity.MEDIUM,
+        subject=Subject(SubjectKind(field)),
     )
 
 
@@ -86,6 +89,7 @@ def shell_form_command(image: Image, limits: Limits) -> Iterator[Verdict]:
             f"config.{field}={_shown(effective)}",
             step=steps[-1].index if steps else None,
             origin=Origin.OWN if steps else Origin.BASE,
+            subject=Subject(SubjectKind(field)),
         )
         return
     yield Passed(f"config.{field}={_shown(effective)} is in exec form")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity
+from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity, Subject, SubjectKind
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import PASSWD_FILES, own_steps, runtime_user
 
@@ -32,7 +32,8 @@ def no_exposed_port(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag an image that exposes no port."""
     ports = image.config.exposed_ports
     if not ports:
-        yield Flag("no port is exposed", "config.ExposedPorts is empty")
+        yield Flag("no port is exposed", "config.ExposedPorts is empty",
+                   subject=Subject(SubjectKind.EXPOSED_PORTS))
         return
     yield Passed("exposes " + ", ".join(ports))
 
@@ -61,6 +62,7 @@ def privileged_port_as_non_root(image: Image, limits: Limits) -> Iterator[Verdic
             f"user {user.text} cannot bind {', '.join(low)}",
             f"config.ExposedPorts={', '.join(ports)}; config.User={user.text!r}",
             step=_expose_step(image),
+            subject=Subject(SubjectKind.EXPOSED_PORTS, low[0]),
         )
         return
     yield Passed(f"{', '.join(ports)} can be bound by user {user.text}")
@@ -80,8 +82,9 @@ def ssh_port_exposed(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag port 22 among the exposed ports."""
     if not image.config.exposed_ports:
         raise NotApplicable("no port is exposed")
-    if any(_port(p) == 22 for p in image.config.exposed_ports):
+    ssh = next((p for p in image.config.exposed_ports if _port(p) == 22), None)
+    if ssh is not None:
         yield Flag("port 22 (SSH) is exposed", "config.ExposedPorts includes 22/tcp",
-                   step=_expose_step(image))
+                   step=_expose_step(image), subject=Subject(SubjectKind.EXPOSED_PORTS, ssh))
         return
     yield Passed("port 22 is not exposed")

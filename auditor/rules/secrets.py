@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from auditor.model import Flag, Image, Limits, Origin, Passed, Severity
+from auditor.model import Flag, Image, Limits, Origin, Passed, Severity, Subject, SubjectKind
 from auditor.redact import MASK, describe_step, looks_secret, redact, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 
@@ -24,6 +24,7 @@ def _judge_pairs(pairs: Sequence[tuple[str, str]], field: str, origin_of: dict[s
             f"config.{field}: {key}={MASK}",
             severity=Severity.CRITICAL if kind else None,
             origin=origin_of.get(key, Origin.OWN),
+            subject=Subject(SubjectKind(field), key),
         )
 
 

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, NotApplicable, Origin, Passed, Severity
+from auditor.model import (
+    Flag,
+    Image,
+    Limits,
+    NotApplicable,
+    Origin,
+    Passed,
+    Severity,
+    Subject,
+    SubjectKind,
+)
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import PASSWD_FILES, accounts, own_steps, require_content, runtime_user
+
+_USER = Subject(SubjectKind.USER)
 
 
 def _user_origin(image: Image) -> tuple[Origin, int | None]:
@@ -38,7 +50,7 @@ def runs_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
     _, step = _user_origin(image)
     if not user.text:
         yield Flag("no USER is set: the container runs as root", "config.User is empty",
-                   step=step, origin=Origin.OWN)
+                   step=step, origin=Origin.OWN, subject=_USER)
         return
     if user.uid == 0:
         how = (
@@ -48,7 +60,7 @@ def runs_as_root(image: Image, limits: Limits) -> Iterator[Verdict]:
         )
         # the image's own build, whoever wrote USER root, is what leaves it running as root
         yield Flag(f"USER {user.text} runs as root", f"config.User={user.text!r}: {how}",
-                   step=step, origin=Origin.OWN)
+                   step=step, origin=Origin.OWN, subject=_USER)
         return
     if user.uid is None:
         reason = ("etc/passwd was not read" if not image.content_read
@@ -92,6 +104,6 @@ def user_missing_from_passwd(image: Image, limits: Limits) -> Iterator[Verdict]:
             missing.append(f"group {user.group!r} is not in etc/group")
     if missing:
         yield Flag(f"USER {user.text} cannot be resolved: the container will not start",
-                   "; ".join(missing), step=step, origin=origin)
+                   "; ".join(missing), step=step, origin=origin, subject=_USER)
         return
     yield Passed(f"config.User={user.text!r} resolves in the image")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, Passed, Severity
+from auditor.model import Flag, Image, Limits, Passed, Severity, Subject, SubjectKind
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps
+
+_WORKDIR = Subject(SubjectKind.WORKDIR)
 
 
 @rule(
@@ -27,17 +29,17 @@ def workdir_not_set(image: Image, limits: Limits) -> Iterator[Verdict]:
     anywhere = any(s.instruction == "WORKDIR" for s in image.history)
     if not workdir or (workdir == "/" and not anywhere):
         yield Flag("no WORKDIR: the app runs in /", f"config.WorkingDir={workdir!r}; no WORKDIR "
-                   "step in the history")
+                   "step in the history", subject=_WORKDIR)
     elif not workdir.startswith("/"):
         yield Flag(f"WORKDIR {workdir} is not absolute", f"config.WorkingDir={workdir!r}",
-                   step=step)
+                   step=step, subject=_WORKDIR)
     elif workdir.rstrip("/") == "":
         yield Flag("WORKDIR is /: the app shares the root folder", "config.WorkingDir='/'",
-                   step=step, severity=Severity.LOW)
+                   step=step, severity=Severity.LOW, subject=_WORKDIR)
     elif not steps and image.history:
         yield Flag(f"WORKDIR {workdir} is inherited from the base image",
                    f"config.WorkingDir={workdir!r}; no WORKDIR step in the image's own build",
-                   severity=Severity.INFO)
+                   severity=Severity.INFO, subject=_WORKDIR)
     else:
         where = f" ({describe_step(image.history[step])})" if step is not None else ""
         yield Passed(f"config.WorkingDir={workdir!r}{where}")
