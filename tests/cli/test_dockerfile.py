@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -16,11 +14,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.support.cli import Ran, imgaudit
+from tests.support.engine import BUILDERS
+from tests.support.paths import ROOT
+
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "images"
-BUILDERS = ("classic", "buildkit")
 SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
 SECRET = "ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"  # demo-bad's ENV DEPLOY_TOKEN
 WARNING = "imgaudit: warning: Dockerfile does not match "
@@ -28,11 +28,6 @@ WARNING = "imgaudit: warning: Dockerfile does not match "
 
 def image(name: str, builder: str) -> str:
     return f"imgaudit-fixture/{name}:{builder}"
-
-
-def imgaudit(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def line_of(path: Path, start: str) -> int:
@@ -154,7 +149,7 @@ def test_dockerfile_in_the_working_directory_is_used_only_when_it_matches(
     target = image("demo-bad", builder)
 
     def run(name: str, dockerfile: str | None, *options: str) -> tuple[
-            subprocess.CompletedProcess[str], dict[str, str]]:
+            Ran, dict[str, str]]:
         folder = tmp_path / name
         folder.mkdir()
         if dockerfile is not None:

@@ -17,7 +17,7 @@ from auditor.dockerfile import (
     shown_path,
 )
 from auditor.model import DockerfileMatch
-from tests.factory import build, good
+from tests.support.factory import build, good
 
 OTHER = "FROM scratch\nRUN echo another build\n"
 

@@ -18,7 +18,7 @@ from auditor.compare import diff
 from auditor.formats import RENDERERS, render
 from auditor.formats.diff import render_diff
 from auditor.model import DockerfileMatch, ImageReport, Origin, Report, SourceLocation
-from tests.formats.sample import every_status
+from tests.support.sample import every_status
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json").read_text()
