@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from auditor.compare import compare
 from auditor.dockerfile import DockerfileChoice
 from auditor.errors import UsageError
-from auditor.model import AuditFailure, Baseline, ImageReport, Policy, Report
+from auditor.model.policy import Policy
+from auditor.model.report import AuditFailure, Baseline, ImageReport, Report
 from auditor.pipeline import Auditor
 from auditor.version import __version__
 

@@ -10,22 +10,10 @@ from collections.abc import Sequence
 from auditor import waivers as waiving
 from auditor.compare import counts
 from auditor.dockerfile import DockerfileMapping, locate
-from auditor.model import (
-    Finding,
-    Flag,
-    Image,
-    ImageReport,
-    NotApplicable,
-    Novelty,
-    Origin,
-    Passed,
-    Policy,
-    Report,
-    RuleResult,
-    Severity,
-    Status,
-    Waiver,
-)
+from auditor.model.findings import Finding, Flag, NotApplicable, Passed, Severity, Status, Waiver
+from auditor.model.image import Image, Origin
+from auditor.model.policy import Policy
+from auditor.model.report import ImageReport, Novelty, Report, RuleResult
 from auditor.rules import PRACTICES, Rule
 from auditor.scoring import score, status_for
 

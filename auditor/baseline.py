@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import BaselineError
-from auditor.model import Baseline, BaselineImage, Severity, fingerprint
+from auditor.model.findings import Severity, fingerprint
+from auditor.model.report import Baseline, BaselineImage
 
 SUPPORTED_SCHEMAS = (1,)
 

@@ -7,17 +7,16 @@ import dataclasses
 from collections.abc import Sequence
 
 from auditor import naming
-from auditor.model import (
-    NOT_JUDGED,
+from auditor.model.findings import NOT_JUDGED, Severity
+from auditor.model.image import Origin
+from auditor.model.report import (
     Baseline,
     BaselineImage,
     ImageDiff,
     ImageReport,
     Novelty,
-    Origin,
     PracticeChange,
     ScoredFinding,
-    Severity,
 )
 
 # A rule with one of these statuses did not judge the image: its baseline findings are neither

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from auditor.model import Image
+from auditor.model.image import Image
 
 REGISTRY = "docker://"
 DAEMON = "docker-daemon:"

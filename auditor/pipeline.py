@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from auditor.assess import run
 from auditor.dockerfile import DockerfileChoice, match_choice
 from auditor.errors import ImgauditError
-from auditor.model import AuditFailure, Image, ImageReport, Policy
+from auditor.model.image import Image
+from auditor.model.policy import Policy
+from auditor.model.report import AuditFailure, ImageReport
 from auditor.rules import ALL_RULES, PRACTICES, Rule, prepare
 from auditor.scoring import GRADES, SEVERITY_SHARE
 from auditor.version import __version__

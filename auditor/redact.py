@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from auditor.model import HistoryStep
+from auditor.model.image import HistoryStep
 
 MASK = "********"
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditor.model import (
-    NOT_JUDGED,
-    STATUS_ORDER,
-    Finding,
-    Practice,
-    PracticeResult,
-    RuleResult,
-    ScoredFinding,
-    Severity,
-    Status,
-)
+from auditor.model.findings import NOT_JUDGED, STATUS_ORDER, Finding, Practice, Severity, Status
+from auditor.model.report import PracticeResult, RuleResult, ScoredFinding
 
 # Share of its practice's weight one finding costs; a practice never loses more than its weight.
 SEVERITY_SHARE: dict[Severity, float] = {

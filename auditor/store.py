@@ -36,14 +36,11 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from auditor.errors import StoreError
-from auditor.model import (
+from auditor.model.findings import Practice, Severity, Status
+from auditor.model.image import Origin
+from auditor.model.report import ImageReport, PracticeResult
+from auditor.model.sweep import (
     AuditStatus,
-    ImageReport,
-    Origin,
-    Practice,
-    PracticeResult,
-    Severity,
-    Status,
     SweepAudit,
     SweepFinding,
     SweepResults,

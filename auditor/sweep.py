@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 from auditor.errors import ImgauditError, NotAnImage, UsageError
 from auditor.formats.json import image_document
-from auditor.model import AuditFailure, ImageReport, Policy, SweepTarget
+from auditor.model.policy import Policy
+from auditor.model.report import AuditFailure, ImageReport
+from auditor.model.sweep import SweepTarget
 from auditor.pipeline import Ruleset
 from auditor.redact import mask_secrets
 from auditor.sources.cache import LayerCache

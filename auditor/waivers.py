@@ -8,7 +8,8 @@ import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 
-from auditor.model import Finding, HistoryStep, Image, Origin, Waiver
+from auditor.model.findings import Finding, Waiver
+from auditor.model.image import HistoryStep, Image, Origin
 from auditor.naming import image_names
 
 LABEL = "io.imgaudit.waive"

@@ -15,7 +15,9 @@ from auditor.baseline import parse_baseline, read_baseline
 from auditor.compare import snapshot
 from auditor.errors import BaselineError
 from auditor.formats.json import render
-from auditor.model import Policy, Report, Waiver
+from auditor.model.findings import Waiver
+from auditor.model.policy import Policy
+from auditor.model.report import Report
 from tests.support.cli import Ran, assert_one_line_error, imgaudit
 from tests.support.demo import BAD, GOOD
 from tests.support.factory import bad, good, report

@@ -14,7 +14,7 @@ import pytest
 
 from auditor import audit
 from auditor.baseline import read_baseline
-from auditor.model import Novelty
+from auditor.model.report import Novelty
 from auditor.units import human_size
 from tests.support.cli import imgaudit
 from tests.support.engine import BUILDERS, fixture_tag, inspect

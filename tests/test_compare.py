@@ -12,18 +12,10 @@ from auditor import audit
 from auditor.assess import policy_failures
 from auditor.compare import compare, counts, diff, diff_failures, new_findings, pair, snapshot
 from auditor.errors import UsageError
-from auditor.model import (
-    Baseline,
-    BaselineImage,
-    ImageReport,
-    Novelty,
-    Origin,
-    Policy,
-    Report,
-    Severity,
-    Status,
-    Waiver,
-)
+from auditor.model.findings import Severity, Status, Waiver
+from auditor.model.image import Origin
+from auditor.model.policy import Policy
+from auditor.model.report import Baseline, BaselineImage, ImageReport, Novelty, Report
 from tests.support.factory import ImageSpec, bad, base_steps, build, copy, file, good, report, run
 
 ROOT = "IA201:no USER is set: the container runs as root"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import UsageError
-from auditor.model import AuditFailure, Limits, Policy
+from auditor.model.policy import Limits, Policy
+from auditor.model.report import AuditFailure
 from auditor.pipeline import Auditor, Ruleset, ruleset_version
 
 ARCHIVE = Path(__file__).resolve().parent.parent / "fixtures" / "archives" / "demo.tar.gz"

@@ -8,17 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from auditor.assess import run as run_rules
-from auditor.model import (
-    Finding,
-    Flag,
-    Image,
-    ImageReport,
-    Limits,
-    Origin,
-    Policy,
-    Severity,
-    Status,
-)
+from auditor.model.findings import Finding, Flag, Severity, Status
+from auditor.model.image import Image, Origin
+from auditor.model.policy import Limits, Policy
+from auditor.model.report import ImageReport
 from auditor.rules import ALL_RULES, PRACTICES
 from auditor.rules.registry import Verdict, rule
 from auditor.scoring import GRADES, grade_for, score, status_for

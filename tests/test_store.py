@@ -17,7 +17,8 @@ import pytest
 
 from auditor.errors import StoreError
 from auditor.formats.json import image_document
-from auditor.model import AuditStatus, Policy
+from auditor.model.policy import Policy
+from auditor.model.sweep import AuditStatus
 from auditor.pipeline import ruleset_version
 from auditor.redact import mask_secrets
 from auditor.store import SCHEMA_VERSION, SweepStore, load

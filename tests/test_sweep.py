@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from auditor.errors import UsageError
-from auditor.model import SweepResults
+from auditor.model.sweep import SweepResults
 from auditor.sources.documents import host_platform
 from auditor.store import load
 from auditor.sweep import Shard, _when, shard_from_env

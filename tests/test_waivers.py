@@ -10,7 +10,8 @@ import pytest
 
 from auditor import assess
 from auditor.errors import UsageError
-from auditor.model import Policy, Severity, Status, Waiver
+from auditor.model.findings import Severity, Status, Waiver
+from auditor.model.policy import Policy
 from auditor.rules import ALL_RULES, select
 from auditor.waivers import expired, from_label
 from tests.support.factory import ImageSpec, Step, bad, build, buildkit, copy, file, good, nop

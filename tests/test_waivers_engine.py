@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from auditor import audit
-from auditor.model import ImageReport, Status
+from auditor.model.findings import Status
+from auditor.model.report import ImageReport
 from tests.support.cli import imgaudit
 from tests.support.engine import BUILDERS, fixture_tag, result
 from tests.support.paths import DOCKER

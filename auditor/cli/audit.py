@@ -47,7 +47,7 @@ from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.config import load_policy
 from auditor.formats import RENDERERS
 from auditor.formats.facts import delta
-from auditor.model import ImageReport, Report
+from auditor.model.report import ImageReport, Report
 from auditor.units import human_size, signed
 
 

@@ -15,7 +15,7 @@ from auditor.text import printable
 
 if TYPE_CHECKING:
     from auditor.dockerfile import DockerfileChoice
-    from auditor.model import ImageReport, Report
+    from auditor.model.report import ImageReport, Report
     from auditor.sources.registry import RegistryOptions
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2

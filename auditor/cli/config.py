@@ -28,7 +28,7 @@ from auditor.cli.common import (
 )
 from auditor.config import DEFAULT, EffectivePolicy, dump_policy, load_policy
 from auditor.config.settings import SETTINGS, WAIVERS
-from auditor.model import Severity, Waiver
+from auditor.model.findings import Severity, Waiver
 from auditor.waivers import expired
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from auditor.cli.common import fail
 from auditor.errors import UsageError
 from auditor.formats import RENDERERS, render
-from auditor.model import Report
+from auditor.model.report import Report
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from auditor.config.discover import Found, PolicyFile, discover, named_file, too
 from auditor.config.read import read_file, read_option
 from auditor.config.settings import BY_KEY, SETTINGS, build, flatten
 from auditor.errors import ConfigError
-from auditor.model import Policy
+from auditor.model.policy import Policy
 
 DEFAULT = "default"
 COMMAND_LINE = "command line"

@@ -14,7 +14,7 @@ from auditor.config.discover import PolicyFile
 from auditor.config.settings import BY_KEY, NAMED, WAIVERS, Setting
 from auditor.config.values import RULE_IDS, RULES_HINT, BadValue, as_written, read_date
 from auditor.errors import ConfigError
-from auditor.model import Waiver
+from auditor.model.findings import Waiver
 from auditor.rules import PRACTICES
 
 

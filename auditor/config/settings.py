@@ -18,7 +18,7 @@ from auditor.config.values import (
     Threshold,
     WholeNumber,
 )
-from auditor.model import Limits, Policy
+from auditor.model.policy import Limits, Policy
 from auditor.rules import ALL_RULES, PRACTICES
 
 WAIVERS = "waivers"  # the key of the policy's waivers: a list of tables, read on their own

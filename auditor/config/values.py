@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from auditor.model import Severity
+from auditor.model.findings import Severity
 from auditor.rules import ALL_RULES
 from auditor.units import human_size, parse_size, size_setting
 

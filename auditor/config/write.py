@@ -9,7 +9,8 @@ import tomlkit
 from tomlkit.items import Item, Table
 
 from auditor.config.settings import SETTINGS, WAIVERS, Setting
-from auditor.model import Policy, Waiver
+from auditor.model.findings import Waiver
+from auditor.model.policy import Policy
 
 _HEADER = (
     "imgaudit policy file (.imgaudit.toml). In pyproject.toml, put the top-level keys",

@@ -12,7 +12,8 @@ from auditor.dockerfile.errors import DockerfileError
 from auditor.dockerfile.match import match_image
 from auditor.dockerfile.model import Dockerfile, DockerfileMapping, Mismatch
 from auditor.dockerfile.parse import read_dockerfile
-from auditor.model import DockerfileMatch, Image
+from auditor.model.image import Image
+from auditor.model.report import DockerfileMatch
 
 DEFAULT_NAME = "Dockerfile"
 

@@ -4,7 +4,8 @@ it is about, or that set the config value it is about (the FROM line when none d
 from __future__ import annotations
 
 from auditor.dockerfile.model import ConfigField, DockerfileMapping, Instruction
-from auditor.model import Origin, SourceLocation, Subject, SubjectKind
+from auditor.model.findings import SourceLocation, Subject, SubjectKind
+from auditor.model.image import Origin
 
 _FIELDS: dict[SubjectKind, ConfigField] = {
     SubjectKind.USER: ConfigField.USER,

@@ -41,7 +41,7 @@ from auditor.dockerfile.words import (
     literal,
     pattern,
 )
-from auditor.model import HistoryQuality, HistoryStep, Image, Origin
+from auditor.model.image import HistoryQuality, HistoryStep, Image, Origin
 from auditor.redact import describe_step
 
 DEFAULT_SHELL = ("/bin/sh", "-c")

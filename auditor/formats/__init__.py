@@ -6,7 +6,8 @@ import importlib
 from collections.abc import Callable, Iterable
 
 from auditor.errors import UsageError
-from auditor.model import Report, SweepResults
+from auditor.model.report import Report
+from auditor.model.sweep import SweepResults
 
 # Format name -> the module of auditor.formats that renders it (its `render`). A module is
 # imported when its format is asked for, so start-up does not pay for every renderer.

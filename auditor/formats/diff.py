@@ -12,7 +12,7 @@ from auditor.errors import UsageError
 from auditor.formats.facts import source_document
 from auditor.formats.markdown import escape, located, markdown_cell
 from auditor.formats.table import finding_cell, wrap
-from auditor.model import ImageDiff, ImageReport, ScoredFinding
+from auditor.model.report import ImageDiff, ImageReport, ScoredFinding
 from auditor.units import human_size, signed
 
 DIFF_SCHEMA_VERSION = 1

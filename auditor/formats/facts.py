@@ -9,16 +9,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.model import (
-    STATUS_ORDER,
-    ImageReport,
-    Novelty,
-    Origin,
-    ScoredFinding,
-    Severity,
-    SourceLocation,
-    Status,
-)
+from auditor.model.findings import STATUS_ORDER, Severity, SourceLocation, Status
+from auditor.model.image import Origin
+from auditor.model.report import ImageReport, Novelty, ScoredFinding
 from auditor.units import human_size, signed
 
 

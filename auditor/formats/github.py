@@ -13,7 +13,8 @@ from auditor.formats.facts import (
     describe_delta,
     standing,
 )
-from auditor.model import Finding, ImageReport, Report, ScoredFinding, Status
+from auditor.model.findings import Finding, Status
+from auditor.model.report import ImageReport, Report, ScoredFinding
 
 _LEVEL_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 

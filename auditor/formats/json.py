@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from auditor.formats.facts import delta, source_document
-from auditor.model import ImageReport, Report, ScoredFinding
+from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.naming import platform
 
 SCHEMA_VERSION = 1

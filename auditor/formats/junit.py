@@ -9,7 +9,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 
 from auditor.formats.facts import delta, practice_names, slug
-from auditor.model import ImageReport, Origin, Report, RuleResult, ScoredFinding, Status
+from auditor.model.findings import Status
+from auditor.model.image import Origin
+from auditor.model.report import ImageReport, Report, RuleResult, ScoredFinding
 from auditor.units import human_size, signed
 
 # Characters XML 1.0 cannot hold, even escaped.

@@ -11,16 +11,8 @@ from auditor.formats.facts import (
     delta,
     of_standing,
 )
-from auditor.model import (
-    NOT_JUDGED,
-    Finding,
-    ImageReport,
-    Novelty,
-    Report,
-    ScoredFinding,
-    Severity,
-    Status,
-)
+from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
+from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
 from auditor.units import human_size, signed
 
 STATUS: dict[Status, str] = {

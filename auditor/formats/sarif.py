@@ -14,16 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 from auditor.formats.facts import LEVELS, Standing, camel, delta, practice_names, standing
-from auditor.model import (
-    Image,
-    ImageReport,
-    Novelty,
-    Report,
-    RuleInfo,
-    ScoredFinding,
-    Severity,
-    Status,
-)
+from auditor.model.findings import RuleInfo, Severity, Status
+from auditor.model.image import Image
+from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
 from auditor.naming import ARCHIVES, image_repository
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -8,7 +8,8 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from auditor.model import AuditStatus, Status, SweepAudit, SweepResults, SweepTag
+from auditor.model.findings import Status
+from auditor.model.sweep import AuditStatus, SweepAudit, SweepResults, SweepTag
 
 GRADE_LETTERS = ("A", "B", "C", "D", "F")
 _FAILING = (Status.ERROR, Status.FAIL, Status.WARN)

@@ -7,7 +7,7 @@ import io
 
 from auditor.formats.sweep import worst_first
 from auditor.formats.sweep_json import tag_document
-from auditor.model import SweepResults
+from auditor.model.sweep import SweepResults
 
 COLUMNS = ("registry", "repository", "tag", "platform", "digest", "status", "score", "grade",
            "size", "own_size", "layers", "own_layers", "failing_practices", "findings", "error",

@@ -21,7 +21,7 @@ from auditor.formats.sweep import (
     timestamp,
     worst_first,
 )
-from auditor.model import SweepAudit, SweepResults
+from auditor.model.sweep import SweepAudit, SweepResults
 from auditor.units import human_size
 
 _CSS = """

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from auditor.formats.sweep import failing_practices, summarize, timestamp, worst_first
-from auditor.model import SweepAudit, SweepResults, SweepTag
+from auditor.model.sweep import SweepAudit, SweepResults, SweepTag
 
 SCHEMA_VERSION = 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from auditor.formats.sweep import failing_practices, headline, summarize, worst_first
-from auditor.model import AuditStatus, SweepResults
+from auditor.model.sweep import AuditStatus, SweepResults
 from auditor.text import printable
 from auditor.units import human_size
 

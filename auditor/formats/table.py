@@ -8,15 +8,8 @@ import textwrap
 from tabulate import tabulate
 
 from auditor.formats.facts import Standing, delta, describe_delta, of_standing
-from auditor.model import (
-    NOT_JUDGED,
-    Finding,
-    ImageReport,
-    Report,
-    ScoredFinding,
-    Severity,
-    Status,
-)
+from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
+from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.units import human_size
 
 _MARK = {

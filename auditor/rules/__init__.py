@@ -10,7 +10,8 @@ import fnmatch
 from collections.abc import Iterable
 
 from auditor.errors import UsageError
-from auditor.model import Policy, Practice
+from auditor.model.findings import Practice
+from auditor.model.policy import Policy
 from auditor.rules import (
     args,
     base,

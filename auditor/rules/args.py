@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity
+from auditor.model.image import Image
+from auditor.model.policy import Limits
 from auditor.redact import MASK, describe_step, looks_secret, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps

@@ -5,18 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from auditor.model import (
-    FileKind,
-    Flag,
-    Image,
-    Limits,
-    NotApplicable,
-    Origin,
-    Passed,
-    Severity,
-    Subject,
-    SubjectKind,
-)
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity, Subject, SubjectKind
+from auditor.model.image import FileKind, Image, Origin
+from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import OS_RELEASE_FILES, require_content, where
 from auditor.units import human_size

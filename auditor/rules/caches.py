@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from auditor.model import FileKind, Flag, Image, Limits, Passed, Severity
+from auditor.model.findings import Flag, Passed, Severity
+from auditor.model.image import FileKind, Image
+from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import layer_entries, require_content, still_present, where
 from auditor.units import human_size

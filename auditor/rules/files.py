@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from auditor.model import FileEntry, FileKind, Flag, Image, Layer, Limits, Origin, Passed, Severity
+from auditor.model.findings import Flag, Passed, Severity
+from auditor.model.image import FileEntry, FileKind, Image, Layer, Origin
+from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (

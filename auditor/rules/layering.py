@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, HistoryQuality, Image, Limits, NotApplicable, Passed, Severity
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity
+from auditor.model.image import HistoryQuality, Image
+from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps

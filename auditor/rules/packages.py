@@ -8,17 +8,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from auditor.model import (
-    FileKind,
-    Flag,
-    Image,
-    Layer,
-    Limits,
-    NotApplicable,
-    Origin,
-    Passed,
-    Severity,
-)
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity
+from auditor.model.image import FileKind, Image, Layer, Origin
+from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, NotApplicable, Passed, Severity, Subject, SubjectKind
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity, Subject, SubjectKind
+from auditor.model.image import Image
+from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import PASSWD_FILES, own_steps, runtime_user
 

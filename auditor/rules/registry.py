@@ -7,7 +7,9 @@ import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from auditor.model import Flag, Image, Limits, Passed, RuleInfo, Severity
+from auditor.model.findings import Flag, Passed, RuleInfo, Severity
+from auditor.model.image import Image
+from auditor.model.policy import Limits
 
 Verdict = Flag | Passed
 Check = Callable[[Image, Limits], Iterator[Verdict]]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from auditor.model import Flag, Image, Limits, Origin, Passed, Severity, Subject, SubjectKind
+from auditor.model.findings import Flag, Passed, Severity, Subject, SubjectKind
+from auditor.model.image import Image, Origin
+from auditor.model.policy import Limits
 from auditor.redact import MASK, describe_step, looks_secret, redact, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 

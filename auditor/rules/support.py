@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from auditor.model import FileEntry, HistoryStep, Image, Layer, NotApplicable, Origin
+from auditor.model.findings import NotApplicable
+from auditor.model.image import FileEntry, HistoryStep, Image, Layer, Origin
 from auditor.redact import describe_step
 
 PASSWD_FILES = ("etc/passwd", "etc/group")

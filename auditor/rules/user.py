@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import (
-    Flag,
-    Image,
-    Limits,
-    NotApplicable,
-    Origin,
-    Passed,
-    Severity,
-    Subject,
-    SubjectKind,
-)
+from auditor.model.findings import Flag, NotApplicable, Passed, Severity, Subject, SubjectKind
+from auditor.model.image import Image, Origin
+from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import PASSWD_FILES, accounts, own_steps, require_content, runtime_user
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Flag, Image, Limits, Passed, Severity, Subject, SubjectKind
+from auditor.model.findings import Flag, Passed, Severity, Subject, SubjectKind
+from auditor.model.image import Image
+from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import own_steps

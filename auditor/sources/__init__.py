@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from auditor.model import Image
+from auditor.model.image import Image
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.base import BaseFinder
 from auditor.sources.cache import LayerCache

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor.errors import ArchiveError, BaseImageError
-from auditor.model import Image, LayerContent
+from auditor.model.image import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, begins
 from auditor.sources.cache import LayerCache

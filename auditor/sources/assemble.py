@@ -7,14 +7,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from auditor.model import (
-    HistoryStep,
-    Image,
-    ImageConfig,
-    Layer,
-    LayerContent,
-    Origin,
-)
+from auditor.model.image import HistoryStep, Image, ImageConfig, Layer, LayerContent, Origin
 from auditor.sources.history import assign_origins, choose_boundary, link_layers, make_steps
 from auditor.sources.layers import content_size, merge
 

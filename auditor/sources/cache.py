@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from auditor.model import FileEntry, FileKind, LayerContent
+from auditor.model.image import FileEntry, FileKind, LayerContent
 from auditor.sources.layers import Wanted
 
 # Bump when scan_layer or this format changes what it records.

@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from auditor.model import Image, LayerContent
+from auditor.model.image import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.model import BaseBoundary, HistoryQuality, HistoryStep, Origin
+from auditor.model.image import BaseBoundary, HistoryQuality, HistoryStep, Origin
 from auditor.redact import describe_step
 
 INSTRUCTIONS = frozenset(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from auditor.model import Image
+from auditor.model.image import Image
 from auditor.sources.cache import LayerCache
 from auditor.sources.documents import Platform
 from auditor.sources.layers import Wanted

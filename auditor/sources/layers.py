@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from auditor.errors import ArchiveError
-from auditor.model import FileEntry, FileKind, LayerContent, PlacedFile
+from auditor.model.image import FileEntry, FileKind, LayerContent, PlacedFile
 
 # Streams are read in blocks of this size (tarfile's 10 KiB default costs a Python call each).
 STREAM_BUFSIZE = 1 << 20

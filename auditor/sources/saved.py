@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
-from auditor.model import LayerContent
+from auditor.model.image import LayerContent
 from auditor.sources.cache import LayerCache
 from auditor.sources.documents import IMAGE_TYPES, entries, tolerant_config
 from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer

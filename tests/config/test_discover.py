@@ -9,7 +9,8 @@ import pytest
 
 from auditor.config import DEFAULT, find_policy_file
 from auditor.errors import ConfigError, UsageError
-from auditor.model import Policy, Severity
+from auditor.model.findings import Severity
+from auditor.model.policy import Policy
 from tests.support.policy_files import load, write
 
 

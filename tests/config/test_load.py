@@ -9,7 +9,8 @@ import pytest
 
 from auditor.config import COMMAND_LINE, DEFAULT
 from auditor.errors import ConfigError
-from auditor.model import Limits, Policy, Severity
+from auditor.model.findings import Severity
+from auditor.model.policy import Limits, Policy
 from auditor.rules import PRACTICES
 from tests.support.cli import assert_one_line_error
 from tests.support.demo import ARCHIVE

@@ -12,7 +12,8 @@ import pytest
 from auditor import assess
 from auditor.config import DEFAULT
 from auditor.errors import ConfigError
-from auditor.model import Limits, Policy, Severity, Status, Waiver
+from auditor.model.findings import Severity, Status, Waiver
+from auditor.model.policy import Limits, Policy
 from auditor.rules import ALL_RULES
 from tests.support.factory import build, copy, file, good
 from tests.support.policy_files import load, write

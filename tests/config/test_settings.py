@@ -13,7 +13,8 @@ import typer
 
 from auditor.cli import app
 from auditor.config.settings import NAMED, SETTINGS, WAIVERS, Setting, build, flatten
-from auditor.model import Limits, Policy, Severity, Waiver
+from auditor.model.findings import Severity, Waiver
+from auditor.model.policy import Limits, Policy
 
 
 def test_every_policy_field_is_set_by_one_setting() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.config import dump_policy
-from auditor.model import Policy
+from auditor.model.policy import Policy
 from auditor.rules import PRACTICES
 from tests.support.policy_files import load, write
 

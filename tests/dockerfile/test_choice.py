@@ -16,7 +16,7 @@ from auditor.dockerfile import (
     parse_dockerfile,
     shown_path,
 )
-from auditor.model import DockerfileMatch
+from auditor.model.report import DockerfileMatch
 from tests.support.factory import build, good
 
 OTHER = "FROM scratch\nRUN echo another build\n"

@@ -20,7 +20,7 @@ from auditor.dockerfile import (
     parse_dockerfile,
     read_dockerfile,
 )
-from auditor.model import Image, Origin
+from auditor.model.image import Image, Origin
 from tests.support.engine import BUILDERS, fixture_tag
 from tests.support.paths import DOCKER, ROOT
 

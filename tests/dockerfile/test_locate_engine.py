@@ -11,7 +11,9 @@ import pytest
 
 from auditor import audit
 from auditor.dockerfile import open_dockerfile
-from auditor.model import ImageReport, Limits, Origin, Policy
+from auditor.model.image import Origin
+from auditor.model.policy import Limits, Policy
+from auditor.model.report import ImageReport
 
 pytestmark = pytest.mark.engine
 

@@ -20,7 +20,7 @@ from auditor.dockerfile import (
     match_image,
     parse_dockerfile,
 )
-from auditor.model import BaseBoundary, HistoryStep, Image, ImageConfig, Origin
+from auditor.model.image import BaseBoundary, HistoryStep, Image, ImageConfig, Origin
 from auditor.sources.history import make_steps
 
 BASE = (

@@ -14,7 +14,8 @@ import pytest
 from auditor import audit
 from auditor.formats import RENDERERS, render
 from auditor.formats.markdown import STATUS as MARKDOWN_STATUS
-from auditor.model import Report, Status
+from auditor.model.findings import Status
+from auditor.model.report import Report
 from tests.support.demo import BAD, SECRETS
 from tests.support.sample import SECRET, every_status
 

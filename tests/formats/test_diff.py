@@ -11,7 +11,7 @@ import pytest
 from auditor.compare import diff
 from auditor.errors import UsageError
 from auditor.formats.diff import DIFF_RENDERERS, render_diff
-from auditor.model import ImageDiff
+from auditor.model.report import ImageDiff
 from tests.support.factory import bad, copy, file, good, report
 
 SECRET = "abcdef123456"  # the API_TOKEN value bad() sets in ENV

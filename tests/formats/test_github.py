@@ -12,7 +12,8 @@ import pytest
 
 from auditor.formats import render
 from auditor.formats.github import command, escape_data, escape_property
-from auditor.model import Report, Severity
+from auditor.model.findings import Severity
+from auditor.model.report import Report
 from tests.support.sample import WAIVER_REASON, every_status
 
 LINE = re.compile(r"^::(error|warning|notice)(?: title=([^:,\r\n]*))?::([^\r\n]*)$")

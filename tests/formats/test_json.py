@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 from auditor.formats.json import render
-from auditor.model import Report
+from auditor.model.report import Report
 from tests.support.factory import copy, file, good, report
 
 

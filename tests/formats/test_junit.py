@@ -11,7 +11,8 @@ import pytest
 
 from auditor.formats import render
 from auditor.formats.junit import clean
-from auditor.model import ImageReport, Report, Status
+from auditor.model.findings import Status
+from auditor.model.report import ImageReport, Report
 from tests.support.factory import bad, good, report
 from tests.support.sample import WAIVER_REASON, every_status
 

@@ -17,7 +17,9 @@ import pytest
 from auditor.compare import diff
 from auditor.formats import RENDERERS, render
 from auditor.formats.diff import render_diff
-from auditor.model import DockerfileMatch, ImageReport, Origin, Report, SourceLocation
+from auditor.model.findings import SourceLocation
+from auditor.model.image import Origin
+from auditor.model.report import DockerfileMatch, ImageReport, Report
 from tests.support.sample import every_status
 
 SCHEMA = json.loads(

@@ -10,7 +10,9 @@ import pytest
 
 from auditor.formats import render
 from auditor.formats.markdown import TOP, escape, markdown_cell, top_findings
-from auditor.model import Policy, Report, Severity
+from auditor.model.findings import Severity
+from auditor.model.policy import Policy
+from auditor.model.report import Report
 from tests.support.factory import good, report
 from tests.support.sample import every_status
 

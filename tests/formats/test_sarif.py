@@ -14,7 +14,9 @@ import pytest
 
 from auditor.formats import render
 from auditor.formats.sarif import FINGERPRINT_KEY, artifact_uri, image_identity
-from auditor.model import Image, Novelty, Origin, Report, RuleInfo, Severity, Status
+from auditor.model.findings import RuleInfo, Severity, Status
+from auditor.model.image import Image, Origin
+from auditor.model.report import Novelty, Report
 from tests.support.factory import GOOD_CONFIG, bad, build, file, good, report, run
 from tests.support.sample import WAIVER_REASON, every_status
 

@@ -23,14 +23,8 @@ import pytest
 from auditor.formats import render_sweep, sweep_csv, sweep_html, sweep_json, sweep_table
 from auditor.formats.json import image_document
 from auditor.formats.sweep import worst_first
-from auditor.model import (
-    AuditStatus,
-    ImageReport,
-    ScoredFinding,
-    SweepAudit,
-    SweepResults,
-    SweepTag,
-)
+from auditor.model.report import ImageReport, ScoredFinding
+from auditor.model.sweep import AuditStatus, SweepAudit, SweepResults, SweepTag
 from auditor.scoring import grade_for
 from auditor.store import SweepStore, load
 from tests.support.browser import Browser, Page

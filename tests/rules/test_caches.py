@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import Limits, Origin, Policy, Severity, Status
+from auditor.model.findings import Severity, Status
+from auditor.model.image import Origin
+from auditor.model.policy import Limits, Policy
 from tests.support.factory import (
     ImageSpec,
     base_steps,

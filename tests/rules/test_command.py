@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import Origin, Severity, Status
+from auditor.model.findings import Severity, Status
+from auditor.model.image import Origin
 from tests.support.factory import DELETE, ImageSpec, base_steps, check, good, nop
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import Severity, Status
+from auditor.model.findings import Severity, Status
 from tests.support.factory import (
     ImageSpec,
     Step,

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.model import ImageReport, Origin, Policy, Severity, Status
+from auditor.model.findings import Severity, Status
+from auditor.model.image import Origin
+from auditor.model.policy import Policy
+from auditor.model.report import ImageReport
 from tests.support.cli import imgaudit
 from tests.support.engine import (
     BUILDERS,

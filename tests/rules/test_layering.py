@@ -3,7 +3,8 @@ been one (IA302)."""
 
 from __future__ import annotations
 
-from auditor.model import Limits, Policy, Severity, Status
+from auditor.model.findings import Severity, Status
+from auditor.model.policy import Limits, Policy
 from tests.support.factory import ImageSpec, Step, base_steps, check, file, good, nop, run
 
 # Ends the good image's own `RUN pip install` streak, so that what a test adds stands alone.

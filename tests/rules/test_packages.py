@@ -3,7 +3,7 @@ site-packages (IA801), against ~/.local of the app user or a virtualenv."""
 
 from __future__ import annotations
 
-from auditor.model import Severity, Status
+from auditor.model.findings import Severity, Status
 from tests.support.factory import (
     SITE,
     ImageSpec,

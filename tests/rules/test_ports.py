@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import Severity, Status
+from auditor.model.findings import Severity, Status
 from tests.support.factory import DELETE, ImageSpec, check, good, nop
 
 

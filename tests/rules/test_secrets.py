@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from auditor.formats import render
-from auditor.model import Origin, Report, Severity, Status
+from auditor.model.findings import Severity, Status
+from auditor.model.image import Origin
+from auditor.model.report import Report
 from tests.support.factory import (
     GOOD_CONFIG,
     ImageSpec,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.model import Severity, Status
+from auditor.model.findings import Severity, Status
 from tests.support.factory import ImageSpec, Step, base_steps, check, good, nop, own_steps
 
 

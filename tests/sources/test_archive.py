@@ -14,7 +14,8 @@ import pytest
 
 from auditor import audit
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound, SourceError
-from auditor.model import HistoryQuality, Image, Origin, Status
+from auditor.model.findings import Status
+from auditor.model.image import HistoryQuality, Image, Origin
 from auditor.sources import LayerCache, OpenRequest, parse_target
 from auditor.sources.archive import ArchiveSource, split_spec
 from tests.support.factory import WANTED, ImageSpec, build, file, good, nop, run, write_archive

@@ -13,7 +13,7 @@ import pytest
 import auditor.sources.archive
 import auditor.sources.saved
 from auditor import audit
-from auditor.model import LayerContent
+from auditor.model.image import LayerContent
 from auditor.sources.cache import ANALYSER_VERSION, LayerCache, default_cache_dir
 from auditor.sources.layers import Wanted
 from tests.support.factory import (

@@ -15,7 +15,8 @@ import pytest
 
 from auditor import audit
 from auditor.errors import DaemonUnavailable, ImageNotFound
-from auditor.model import Image, Status
+from auditor.model.findings import Status
+from auditor.model.image import Image
 from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.daemon import DaemonSource, history_from_api
 from auditor.sources.engine import Engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import HistoryQuality, Origin
+from auditor.model.image import HistoryQuality, Origin
 from auditor.sources.history import (
     choose_boundary,
     heuristic_boundary,

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from auditor.errors import ArchiveError
-from auditor.model import FileKind
+from auditor.model.image import FileKind
 from auditor.sources.layers import Wanted, merge, normalize, scan_layer
 from tests.support.factory import (
     WANTED,

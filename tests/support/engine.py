@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor import audit
-from auditor.model import ImageReport, RuleResult, Status
+from auditor.model.findings import Status
+from auditor.model.report import ImageReport, RuleResult
 from auditor.sources.engine import Engine
 from tests.support.paths import DOCKER, ROOT
 

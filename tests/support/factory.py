@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from auditor import assess
-from auditor.model import Image, ImageReport, LayerContent, Policy, RuleResult
+from auditor.model.image import Image, LayerContent
+from auditor.model.policy import Policy
+from auditor.model.report import ImageReport, RuleResult
 from auditor.rules import ALL_RULES, wanted_files
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.layers import Wanted, scan_layer

@@ -9,19 +9,10 @@ import datetime
 from collections.abc import Iterator
 
 from auditor import assess
-from auditor.model import (
-    AuditFailure,
-    BaselineImage,
-    Flag,
-    Image,
-    ImageReport,
-    Limits,
-    Novelty,
-    Policy,
-    Report,
-    Severity,
-    Waiver,
-)
+from auditor.model.findings import Flag, Severity, Waiver
+from auditor.model.image import Image
+from auditor.model.policy import Limits, Policy
+from auditor.model.report import AuditFailure, BaselineImage, ImageReport, Novelty, Report
 from auditor.rules import ALL_RULES
 from auditor.rules.registry import Verdict, rule
 from tests.support.factory import ImageSpec, bad, base_steps, build, file, run

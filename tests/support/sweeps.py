@@ -8,7 +8,8 @@ from pathlib import Path
 
 from auditor import audit
 from auditor.formats.json import image_document
-from auditor.model import ImageReport, SweepTarget
+from auditor.model.report import ImageReport
+from auditor.model.sweep import SweepTarget
 from auditor.pipeline import ruleset_version
 from auditor.store import SweepStore
 from tests.support.demo import ARCHIVE

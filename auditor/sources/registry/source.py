@@ -21,7 +21,7 @@ from auditor.errors import (
     RegistryError,
     UnsupportedManifest,
 )
-from auditor.model import Image, LayerContent
+from auditor.model.image import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, BaseImage
 from auditor.sources.cache import LayerCache

@@ -15,7 +15,8 @@ import pytest
 
 from auditor import audit
 from auditor.errors import DigestMismatch, PlatformUnavailable, UnsupportedManifest
-from auditor.model import Image, ImageReport
+from auditor.model.image import Image
+from auditor.model.report import ImageReport
 from auditor.rules import ALL_RULES, wanted_files
 from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.documents import Platform, host_platform
