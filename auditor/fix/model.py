@@ -67,5 +67,6 @@ class Plan:
 
     @property
     def rules(self) -> tuple[str, ...]:
-        """The rule ids some edit addresses, in the order first addressed."""
-        return tuple(dict.fromkeys(rule for edit in self.edits for rule in edit.rules))
+        """The rule ids some edit addresses, in rule order (IA201 before IA1002)."""
+        found = {rule for edit in self.edits for rule in edit.rules}
+        return tuple(sorted(found, key=lambda rule: (len(rule), rule)))

@@ -69,6 +69,9 @@ def _action(rule: str, evidence: str, fix: str) -> str:
         return (f"delete the ENV {key[2]} line; pass the value at run time (`docker run -e "
                 f"{key[2]}`, an orchestrator secret), or to a build step with `RUN "
                 "--mount=type=secret`; rotate it: it has shipped")
+    if rule == "IA701":
+        return ("add `EXPOSE PORT` for the port the app listens on (the image does not tell "
+                "which)")
     if rule == "IA1102" and key:
         return f"delete the label {key[2]}; keep credentials out of metadata and rotate it"
     return fix
