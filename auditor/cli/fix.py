@@ -106,8 +106,9 @@ def _show(plan: Plan, shown: str, text: str, new_text: str, ignore_path: Path,
         typer.echo(f"imgaudit: fix: nothing in {shown} can be fixed mechanically", err=True)
         return
     note = "; secret values are masked in the diff" if masked != output else ""
+    them = "it" if len(plan.edits) == 1 else "them"
     typer.echo(f"imgaudit: fix: {_count(plan)} for {', '.join(plan.rules)}; `--write` applies "
-               f"them{note}", err=True)
+               f"{them}{note}", err=True)
 
 
 def _write_all(plan: Plan, dockerfile: Path, shown: str, new_text: str, text: str, bom: bool,

@@ -16,10 +16,12 @@ from auditor.fix.outcome import Outcome
 from auditor.fix.shell import read_script
 
 RULE = "IA302"
+TOO_MANY = "IA301"
 
 
 def merge_consecutive_runs(facts: Facts, outcome: Outcome) -> Outcome:
     instructions = facts.stage.instructions
+    removed = 0
     for finding in facts.own(RULE):
         first = facts.instruction_for_layer(finding.layer)
         if first is None or first not in instructions:
@@ -30,6 +32,7 @@ def merge_consecutive_runs(facts: Facts, outcome: Outcome) -> Outcome:
         for group in groups:
             if len(group) > 1:
                 draft = _merge(draft, group)
+                removed += len(group) - 1
         if len(groups) == 1:
             outcome = outcome.with_draft(draft, finding)
             continue
@@ -41,6 +44,13 @@ def merge_consecutive_runs(facts: Facts, outcome: Outcome) -> Outcome:
             "merge them by hand where the order allows: a RUN with flags or a here-document, "
             "or one that changes the shell's state (cd, export, set, exit), cannot simply be "
             "chained"), finding)
+    if removed:
+        for finding in facts.own(TOO_MANY):
+            outcome = outcome.advise(Advice(
+                TOO_MANY, facts.where(finding, TOO_MANY), finding.message,
+                f"the merged RUNs take {removed} layer{'s' if removed > 1 else ''} off; if "
+                "the rebuilt image still has too many, chain more steps or COPY in fewer "
+                "steps"), finding)
     return outcome
 
 
@@ -81,7 +91,12 @@ def _merge(draft: Draft, group: Sequence[Instruction]) -> Draft:
     lines = draft.lines(group[0])
     for instruction in group[1:]:
         between = draft.original(end + 1, instruction.start_line - 1)
-        lines = merge_runs(lines, between, draft.lines(instruction), draft.escape)
+        own = draft.lines(instruction)
+        script = read_script(shell_text(own, draft.escape))
+        # `a && b || c` is `(a && b) || c`: a `;`, `||` or `&` of its own would take in the
+        # commands merged before it, so such a RUN runs in a subshell
+        chained = all(command.separator in ("", "&&", "|") for command in script.commands)
+        lines = merge_runs(lines, between, own, draft.escape, wrap=not chained)
         end = draft.span(instruction)[1]
     numbers = ", ".join(str(instruction.start_line) for instruction in group)
     return draft.replace(start, end, lines, RULE,

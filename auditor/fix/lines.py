@@ -72,16 +72,24 @@ def append_commands(lines: Sequence[str], commands: Sequence[str], escape: str
 
 
 def merge_runs(first: Sequence[str], between: Sequence[str], second: Sequence[str],
-               escape: str) -> tuple[str, ...]:
+               escape: str, *, wrap: bool = False) -> tuple[str, ...]:
     """Two RUNs as one: the first's lines, `&&`, the comment lines between them (a comment line
     inside a continued instruction is allowed and skipped by both builders), then the second's
-    command on a continuation line, its own continuation lines as they were."""
+    command on a continuation line, its own continuation lines as they were. With wrap, the
+    second runs in `( ... )`: its own `;` or `||` must not take in the commands before it."""
     found = _KEYWORD.match(second[0])
     body = second[0][found.end():] if found else second[0].lstrip()
     indent = indent_of(first)
     comments = [line for line in between if _is_comment(line)]
+    rest = list(second[1:])
+    if wrap:
+        body = f"( {body}"
+        if rest:
+            rest[-1] = f"{rest[-1].rstrip()} )"
+        else:
+            body = f"{body.rstrip()} )"
     return (*first[:-1], f"{first[-1].rstrip()} && {escape}", *comments, f"{indent}{body}",
-            *second[1:])
+            *rest)
 
 
 def pattern_words(*words: str, escape: str) -> str:
