@@ -83,7 +83,9 @@ def _clean(facts: Facts, outcome: Outcome, cache: _Cache) -> Outcome:
     reasons: list[str] = []
     removals: list[str] = []
     commands: list[str] = []
-    roots = sorted(cache.roots)
+    # a root below another (a finding's path deeper than the cache's root) goes with it
+    roots = sorted(root for root in cache.roots
+                   if not any(root.startswith(other + "/") for other in cache.roots))
     pip = [root for root in roots if _ROOTS["IA901"].match(root + "/")]
     if pip:
         lines, changed = add_option(lines, re.compile(_PREFIX + "(?:" + "|".join((

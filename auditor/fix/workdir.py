@@ -34,7 +34,8 @@ def set_workdir(facts: Facts, outcome: Outcome) -> Outcome:
                                      f"add `WORKDIR {directory}` by hand ({why})"), *findings)
 
     if facts.has_workdir():
-        return refuse("a WORKDIR of the Dockerfile is / or relative: make it absolute")
+        return refuse("the Dockerfile's WORKDIR is / or relative: make it the app's own "
+                      "absolute folder")
     relative = [instruction for instruction in facts.stage.instructions
                 if instruction.keyword in ("COPY", "ADD") and len(instruction.arguments) > 1
                 and not instruction.arguments[-1].startswith("/")]
