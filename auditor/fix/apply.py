@@ -49,9 +49,11 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
 
 def unified_diff(old: str | None, new: str, name: str) -> str:
     """A unified diff from old to new (None: the file does not exist yet, `/dev/null`), with
-    `a/NAME` and `b/NAME` as paths; "" when nothing changed."""
+    `a/NAME` and `b/NAME` as paths (an absolute NAME without its leading slash); "" when nothing
+    changed."""
     if old == new:
         return ""
+    name = name.lstrip("/")
     before = split_lines(old or "").lines if old is not None else ()
     after = split_lines(new).lines
     lines = difflib.unified_diff(
