@@ -89,6 +89,10 @@ def fix_command(
         _write_all(plan, dockerfile, shown, new_text, text, bom, ignore_path, new_ignore)
     else:
         _show(plan, shown, text, new_text, ignore_path, listing.dockerignore, new_ignore)
+    own = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    if ignore_edits and own.is_file():
+        typer.echo(f"imgaudit: fix: BuildKit reads {_shown(own)} instead of .dockerignore for "
+                   "this Dockerfile: add the same entries there", err=True)
     _advise(plan)
 
 
@@ -109,6 +113,7 @@ def _show(plan: Plan, shown: str, text: str, new_text: str, ignore_path: Path,
     them = "it" if len(plan.edits) == 1 else "them"
     typer.echo(f"imgaudit: fix: {_count(plan)} for {', '.join(plan.rules)}; `--write` applies "
                f"{them}{note}", err=True)
+    _explain(plan)
 
 
 def _write_all(plan: Plan, dockerfile: Path, shown: str, new_text: str, text: str, bom: bool,
@@ -125,6 +130,14 @@ def _write_all(plan: Plan, dockerfile: Path, shown: str, new_text: str, text: st
     written = [shown if path == dockerfile else _shown(path) for path in files]
     typer.echo(f"imgaudit: fix: wrote {' and '.join(written)}: {_count(plan)} for "
                f"{', '.join(plan.rules)}; rebuild the image and audit it again", err=True)
+    _explain(plan)
+
+
+def _explain(plan: Plan) -> None:
+    """What each edit does, one line each, under the summary."""
+    for edit in plan.edits:
+        for reason in edit.reasons:
+            typer.echo(f"  {reason}", err=True)
 
 
 def _count(plan: Plan) -> str:

@@ -79,15 +79,23 @@ def ignore_context_files(facts: Facts, outcome: Outcome) -> Outcome:
         if copy is None:
             continue
         unfixed = []
+        kept_out = []  # entries the .dockerignore holds already
         for path in finding.all_paths:
             context_path = _context_path(facts, copy, path)
             entry = _entry(context_path) if context_path else None
             blocker = _needs(needed, entry) if entry else None
             if entry is None or blocker is not None:
                 unfixed.append((path, blocker))
-                continue
-            if entry not in present:
+            elif entry in present:
+                kept_out.append(entry)
+            else:
                 entries.setdefault(entry, []).append(scored.rule.id)
+        if kept_out and len(kept_out) == len(finding.all_paths):
+            outcome = outcome.advise(Advice(
+                scored.rule.id, copy.instruction.location, finding.message,
+                f"the .dockerignore keeps {', '.join(dict.fromkeys(kept_out))} out already: "
+                "the image was built before; build it again"), finding)
+            continue
         if not unfixed:
             fixed.append(finding)
             continue
@@ -101,7 +109,8 @@ def ignore_context_files(facts: Facts, outcome: Outcome) -> Outcome:
                 "remove it in a multi-stage build", ), finding)
     whole = [copy for copy in copies if copy.whole_context]
     if whole:
-        for name, rule in _build_only_folders(facts, whole, needed):
+        for name, rule in (*_build_only_folders(facts, whole, needed),
+                           *_the_dockerfile(facts, whole, needed)):
             if name not in present:
                 entries.setdefault(name, []).append(rule)
     if not entries:
@@ -318,6 +327,19 @@ def _matcher(pattern: str) -> re.Pattern[str]:
         out.append("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch))
         position += 1
     return re.compile("".join(out) + "(?:/.*)?")
+
+
+def _the_dockerfile(facts: Facts, copies: Iterable[_Copy], needed: _Needed
+                    ) -> Iterable[tuple[str, str]]:
+    """The Dockerfile itself, whatever its name, when a copy of the whole context put it in
+    the image."""
+    name = facts.context.dockerfile
+    if name is None or _needs(needed, name):
+        return
+    for copy in copies:
+        if copy.destination is not None and facts.exists(posixpath.join(copy.destination, name)):
+            yield name, "IA403"
+            return
 
 
 def _build_only_folders(facts: Facts, copies: Iterable[_Copy], needed: _Needed

@@ -35,12 +35,12 @@ _SHELL_PATHS = ("bin/sh", "usr/bin/sh")
 
 
 class Tool(enum.Enum):
-    """How the image can create an account."""
+    """How the image can create an account (the value says it in a sentence)."""
 
-    USERADD = "useradd"  # shadow-utils (Debian, Ubuntu, RHEL)
-    ADDUSER = "adduser"  # busybox's (Alpine)
-    PASSWD = "/etc/passwd"  # a shell but no tool (a static busybox): append the lines
-    NONE = "none"  # no shell to run anything: only a numeric USER
+    USERADD = "with useradd"  # shadow-utils (Debian, Ubuntu, RHEL)
+    ADDUSER = "with busybox adduser"  # Alpine
+    PASSWD = "by lines added to /etc/passwd"  # a shell but no tool (a static busybox)
+    NONE = "no shell"  # nothing can run: only a numeric USER
 
 
 def account_tool(facts: Facts) -> Tool:
@@ -183,8 +183,8 @@ def _creates(facts: Facts, outcome: Outcome, commands: list[str], arg: str | Non
             draft = draft.insert(draft.span(previous)[0], declare, rule,
                                  f"ARG {arg}={name}: the user name is a build argument")
         lines = append_commands(draft.lines(previous), commands, facts.escape)
-        draft = draft.edit(previous, lines, rule, f"line {previous.start_line}: {reason}, in "
-                           "the RUN before it rather than one more layer")
+        draft = draft.edit(previous, lines, rule, f"{reason}, at the end of the RUN of line "
+                           f"{previous.start_line} (no layer of its own)")
         return outcome.with_draft(draft)
     return outcome.with_draft(draft.insert(before, (*declare, *_run_lines(commands,
                                                                            facts.escape)),
@@ -245,7 +245,7 @@ def _add_user(facts: Facts, outcome: Outcome, findings: Sequence[Finding]) -> Ou
         commands.append(f"chown -R {uid} " + " ".join("/" + path for path in writable))
     handed = f", {', '.join('/' + p for p in writable)} handed to it" if writable else ""
     outcome = _creates(facts, outcome, commands, arg, name, step, before, RUNS_AS_ROOT,
-                       f"user {name} (UID {uid}) created with {tool.value}{handed}")
+                       f"user {name} (UID {uid}) created {tool.value}{handed}")
     draft = outcome.draft.insert(before, (f"USER ${arg}",), RUNS_AS_ROOT,
                                  f"USER ${arg}: the app runs as {name}, not root")
     return outcome.with_draft(draft, *findings)
@@ -290,8 +290,7 @@ def _add_missing_account(facts: Facts, outcome: Outcome, findings: Sequence[Find
     previous = facts.stage.instructions[index - 1] if index else None
     start = outcome.draft.span(line)[0]
     outcome = _creates(facts, outcome, commands, arg, name, previous, start, MISSING_ACCOUNT,
-                       f"account {name} (UID {uid}) created with {tool.value} before USER "
-                       "names it")
+                       f"account {name} (UID {uid}) created {tool.value} before USER names it")
     if arg is not None:
         written = outcome.draft.lines(line)
         indent = written[0][: len(written[0]) - len(written[0].lstrip())]

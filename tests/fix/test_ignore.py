@@ -92,7 +92,24 @@ def test_an_existing_dockerignore_gains_only_what_it_lacks() -> None:
     ctx = context(*CONTEXT.paths, dockerignore=existing)
     text = audit.ignore(ctx)
     assert text == (existing + "\n\n# Added by imgaudit fix: not needed in the image at run "
-                    "time\n.env\nid_rsa\n.dockerignore")
+                    "time\n.env\nid_rsa\nDockerfile\n.dockerignore")
+
+
+def test_what_the_dockerignore_keeps_out_already_needs_a_rebuild() -> None:
+    audit = audited(APP, layers={3: COPIED}, findings=FINDINGS[2:3])
+    ctx = context(*CONTEXT.paths, dockerignore=".git\nDockerfile\n.dockerignore\n")
+    assert audit.ignore(ctx) is None
+    assert audit.advice(ctx)["IA402"] == (
+        "Dockerfile:3: a finding: the .dockerignore keeps .git out already: the image was "
+        "built before; build it again")
+
+
+def test_the_dockerfile_itself_whatever_its_name() -> None:
+    dockerfile = "FROM base:1\nCOPY . /app\nCMD [\"/app/run\"]\n"
+    audit = audited(dockerfile, layers={2: [file("app/run"), file("app/docker/app.Dockerfile")]})
+    ctx = context("run", "docker/app.Dockerfile")
+    ctx = type(ctx)(ctx.paths, None, "docker/app.Dockerfile")
+    assert entries(audit.ignore(ctx)) == ["docker/app.Dockerfile", ".dockerignore"]
 
 
 def test_nothing_when_the_path_did_not_come_from_the_context() -> None:

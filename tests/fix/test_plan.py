@@ -85,7 +85,8 @@ def test_the_escape_directive_and_crlf_are_kept() -> None:
 
 
 def test_a_fixed_image_needs_nothing_more() -> None:
-    audit = audited(DEMO, layers=LAYERS, findings=[FINDINGS[0]])
+    layers = {**LAYERS, 4: [folder("app"), file("app/serve.sh")]}
+    audit = audited(DEMO, layers=layers, findings=[FINDINGS[0]])
     plan = audit.plan(CONTEXT)
     assert plan.edits == ()
     assert [a.rule for a in plan.advice] == ["IA1101"]
