@@ -135,9 +135,11 @@ class Facts:
         return workdir
 
     def shell_changed(self, instruction: Instruction) -> bool:
-        """Whether a SHELL instruction before it means its shell form is not `/bin/sh -c`."""
-        return any(other.keyword == "SHELL" and other.start_line < instruction.start_line
-                   for other in self.instructions)
+        """Whether its shell form is not run by `/bin/sh -c`: a SHELL instruction comes before
+        it, or the image is a Windows one (cmd /S /C)."""
+        return self.image.os == "windows" or any(
+            other.keyword == "SHELL" and other.start_line < instruction.start_line
+            for other in self.instructions)
 
     def has_workdir(self) -> bool:
         return any(instruction.keyword == "WORKDIR" for instruction in self.instructions)

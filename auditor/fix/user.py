@@ -202,6 +202,8 @@ def run_as_user(facts: Facts, outcome: Outcome) -> Outcome:
 
 
 def _refusal(facts: Facts) -> str:
+    if facts.image.os == "windows":
+        return "a Windows image: `USER ContainerUser` runs without administrator rights"
     if not facts.image.content_read:
         return "the image's files were not read"
     if facts.image.captured("etc/passwd") is None and account_tool(facts) is not Tool.NONE:

@@ -99,3 +99,12 @@ def test_waived_findings_are_left_alone() -> None:
         scored.finding, waiver=Waiver("IA1002", "our entrypoint script traps signals")))
     report = dataclasses.replace(audit.report, findings=(waived,))
     assert dataclasses.replace(audit, report=report).plan().edits == ()
+
+
+def test_a_windows_image_gets_advice_only() -> None:
+    audit = audited(DEMO, layers=LAYERS, findings=FINDINGS)
+    image = dataclasses.replace(audit.report.image, os="windows")
+    windows = dataclasses.replace(audit, report=dataclasses.replace(audit.report, image=image))
+    plan = windows.plan(CONTEXT)
+    assert plan.rules == ("IA401", "IA402", "IA403", "IA601")  # .dockerignore and WORKDIR
+    assert {"IA201", "IA302", "IA901", "IA1002"} <= {a.rule for a in plan.advice}
