@@ -4,6 +4,7 @@ redirections, comments, groups, shell state a later command would inherit)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 # Builtins whose effect outlives the command: merged into one RUN, a later command would inherit
@@ -164,8 +165,11 @@ class _Reader:
                       self.heredoc)
 
     def end_command(self, separator: str) -> None:
-        if self.words or separator not in ("\n", ""):
+        if self.words:
             self.commands.append(Command(tuple(self.words), separator, self.redirected))
+        elif self.commands and separator not in ("", "\n"):
+            # an operator after a group's `)` ends what the group ended: `( a || b ) && c`
+            self.commands[-1] = dataclasses.replace(self.commands[-1], separator=separator)
         self.words, self.redirected = [], False
 
     def operator(self) -> bool:
@@ -178,7 +182,7 @@ class _Reader:
         if text[pos] in "()":
             self.grouped = True
             self.pos += 1
-            self.end_command(";")
+            self.end_command("")
             return True
         for op in _REDIRECTS:
             if text.startswith(op, pos):

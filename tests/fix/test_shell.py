@@ -72,6 +72,8 @@ def test_a_redirections_file_descriptor_and_target_are_no_words() -> None:
     ("{ cd /x; make; }", True, False),
     ("echo $(cd /x && pwd)", True, True),  # inside a command substitution
     ("cat <<EOF", False, False),
+    ("a && ( b || c )", True, False),  # a merged RUN can take more
+    ("( a || b ) &&", False, False),
 ])
 def test_what_can_follow(text: str, appendable: bool, contained: bool) -> None:
     script = read_script(text)
