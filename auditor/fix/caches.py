@@ -87,6 +87,9 @@ def _clean(facts: Facts, outcome: Outcome, cache: _Cache) -> Outcome:
     roots = sorted(root for root in cache.roots
                    if not any(root.startswith(other + "/") for other in cache.roots))
     pip = [root for root in roots if _ROOTS["IA901"].match(root + "/")]
+    # pip's build folders under /tmp are no cache --no-cache-dir would stop
+    removals.extend("/" + root for root in pip if root.startswith("tmp/"))
+    pip = [root for root in pip if not root.startswith("tmp/")]
     if pip:
         lines, changed = add_option(lines, re.compile(_PREFIX + "(?:" + "|".join((
             pattern_words(r"pip(?:3(?:\.\d+)?)?", "install", escape=escape),
@@ -129,18 +132,17 @@ def _clean(facts: Facts, outcome: Outcome, cache: _Cache) -> Outcome:
             removals.append("/" + root)
     if removals:
         commands.append("rm -rf " + " ".join(dict.fromkeys(removals)))
-    if commands:
-        current = read_script(shell_text(lines, escape))
-        if not current.appendable:
-            return outcome.advise(Advice(
-                "/".join(_rules(facts, cache.findings)), instruction.location,
-                f"a package cache is left in the layer of {instruction.describe()}",
-                "end the RUN with `" + " && ".join(commands) + "` (its text cannot simply be "
-                "followed by `&&`: it ends with an operator, a comment, exit or exec)",
-            ), *cache.findings)
+    if commands and read_script(shell_text(lines, escape)).appendable:
         lines = append_commands(lines, commands, escape)
         reasons.append(f"`{' && '.join(commands)}` in the same RUN: the cache never reaches "
                        "the layer")
+    elif commands:
+        outcome = outcome.advise(Advice(
+            "/".join(_rules(facts, cache.findings)), instruction.location,
+            f"a package cache is left in the layer of {instruction.describe()}",
+            "end the RUN with `" + " && ".join(commands) + "` (its text cannot simply be "
+            "followed by `&&`: it ends with an operator, a comment, exit or exec)",
+        ), *cache.findings)
     if not reasons:
         return outcome
     draft = outcome.draft.edit(instruction, lines, "/".join(_rules(facts, cache.findings)),

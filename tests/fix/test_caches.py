@@ -68,3 +68,16 @@ def test_a_run_that_cannot_be_edited_gets_advice(run: str, why: str) -> None:
     assert audit.fixed() == dockerfile
     assert why in audit.advice()["IA901"]
     assert "rm -rf /root/.cache/pip" in audit.advice()["IA901"]
+
+
+def test_pips_build_folders_are_removed_whatever_the_cache_option() -> None:
+    assert fixed("RUN pip install --no-cache-dir .", "IA901", "tmp/pip-req-build-x1/setup.py") == (
+        "RUN pip install --no-cache-dir . && rm -rf /tmp/pip-req-build-x1")
+
+
+def test_an_option_is_added_even_where_nothing_may_follow() -> None:
+    dockerfile = "FROM base:1\nRUN apk update; apk add curl;\nCMD [\"app\"]\n"
+    audit = audited(dockerfile, layers={2: [file("var/cache/apk/APKINDEX.tar.gz")]},
+                    findings=[found("IA902", 2, "var/cache/apk")])
+    assert audit.fixed() == dockerfile.replace("apk add", "apk add --no-cache")
+    assert "end the RUN with `rm -rf /var/cache/apk/*`" in audit.advice()["IA902"]
