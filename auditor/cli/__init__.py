@@ -15,6 +15,7 @@ import typer
 from auditor.cli import audit as _audit
 from auditor.cli import config as _config
 from auditor.cli import diff as _diff
+from auditor.cli import fix as _fix
 from auditor.cli import plugin as _plugin
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
@@ -23,7 +24,7 @@ from auditor.cli.common import EXIT_ERROR, app, fail
 from auditor.errors import ImgauditError
 
 __all__ = ["app", "main"]
-_COMMANDS = (_audit, _config, _diff, _plugin, _report, _rules, _sweep)
+_COMMANDS = (_audit, _config, _diff, _fix, _plugin, _report, _rules, _sweep)
 
 # What click (typer's own, vendored in newer typer) raises for a command line it cannot parse:
 # reached through the public typer.BadParameter rather than a private module path.
