@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auditor.naming", "auditor.redact", "auditor.scoring"),
     ("auditor.baseline", "auditor.compare", "auditor.waivers"),
     ("auditor.dockerfile", "auditor.formats", "auditor.rules", "auditor.sources", "auditor.store"),
-    ("auditor.assess", "auditor.config"),
+    ("auditor.assess", "auditor.config", "auditor.fix"),
     ("auditor.pipeline",),
     ("auditor", "auditor.sweep"),
     ("auditor.cli",),

@@ -15,7 +15,8 @@ from auditor.fix.lines import add_option, append_commands, pattern_words, shell_
 from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
 from auditor.fix.shell import Script, read_script
-from auditor.model import FileKind, Finding
+from auditor.model.findings import Finding
+from auditor.model.image import FileKind
 
 RULES = ("IA901", "IA902", "IA903")
 # The cache folders each rule measures, by the root whose removal cleans them.

@@ -12,7 +12,9 @@ from types import MappingProxyType
 
 from auditor.dockerfile import ConfigField, DockerfileMapping, Instruction, Stage
 from auditor.fix.model import Context
-from auditor.model import Finding, Image, ImageReport, Origin, PlacedFile, ScoredFinding
+from auditor.model.findings import Finding
+from auditor.model.image import Image, Origin, PlacedFile
+from auditor.model.report import ImageReport, ScoredFinding
 
 _STEP = re.compile(r"history\[(\d+)\]")
 _KEYED = re.compile(r"config\.(?:Env|Labels): ([^=\s]+)=")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from auditor.fix.draft import Draft
 from auditor.fix.model import Advice, Edit
-from auditor.model import Finding
+from auditor.model.findings import Finding
 
 
 @dataclass(frozen=True, slots=True)

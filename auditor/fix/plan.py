@@ -19,7 +19,8 @@ from auditor.fix.model import Advice, Context, Plan
 from auditor.fix.outcome import Outcome
 from auditor.fix.user import run_as_user
 from auditor.fix.workdir import set_workdir
-from auditor.model import ImageReport, Origin
+from auditor.model.image import Origin
+from auditor.model.report import ImageReport
 
 Fix = Callable[[Facts, Outcome], Outcome]
 # In this order: per-line edits first, so that merged RUNs carry them; the user last, so that it

@@ -19,7 +19,8 @@ from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
 from auditor.fix.shell import read_script
 from auditor.fix.workdir import app_directory
-from auditor.model import FileKind, Finding
+from auditor.model.findings import Finding
+from auditor.model.image import FileKind
 
 RUNS_AS_ROOT, MISSING_ACCOUNT = "IA201", "IA202"
 FIRST_ID = 10001

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fix.images import audited, file, found
+from tests.support.fix_images import audited, file, found
 
 
 def fixed(run: str, rule: str, *paths: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fix.images import audited, found
+from tests.support.fix_images import audited, found
 
 
 @pytest.mark.parametrize(("line", "expected"), [

@@ -21,7 +21,8 @@ from types import ModuleType
 import pytest
 
 from auditor import audit
-from auditor.model import ImageReport, Status
+from auditor.model.findings import Status
+from auditor.model.report import ImageReport
 
 pytestmark = pytest.mark.engine
 

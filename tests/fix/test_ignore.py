@@ -4,7 +4,7 @@ context, never one the build needs."""
 from __future__ import annotations
 
 from auditor.fix import Target
-from tests.fix.images import audited, context, file, folder, found
+from tests.support.fix_images import audited, context, file, folder, found
 
 APP = """\
 FROM base:1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fix.images import audited, found
+from tests.support.fix_images import audited, found
 
 RUNS = """\
 FROM base:1

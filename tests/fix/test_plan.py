@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from auditor.fix import Target
-from auditor.model import Origin, Waiver
-from tests.fix.images import audited, context, file, folder, found
+from auditor.model.findings import Waiver
+from auditor.model.image import Origin
+from tests.support.fix_images import audited, context, file, folder, found
 
 DEMO = """\
 # A hurried image.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fix.images import (
+from tests.support.fix_images import (
     ALPINE,
     DEBIAN,
     PASSWD,

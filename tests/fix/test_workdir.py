@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fix.images import audited, context, file, found
+from tests.support.fix_images import audited, context, file, found
 
 
 def test_before_the_command_when_every_copy_is_absolute() -> None:

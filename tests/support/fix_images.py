@@ -16,23 +16,20 @@ from types import MappingProxyType
 
 from auditor.dockerfile import DockerfileMapping, Instruction, match_history, parse_dockerfile
 from auditor.fix import Context, Plan, Target, apply_edits, plan_fix
-from auditor.model import (
+from auditor.model.findings import Finding, RuleInfo, Severity
+from auditor.model.image import (
     BaseBoundary,
     FileEntry,
     FileKind,
-    Finding,
     HistoryStep,
     Image,
     ImageConfig,
-    ImageReport,
     Layer,
     LayerContent,
     Origin,
     PlacedFile,
-    RuleInfo,
-    ScoredFinding,
-    Severity,
 )
+from auditor.model.report import ImageReport, ScoredFinding
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = b"root:x:0:\nnogroup:x:65534:\n"
