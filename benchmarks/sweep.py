@@ -294,7 +294,8 @@ def content_sweep(registry: Registry, contents: Contents, work: Path) -> dict[st
     from auditor.sources.cache import LayerCache
     from auditor.sources.registry.client import RegistryClient
     from auditor.store import SweepStore
-    from auditor.sweep import SweepOptions, sweep
+    from auditor.sweep import sweep
+    from auditor.sweep.options import SweepOptions
 
     client = RegistryClient(registry.host)
     started = time.perf_counter()
