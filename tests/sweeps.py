@@ -10,7 +10,7 @@ from auditor import audit
 from auditor.formats.json import image_document
 from auditor.model import ImageReport, SweepTarget
 from auditor.pipeline import ruleset_version
-from auditor.store import SweepStore
+from auditor.store.write import SweepStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT / "fixtures" / "archives" / "demo.tar.gz"

@@ -167,7 +167,7 @@ def sweep_command(
     from auditor.cli.progress import progress_for
     from auditor.sources.registry.client import RegistryClient
     from auditor.sources.registry.reference import parse_host
-    from auditor.store import SweepStore
+    from auditor.store.write import SweepStore
     from auditor.sweep import sweep
     from auditor.sweep.options import Progress, SweepOptions
     from auditor.sweep.shard import shard_from_env

@@ -11,7 +11,7 @@ from auditor.redact import mask_secrets
 from auditor.sources.cache import LayerCache
 from auditor.sources.registry.client import RegistryClient
 from auditor.sources.registry.source import RegistrySource
-from auditor.store import SweepStore
+from auditor.store.write import SweepStore
 from auditor.sweep.ledger import Ledger
 from auditor.sweep.options import NullProgress, Progress, SweepOptions, SweepSummary
 from auditor.sweep.plan import Plan, prepare, repositories

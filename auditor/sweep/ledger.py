@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from auditor.formats.json import image_document
 from auditor.model import AuditFailure, ImageReport, SweepTarget
-from auditor.store import SweepStore
+from auditor.store.write import SweepStore
 from auditor.text import printable
 
 # The most failures a summary keeps for printing; every one is in the database.

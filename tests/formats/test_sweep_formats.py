@@ -32,7 +32,8 @@ from auditor.model import (
     SweepTag,
 )
 from auditor.scoring import grade_for
-from auditor.store import SweepStore, load
+from auditor.store.read import load
+from auditor.store.write import SweepStore
 from tests.browser import Browser, Page
 from tests.sweeps import REGISTRY, RULESET, SECRETS, demo_reports, fill, target
 

@@ -22,7 +22,7 @@ import pytest
 
 from auditor.model import SweepResults
 from auditor.sources.documents import host_platform
-from auditor.store import load
+from auditor.store.read import load
 from tests.conftest import fixture_tag
 from tests.factory import good
 from tests.faultproxy import FaultKind, FaultProxy
