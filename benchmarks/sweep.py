@@ -293,8 +293,9 @@ def naive(registry: Registry, contents: Contents, sample: int, work: Path) -> di
 def content_sweep(registry: Registry, contents: Contents, work: Path) -> dict[str, Any]:
     from auditor.sources.cache import LayerCache
     from auditor.sources.registry.client import RegistryClient
-    from auditor.store import SweepStore
-    from auditor.sweep import SweepOptions, sweep
+    from auditor.store.write import SweepStore
+    from auditor.sweep import sweep
+    from auditor.sweep.options import SweepOptions
 
     client = RegistryClient(registry.host)
     started = time.perf_counter()

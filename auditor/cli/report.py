@@ -34,7 +34,7 @@ def report_command(
     """Render what sweeps recorded: a worst-first table, JSON, CSV, or one HTML page."""
     from auditor.formats import render_sweep
     from auditor.formats.sweep import headline, summarize
-    from auditor.store import load
+    from auditor.store.read import load
 
     results = load(databases)
     text = render_sweep(results, fmt.value)

@@ -34,7 +34,7 @@ from auditor.units import human_size
 
 if TYPE_CHECKING:
     from auditor.sources.cache import LayerCache
-    from auditor.sweep import SweepSummary
+    from auditor.sweep.options import SweepSummary
 
 EXIT_INTERRUPTED = 130
 DEFAULT_DB = "imgaudit-sweep.db"
@@ -167,8 +167,10 @@ def sweep_command(
     from auditor.cli.progress import progress_for
     from auditor.sources.registry.client import RegistryClient
     from auditor.sources.registry.reference import parse_host
-    from auditor.store import SweepStore
-    from auditor.sweep import Progress, SweepOptions, shard_from_env, sweep
+    from auditor.store.write import SweepStore
+    from auditor.sweep import sweep
+    from auditor.sweep.options import Progress, SweepOptions
+    from auditor.sweep.shard import shard_from_env
 
     try:
         registry = parse_host(host)

@@ -26,7 +26,8 @@ from auditor.formats.sweep import worst_first
 from auditor.model.report import ImageReport, ScoredFinding
 from auditor.model.sweep import AuditStatus, SweepAudit, SweepResults, SweepTag
 from auditor.scoring import grade_for
-from auditor.store import SweepStore, load
+from auditor.store.read import load
+from auditor.store.write import SweepStore
 from tests.support.browser import Browser, Page
 from tests.support.demo import SECRETS
 from tests.support.sweeps import REGISTRY, RULESET, demo_reports, fill, target

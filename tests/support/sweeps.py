@@ -11,7 +11,7 @@ from auditor.formats.json import image_document
 from auditor.model.report import ImageReport
 from auditor.model.sweep import SweepTarget
 from auditor.pipeline import ruleset_version
-from auditor.store import SweepStore
+from auditor.store.write import SweepStore
 from tests.support.demo import ARCHIVE
 
 REGISTRY = "registry.test:5000"

@@ -1,55 +1,16 @@
-"""One registry's HTTP API (OCI distribution): catalog, tags, manifests and blobs, each verified
-against its digest, with authentication, retries and backoff. Safe to share between threads.
-
-    client = RegistryClient("registry.example.com", credentials=None, insecure=False,
-                            timeout=30.0, retries=4, backoff=0.5)
-    client.repositories(page_size=1000) -> Iterator[str]      GET /v2/_catalog, every page
-    client.tags(repo, page_size=1000) -> Iterator[str]        GET /v2/<repo>/tags/list, every page
-    client.manifest(repo, reference) -> Manifest              reference: a tag or a digest
-    client.blob(repo, digest, max_size=...) -> bytes          a small blob (a config), verified
-    client.open_blob(repo, digest, size=None)                 context manager -> BlobStream, a
-        readable stream; its digest is checked at EOF and again when the block ends (the rest
-        is read first), DigestMismatch on a difference
-    client.bytes_downloaded, client.blobs_downloaded, client.requests_sent   counters
-    client.close()
-
-credentials=None takes them from the Docker config when the registry first asks (ANONYMOUS: none).
-HTTPS unless the host is loopback (127.0.0.0/8, ::1, localhost) or insecure=True: plain HTTP.
-Connection errors, timeouts, 5xx and 429 (honouring Retry-After) are retried `retries` times with
-exponential backoff (urllib3's Retry); a blob read cut short resumes with a Range request. Every
-failure is an auditor.errors.RegistryError: RegistryUnavailable, RegistryUnauthorized,
-ManifestUnknown, BlobUnknown, DigestMismatch (each a one-line message with a hint; no secret in
-any).
-"""
+"""One registry's API (OCI distribution): catalog, tags, manifests and blobs, each verified
+against its digest, over a RegistrySession (authentication, retries, counters)."""
 
 from __future__ import annotations
 
-import email.utils
-import io
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Any
+from urllib.parse import quote, urljoin
 
-import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
-
-from auditor.errors import (
-    BlobUnknown,
-    DigestMismatch,
-    ManifestUnknown,
-    RegistryError,
-    RegistryUnavailable,
-)
+from auditor.errors import DigestMismatch, ManifestUnknown, RegistryError
 from auditor.sources.documents import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -59,13 +20,11 @@ from auditor.sources.documents import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from auditor.sources.registry.auth import Authenticator, Credentials
-from auditor.sources.registry.reference import is_loopback, parse_host
+from auditor.sources.registry.auth import Credentials
+from auditor.sources.registry.blobs import BlobStream
+from auditor.sources.registry.session import RegistrySession, error_codes, pull_scope
 from auditor.sources.registry.streams import CHUNK, hasher
 from auditor.text import printable
-
-if TYPE_CHECKING:
-    from typing import Self
 
 # schema 1 last and weakest: asked for only so that such an image says what it is
 ACCEPT = ", ".join(
@@ -76,17 +35,6 @@ ACCEPT = ", ".join(
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_BLOB = 64 * 1024 * 1024
 MAX_PAGE = 16 * 1024 * 1024  # one page of the catalog or of a tag list
-MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer, for its error codes
-MAX_RETRY_AFTER = 30.0
-MAX_BACKOFF = 10.0
-_TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
-_RETRIED_STATUSES = frozenset({429, *range(500, 600)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,82 +54,26 @@ class Manifest:
         )
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (a number of seconds or an HTTP date), never
-    negative; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _errors(response: requests.Response) -> str:
-    """The registry's error codes (`MANIFEST_UNKNOWN`), from its JSON error body if it sent one;
-    at most MAX_ERROR_BODY bytes of it are read (every response is streamed)."""
-    try:
-        body = json.loads(response.raw.read(MAX_ERROR_BODY, decode_content=True) or b"null")
-        codes = [str(e.get("code")) for e in body.get("errors") or () if e.get("code")]
-    except (ValueError, AttributeError, TypeError, requests.RequestException, *_TRANSIENT):
-        codes = []
-    return printable(", ".join(dict.fromkeys(codes)), 100)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker, said in (("Connection refused", "connection refused"),
-                         ("timed out", "timed out"),
-                         ("Name or service not known", "unknown host"),
-                         ("Temporary failure in name resolution", "name lookup failed"),
-                         ("CERTIFICATE_VERIFY_FAILED", "untrusted certificate"),
-                         ("WRONG_VERSION_NUMBER", "it does not speak TLS"),
-                         ("SSLError", "TLS handshake failed"),
-                         ("RemoteDisconnected", "connection closed"),
-                         ("Connection reset", "connection reset"),
-                         ("Connection aborted", "connection closed"),
-                         ("IncompleteRead", "connection closed mid-answer")):
-        if marker in text or marker in type(exc).__name__:
-            return said
-    return type(exc).__name__
-
-
-class _Retry(Retry):
-    """urllib3's Retry, with what imgaudit adds: an unknown host or a failed TLS handshake is not
-    tried again (it fails the same way); Retry-After counts for 429 and 503 only, read leniently
-    and capped at MAX_RETRY_AFTER; the answer being retried is closed, not read to its end."""
-
-    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
-
-    def increment(
-        self, method: str | None = None, url: str | None = None,
-        response: BaseHTTPResponse | None = None, error: Exception | None = None,
-        _pool: ConnectionPool | None = None, _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        if isinstance(error, urllib3.exceptions.SSLError) or (
-                error is not None and _reason(error) == "unknown host"):
-            raise urllib3.exceptions.MaxRetryError(
-                _pool, url, error) from error  # type: ignore[arg-type]
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if response is not None:
-            response.close()  # urllib3 would read an error answer whole, however long, first
-        return retry
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        if response.status not in self.RETRY_AFTER_STATUS_CODES:
-            return None
-        seconds = parse_retry_after(response.headers.get("Retry-After"))
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
-
-
 class RegistryClient:
-    """The registry API of one host. See the module docstring for the whole surface."""
+    """The registry API of one host. Safe to share between threads.
+
+        client = RegistryClient("registry.example.com", credentials=None, insecure=False,
+                                timeout=30.0, retries=4, backoff=0.5)
+        client.repositories(page_size=1000) -> Iterator[str]    GET /v2/_catalog, every page
+        client.tags(repo, page_size=1000) -> Iterator[str]      GET /v2/<repo>/tags/list, ditto
+        client.manifest(repo, reference) -> Manifest            reference: a tag or a digest
+        client.blob(repo, digest, max_size=...) -> bytes        a small blob (a config), verified
+        client.open_blob(repo, digest, size=None)               context manager -> BlobStream, a
+            readable stream; its digest is checked at EOF and again when the block ends (the
+            rest is read first), DigestMismatch on a difference
+        client.bytes_downloaded, client.blobs_downloaded, client.requests_sent   counters
+        client.close()
+
+    The settings are RegistrySession's (`client.http`): HTTPS unless the host is loopback or
+    insecure=True; connection errors, timeouts, 5xx and 429 retried `retries` times with
+    exponential backoff; a blob read cut short resumes with a Range request. Every failure is an
+    auditor.errors.RegistryError: RegistryUnavailable, RegistryUnauthorized, ManifestUnknown,
+    BlobUnknown, DigestMismatch (each a one-line message with a hint; no secret in any)."""
 
     def __init__(
         self,
@@ -193,30 +85,27 @@ class RegistryClient:
         retries: int = 4,
         backoff: float = 0.5,
     ) -> None:
-        self.host = parse_host(host)
-        self.insecure = insecure
-        self.scheme = "http" if insecure or is_loopback(self.host) else "https"
-        self.base_url = f"{self.scheme}://{self.host}"
-        self.timeout = timeout
-        self.retries = max(0, retries)
-        self.backoff = max(0.0, backoff)
-        self.auth = Authenticator(self.host, credentials, insecure=insecure)
-        self.retry = _Retry(
-            total=self.retries, allowed_methods=None, status_forcelist=_RETRIED_STATUSES,
-            backoff_factor=self.backoff, backoff_max=MAX_BACKOFF, backoff_jitter=self.backoff / 2,
-            raise_on_status=False,
-        )
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sessions: list[requests.Session] = []
-        self.bytes_downloaded = 0  # bytes of blob bodies read (configs and layers)
-        self.blobs_downloaded = 0  # blob GETs started (a resumed read counts once)
-        self.requests_sent = 0  # every HTTP request, retries and token fetches included
+        self.http = RegistrySession(host, credentials=credentials, insecure=insecure,
+                                    timeout=timeout, retries=retries, backoff=backoff)
+        self.host = self.http.host
 
     def __repr__(self) -> str:
-        return f"RegistryClient({self.base_url!r})"
+        return f"RegistryClient({self.http.base_url!r})"
 
-    # ------------------------------------------------------------------------- public API
+    @property
+    def bytes_downloaded(self) -> int:
+        """Bytes of blob bodies read (configs and layers)."""
+        return self.http.bytes_downloaded
+
+    @property
+    def blobs_downloaded(self) -> int:
+        """Blob GETs started (a resumed read counts once)."""
+        return self.http.blobs_downloaded
+
+    @property
+    def requests_sent(self) -> int:
+        """Every HTTP request, retries and token fetches included."""
+        return self.http.requests_sent
 
     def repositories(self, page_size: int = 1000) -> Iterator[str]:
         """Every repository of the catalog, page after page."""
@@ -235,7 +124,7 @@ class RegistryClient:
             return ManifestUnknown(f"registry {self.host} has no repository {repo} "
                                    f"({codes or 404})")
 
-        yield from self._pages(f"/v2/{repo}/tags/list", "tags", page_size, _pull(repo),
+        yield from self._pages(f"/v2/{repo}/tags/list", "tags", page_size, pull_scope(repo),
                                f"repository {repo}", missing)
 
     def manifest(self, repo: str, reference: str) -> Manifest:
@@ -244,17 +133,18 @@ class RegistryClient:
         path = f"/v2/{repo}/manifests/{quote(reference, safe=':')}"
         named = f"{repo}{'@' if ':' in reference else ':'}{reference}"
         shown = f"{self.host}/{named}"
-        with self._request("GET", path, _pull(repo), headers={"Accept": ACCEPT}) as response:
+        with self.http.request("GET", path, pull_scope(repo),
+                               headers={"Accept": ACCEPT}) as response:
             if response.status_code == 404:
-                codes = _errors(response) or "404"
+                codes = error_codes(response) or "404"
                 what = "repository" if "NAME_UNKNOWN" in codes else "image"
                 raise ManifestUnknown(
                     f"registry {self.host} has no {what} {named} ({codes})",
-                    hint=f"check the repository and tag; GET {self.base_url}/v2/{repo}/tags/list "
-                    "lists the tags",
+                    hint=f"check the repository and tag; GET {self.http.base_url}/v2/{repo}/"
+                    "tags/list lists the tags",
                 )
-            self._expect(response, 200, f"manifest {shown}")
-            raw = self._read_capped(response, MAX_MANIFEST, f"manifest {shown}")
+            self.http.expect(response, 200, f"manifest {shown}")
+            raw = self.http.read_capped(response, MAX_MANIFEST, f"manifest {shown}")
             header_digest = response.headers.get("Docker-Content-Digest", "")
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         pinned = reference if ":" in reference else ""
@@ -305,7 +195,7 @@ class RegistryClient:
         except ValueError:
             raise DigestMismatch(f"{digest[:30]!r} of {self.host}/{repo} is not a digest "
                                  "imgaudit can check") from None
-        stream = BlobStream(self, repo, digest, size)
+        stream = BlobStream(self.http, repo, digest, size)
         try:
             yield stream
             stream.finish()
@@ -313,133 +203,13 @@ class RegistryClient:
             stream.close()
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
+        self.http.close()
 
     def __enter__(self) -> RegistryClient:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------------- HTTP
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = "imgaudit"
-            adapter = HTTPAdapter(max_retries=self.retry)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
-
-    def _count(self, *, sent: int = 0, body: int = 0, blobs: int = 0) -> None:
-        with self._lock:
-            self.requests_sent += sent
-            self.bytes_downloaded += body
-            self.blobs_downloaded += blobs
-
-    def _send(
-        self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None, data: Mapping[str, str] | None = None,
-        stream: bool = False,
-    ) -> requests.Response:
-        """One request, retried by the session's Retry; a failure that outlasts the retries is
-        a RegistryUnavailable, every attempt counted in requests_sent."""
-        where = urlsplit(url).netloc or self.host
-        try:
-            response = self._session().request(
-                method, url, headers=dict(headers or {}), params=params, data=data,
-                stream=stream, timeout=self.timeout,
-            )
-        except requests.exceptions.SSLError as exc:
-            self._count(sent=1)
-            raise RegistryUnavailable(
-                f"TLS with registry {where} failed ({_reason(exc)})",
-                hint="for a registry with a private CA set REQUESTS_CA_BUNDLE to its "
-                "certificate; for one that speaks plain HTTP on a trusted network, pass "
-                "--insecure",
-            ) from None
-        except _TRANSIENT as exc:
-            # _Retry tries an unknown host once, anything else until the retries run out
-            attempts = 1 if _reason(exc) == "unknown host" else self.retries + 1
-            self._count(sent=attempts)
-            raise RegistryUnavailable(
-                f"cannot reach registry {where} ({_reason(exc)}, {attempts} "
-                f"attempt{'s' if attempts > 1 else ''})"
-            ) from None
-        attempts = len(response.raw.retries.history) + 1
-        self._count(sent=attempts)
-        status = response.status_code
-        if status in _RETRIED_STATUSES:
-            response.close()
-            why = "too many requests" if status == 429 else "a server error"
-            raise RegistryUnavailable(
-                f"registry {where} answered {status} ({why}) to {method} "
-                f"{urlsplit(url).path} {attempts} time{'s' if attempts > 1 else ''}",
-                hint="try again later" + (", or with fewer jobs" if status == 429 else
-                                          "; check the registry's logs"),
-            )
-        return response
-
-    def _request(
-        self, method: str, url: str, scope: str, *, headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        """A request to this registry, answering its authentication challenge once. The answer
-        is streamed: its body is read by the caller, as much as it needs (and may)."""
-        url = urljoin(self.base_url, url)
-        own = url.startswith(self.base_url + "/")
-        sent = dict(headers or {})
-        if own and (known := self.auth.header(scope)):
-            sent["Authorization"] = known
-        response = self._send(method, url, headers=sent, stream=True)
-        if response.status_code == 401 and own:
-            challenge = response.headers.get("WWW-Authenticate", "")
-            response.close()
-            self.auth.forget(scope)
-            sent["Authorization"] = self.auth.answer(challenge, scope, self._send)
-            response = self._send(method, url, headers=sent, stream=True)
-            if response.status_code == 401:
-                response.close()
-                credentials = self.auth.credentials
-                raise self.auth.refused(
-                    "refused the credentials" if not credentials.anonymous
-                    else "needs credentials and none were found"
-                )
-        if response.status_code == 403:
-            codes = _errors(response)
-            response.close()
-            raise self.auth.refused(
-                f"denied access ({codes or 'forbidden'}) to {urlsplit(url).path}", 403
-            )
-        return response
-
-    def _expect(self, response: requests.Response, status: int, what: str) -> None:
-        if response.status_code != status:
-            codes = _errors(response)
-            raise RegistryError(
-                f"registry {self.host} answered {response.status_code}"
-                f"{f' ({codes})' if codes else ''} for {what}",
-                hint="check the registry's logs, or try again later",
-            )
-
-    def _read_capped(self, response: requests.Response, limit: int, what: str,
-                     hint: str = "this is not an image manifest") -> bytes:
-        try:
-            data = response.raw.read(limit + 1, decode_content=True)
-        except _TRANSIENT as exc:
-            raise RegistryUnavailable(
-                f"registry {self.host} closed the connection while sending {what} "
-                f"({_reason(exc)})", hint="try again later") from None
-        if len(data) > limit:
-            raise RegistryError(f"{what} from {self.host} is over {limit} bytes", hint=hint)
-        return bytes(data)
 
     def _pages(self, path: str, key: str, page_size: int, scope: str, what: str,
                missing: Callable[[str], RegistryError]) -> Iterator[str]:
@@ -451,11 +221,11 @@ class RegistryClient:
         seen: set[str] = set()
         while url is not None and url not in urls:
             urls.add(url)
-            with self._request("GET", url, scope) as response:
+            with self.http.request("GET", url, scope) as response:
                 if response.status_code == 404:
-                    raise missing(_errors(response))
-                self._expect(response, 200, what)
-                page = self._read_capped(
+                    raise missing(error_codes(response))
+                self.http.expect(response, 200, what)
+                page = self.http.read_capped(
                     response, MAX_PAGE, f"a page of {what}",
                     hint="a page of names is far smaller: check the registry (or a proxy in "
                     "front of it)")
@@ -471,15 +241,11 @@ class RegistryClient:
             seen.update(new)
             yield from new
             if following:
-                url = urljoin(self.base_url + path, following)
+                url = urljoin(self.http.base_url + path, following)
             elif len(items) == page_size and new:
                 url = f"{path}?n={page_size}&last={quote(items[-1], safe='')}"
             else:
                 url = None
-
-
-def _pull(repo: str) -> str:
-    return f"repository:{repo}:pull"
 
 
 def _digest_of(data: bytes, like: str) -> str:
@@ -487,117 +253,3 @@ def _digest_of(data: bytes, like: str) -> str:
     digest = hasher(like)
     digest.update(data)
     return f"{like.partition(':')[0]}:{digest.hexdigest()}"
-
-
-class BlobStream(io.RawIOBase):
-    """A blob's body as a raw stream, hashed as it is read, resumed with Range when the connection
-    breaks. Made by RegistryClient.open_blob; `read`/`readinto` as any stream."""
-
-    def __init__(self, client: RegistryClient, repo: str, digest: str, size: int | None) -> None:
-        self.client = client
-        self.repo = repo
-        self.digest = digest
-        self.size = size
-        self.position = 0
-        self.verified = False
-        self._hash = hasher(digest)
-        self._what = f"blob {digest[:19]} of {client.host}/{repo}"
-        self._response: requests.Response | None = None
-        self._retry: Retry = client.retry
-        client._count(blobs=1)
-        self._open()
-
-    def readable(self) -> bool:
-        return True
-
-    def _open(self) -> None:
-        headers = {"Range": f"bytes={self.position}-"} if self.position else {}
-        path = f"/v2/{self.repo}/blobs/{self.digest}"
-        response = self.client._request("GET", path, _pull(self.repo), headers=headers)
-        if response.status_code == 404:
-            codes = _errors(response)
-            response.close()
-            raise BlobUnknown(f"registry {self.client.host} has no {self._what[:24]} "
-                              f"({codes or 404}) though {self.repo}'s manifest names it")
-        if self.position and response.status_code == 206:
-            start = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
-            if start != str(self.position):
-                response.close()
-                raise RegistryUnavailable(f"registry {self.client.host} resumed {self._what} "
-                                          "at the wrong offset", hint="try again later")
-        elif self.position and response.status_code == 200:
-            self._skip(response, self.position)  # no Range support: pass what was hashed
-        else:
-            try:
-                self.client._expect(response, 200, self._what)
-            except RegistryError:
-                response.close()
-                raise
-        self._response = response
-
-    def _skip(self, response: requests.Response, count: int) -> None:
-        while count:
-            data = response.raw.read(min(count, CHUNK), decode_content=True)
-            if not data:
-                break
-            count -= len(data)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if not len(view) or self._response is None:
-            return 0
-        while True:
-            try:
-                data = self._response.raw.read(len(view), decode_content=True)
-                break
-            except _TRANSIENT as exc:
-                self._response.close()
-                self._response = None
-                try:
-                    # no error passed: a cut body is always resumed, and only the count of
-                    # retries and the backoff between them are Retry's to keep
-                    self._retry = self._retry.increment("GET", self._what)
-                except urllib3.exceptions.MaxRetryError:
-                    raise RegistryUnavailable(
-                        f"registry {self.client.host} broke off {self._what} at byte "
-                        f"{self.position} ({_reason(exc)}, {len(self._retry.history) + 1} "
-                        "attempts)", hint="try again later") from None
-                self._retry.sleep()
-                self._open()
-                assert self._response is not None
-        count = len(data)
-        if count:
-            view[:count] = data
-            self._hash.update(data)
-            self.position += count
-            self.client._count(body=count)
-            if self.size is not None and self.position > self.size:
-                raise DigestMismatch(f"{self._what} is longer than the {self.size} bytes its "
-                                     "descriptor says")
-            return count
-        self._verify()
-        return 0
-
-    def _verify(self) -> None:
-        if self.verified:
-            return
-        if self.size is not None and self.position != self.size:
-            raise DigestMismatch(f"{self._what} has {self.position} bytes, not the {self.size} "
-                                 "its descriptor says")
-        got = f"{self.digest.partition(':')[0]}:{self._hash.hexdigest()}"
-        if got != self.digest:
-            raise DigestMismatch(f"{self._what} has digest {got}")
-        self.verified = True
-
-    def finish(self) -> None:
-        """Reads what is left and checks the digest."""
-        scratch = bytearray(CHUNK)
-        while self.readinto(scratch):
-            pass
-        self._verify()
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-        super().close()

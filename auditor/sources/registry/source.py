@@ -111,8 +111,9 @@ class RegistrySource:
         *, bases: BaseFinder | None = None,
     ) -> None:
         if isinstance(clients, RegistryClient):
-            pool = ClientPool(insecure=clients.insecure, timeout=clients.timeout,
-                              retries=clients.retries, backoff=clients.backoff)
+            settings = clients.http
+            pool = ClientPool(insecure=settings.insecure, timeout=settings.timeout,
+                              retries=settings.retries, backoff=settings.backoff)
             pool.add(clients)
             clients = pool
         self.clients: Callable[[str], RegistryClient] = clients or ClientPool()

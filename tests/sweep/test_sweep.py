@@ -7,7 +7,6 @@ those killed or interrupted, which get a process of their own."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -22,11 +21,9 @@ from typing import Any
 
 import pytest
 
-from auditor.errors import UsageError
 from auditor.model.sweep import SweepResults
 from auditor.sources.documents import host_platform
-from auditor.store import load
-from auditor.sweep import Shard, _when, shard_from_env
+from auditor.store.read import load
 from tests.support.cli import Completed, imgaudit
 from tests.support.engine import fixture_tag
 from tests.support.factory import good
@@ -49,7 +46,7 @@ from tests.support.registry_env import (
     upload_spec,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Pushed with `docker push`: two tags of one image in team/app (1.1 and latest).
 PUSHED: Mapping[str, Mapping[str, tuple[str, str]]] = {
@@ -721,40 +718,3 @@ def test_artifacts_are_skipped_as_not_images_and_do_not_fail_the_sweep(
     md5 = tags["apps/md5", "1"].audit
     assert "by 'md5:0123', not a digest imgaudit can check" in md5.error
     assert "bug" not in md5.hint and "sha256" in md5.hint
-
-
-# ----------------------------------------------------------------------------- sharding, dates
-
-
-def test_shard_parsing_and_the_environment() -> None:
-    assert Shard.parse("2/4") == Shard(2, 4)
-    for bad in ("0/2", "3/2", "1/0", "a/b", "2"):
-        with pytest.raises(UsageError):
-            Shard.parse(bad)
-    assert shard_from_env(None, None, {}) is None
-    assert shard_from_env("1/3", None, {"JOB_COMPLETION_INDEX": "2"}) == Shard(1, 3)
-    assert shard_from_env(None, 3, {"JOB_COMPLETION_INDEX": "2"}) == Shard(3, 3)
-    assert shard_from_env(None, None, {"JOB_COMPLETION_INDEX": "0", "IMGAUDIT_SHARDS": "2"}
-                          ) == Shard(1, 2)
-    assert shard_from_env(None, None, {"IMGAUDIT_SHARD": "2/2"}) == Shard(2, 2)
-    assert shard_from_env(None, None, {"JOB_COMPLETION_INDEX": "1"}) is None
-    with pytest.raises(UsageError):
-        shard_from_env(None, 2, {})
-    with pytest.raises(UsageError):
-        shard_from_env(None, 2, {"JOB_COMPLETION_INDEX": "2"})
-
-
-def test_shards_cover_every_key_once_and_balance() -> None:
-    keys = [f"sha256:{os.urandom(32).hex()}" for _ in range(4000)]
-    shards = [Shard(k, 4) for k in range(1, 5)]
-    owners = [[s for s in shards if s.owns(key)] for key in keys]
-    assert all(len(o) == 1 for o in owners)
-    sizes = Counter(o[0].index for o in owners)
-    assert min(sizes.values()) > 850, sizes  # 1000 expected each; 850 is 5 sigma away
-
-
-def test_created_times_compare_across_formats() -> None:
-    order = ["", "2024-01-01T00:00:00Z", "2024-02-01T00:00:00+00:00",
-             "2024-03-01T12:00:00.123456789Z", "2024-03-01T12:00:00.5Z"]
-    assert sorted(order, key=_when) == order
-    assert _when("garbage") == _when("")
