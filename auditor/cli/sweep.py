@@ -5,6 +5,7 @@ the sweep could not run; 130 interrupted)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import signal
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -44,21 +45,30 @@ MAX_SOCKET_TIMEOUT = 30.0
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, a Kubernetes pod deleted) stops a sweep as Ctrl-C does:
-    running audits get a moment to finish, everything recorded stays."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
+def _interrupts() -> Iterator[None]:
+    """Ctrl-C, or SIGTERM (a CI job cancelled, a Kubernetes pod deleted), stops a sweep: running
+    audits get a moment to finish, everything recorded stays. A second one ends the process at
+    once with exit 130, wherever it is (every result recorded so far is committed already)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if received:
+            os.write(2, b"imgaudit: interrupted again: stopped at once\n")
+            os._exit(EXIT_INTERRUPTED)
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not received:  # once interrupted, a further signal still means "stop at once"
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -184,14 +194,23 @@ def sweep_command(
                                 timeout=min(timeout, MAX_SOCKET_TIMEOUT), retries=retries)
         progress: Progress
         with SweepStore.open(db) as store, _layer_cache(no_cache) as cache, client, \
-                progress_for(quiet) as progress, _sigterm_as_interrupt():
+                progress_for(quiet) as progress, _interrupts():
             summary = sweep(client, store, options, cache=cache, progress=progress)
         _summarize(summary, db, shlex.join(["imgaudit", *sys.argv[1:]]))
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) before the sweep began, or again while it ended (the sweep
         # answers the first one itself); typer would swallow it. Every recorded result is saved.
         typer.echo("imgaudit: interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _end_interrupted()
     if summary.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        _end_interrupted()
     raise typer.Exit(EXIT_ERROR if summary.failed else EXIT_OK)
+
+
+def _end_interrupted() -> NoReturn:
+    """Exit 130 now, with every result committed and the summary written: the interpreter's
+    shutdown (which waits for stalled threads and then puts SIGINT back to its default) is
+    skipped, so that a further Ctrl-C can neither delay the end nor kill it by a signal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
