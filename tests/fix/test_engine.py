@@ -85,11 +85,8 @@ def tags() -> Iterator[list[str]]:
 
 
 def prepare(name: str, scratch: Path) -> Path:
-    """The fixture's context as fixtures/build.py prepares it. Debian's busybox 1.35 has no
-    `nc -k`, so the fixtures' little servers listen with `-ll` here, to answer at all."""
+    """The fixture's context as fixtures/build.py prepares it."""
     context: Path = _fixture_builder().prepare_context(name, scratch)
-    for script in context.glob("*.sh"):
-        script.write_text(script.read_text().replace("nc -lk ", "nc -ll "))
     return context
 
 
