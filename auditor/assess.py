@@ -125,8 +125,9 @@ def run(
     practices = [
         dataclasses.replace(p, weight=policy.weights.get(p.id, p.weight)) for p in PRACTICES
     ]
-    total, grade, practice_results, findings = score(results, practices, policy.score_base)
-    return ImageReport(image, results, practice_results, findings, total, grade, notices=notices)
+    total, grade, practice_results, findings, cap = score(results, practices, policy.score_base)
+    return ImageReport(image, results, practice_results, findings, total, grade, notices=notices,
+                       cap=cap)
 
 
 def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from auditor.formats.facts import (
     LEVELS,
     Standing,
     delta,
+    describe_cap,
     describe_counts,
     describe_delta,
     standing,
@@ -68,7 +69,8 @@ def _finding(item: ImageReport, scored: ScoredFinding) -> str:
 
 def _summary(item: ImageReport) -> str:
     reference = item.image.reference
-    summary = (f"{reference}: score {item.score}/100, grade {item.grade}; rules: "
+    capped = f" ({describe_cap(item.cap)})" if item.cap is not None else ""
+    summary = (f"{reference}: score {item.score}/100, grade {item.grade}{capped}; rules: "
                f"{describe_counts(item)}")
     skipped = [f"{r.rule.id} {r.status.value} ({r.note})" for r in item.results
                if r.status in (Status.SKIP, Status.IGNORED)]

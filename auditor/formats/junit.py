@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 
-from auditor.formats.facts import delta, practice_names, slug
+from auditor.formats.facts import delta, describe_cap, practice_names, slug
 from auditor.model.findings import Status
 from auditor.model.image import Origin
 from auditor.model.report import ImageReport, Report, RuleResult, ScoredFinding
@@ -100,6 +100,7 @@ def _properties(suite: ET.Element, item: ImageReport) -> None:
         ("image.id", image.id),
         ("score", str(item.score)),
         ("grade", item.grade),
+        *([("score.cap", describe_cap(item.cap))] if item.cap is not None else []),
         ("size", f"{image.size} ({human_size(image.size)})"),
         ("layers", str(len(image.layers))),
     ]

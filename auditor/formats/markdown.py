@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from auditor.formats.facts import (
     Standing,
     delta,
+    describe_cap,
     of_standing,
 )
 from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
@@ -81,6 +82,9 @@ def _header(item: ImageReport) -> list[str]:
         layers += f" {signed(change.layers)}"
     lines.append(_table(("Score", "Size", "Layers", "Base image"),
                         [(score, size, layers, escape(image.boundary.evidence))]))
+    if item.cap is not None:
+        lines += ["", f"**Score {escape(describe_cap(item.cap))}.** A critical finding holds the "
+                      "score under the pass line, whatever else the image does right."]
     if change is not None:
         lines += ["", f"Against baseline {escape(change.reference)}: **{change.new} new**, "
                       f"{change.known} known, {change.resolved} resolved finding(s)."]

@@ -7,7 +7,7 @@ import textwrap
 
 from tabulate import tabulate
 
-from auditor.formats.facts import Standing, delta, describe_delta, of_standing
+from auditor.formats.facts import Standing, delta, describe_cap, describe_delta, of_standing
 from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
 from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.units import human_size
@@ -120,6 +120,8 @@ def _image(item: ImageReport, paint: _Paint) -> str:
     ]
     lines += ["", tabulate(practices, headers=("#", "practice", "status", "findings", "points"),
                            tablefmt="simple")]
+    if item.cap is not None:
+        lines.append(paint(f"score {describe_cap(item.cap)}", "1;31"))
     for title, group in (
         ("Findings", of_standing(item, Standing.SCORED)),
         ("Base image findings (not scored)", of_standing(item, Standing.BASE)),

@@ -95,7 +95,7 @@ def test_one_case_per_rule_named_by_id_and_title(sample: Report) -> None:
     assert [c.get("name") for c in cases] == [f"{r.rule.id} {r.rule.title}" for r in item.results]
     classes = {c.get("name", "").split()[0]: c.get("classname") for c in cases}
     assert classes["IA201"] == "imgaudit.non-root-user"
-    assert classes["IA1101"] == "imgaudit.no-secrets-in-image-metadata"
+    assert classes["IA1101"] == "imgaudit.no-secrets-in-the-image"
 
 
 def test_outcomes_carry_findings_fixes_and_reasons(sample: Report) -> None:
