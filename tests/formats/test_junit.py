@@ -106,7 +106,7 @@ def test_outcomes_carry_findings_fixes_and_reasons(sample: Report) -> None:
     assert "config.Env: API_TOKEN=********" in (failure.text or "")
     assert "fix: Remove the ENV" in (failure.text or "")
     assert "[new]" in (failure.text or "")
-    assert failure.get("message", "").startswith("fail: 1 finding(s): Env API_TOKEN")
+    assert failure.get("message", "").startswith("fail: 1 finding: Env API_TOKEN")
     warning = cases["IA601"].find("failure")
     assert warning is not None and warning.get("type") == "medium"
     assert warning.get("message", "").startswith("warn: ")
