@@ -107,6 +107,15 @@ def describe_delta(change: Delta) -> str:
     )
 
 
+_DIGEST = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
+
+
+def short_digests(text: str) -> str:
+    """Every 64-hex digest (a layer, a `COPY dir:...` source) cut to its first 12 hex, as
+    `docker images` shows an ID: for the human formats; JSON and SARIF keep them whole."""
+    return _DIGEST.sub(r"\1", text)
+
+
 def describe_cap(cap: ScoreCap) -> str:
     """'capped at 59 by 2 critical findings (IA401, IA1102): the practices alone give 70, -11'."""
     what = f"{cap.findings} critical finding{'s' if cap.findings != 1 else ''}"

@@ -12,6 +12,7 @@ from auditor.formats.facts import (
     describe_cap,
     describe_counts,
     describe_delta,
+    short_digests,
     standing,
 )
 from auditor.model.findings import Finding, Status
@@ -106,4 +107,5 @@ def render(report: Report) -> str:
     # stable: within equal cost, each image's own (costliest-first) order, images in turn
     findings.sort(key=lambda pair: (-pair[1].points, -pair[1].finding.severity))
     lines += [_finding(item, s) for item, s in findings]
-    return "".join(line + "\n" for line in lines)
+    # digests cut to 12 hex, as a person reads them; the JSON and SARIF reports keep them whole
+    return "".join(short_digests(line) + "\n" for line in lines)
