@@ -16,6 +16,7 @@ from auditor.model.policy import Policy
 from auditor.model.report import ImageReport, Novelty, Report, RuleResult
 from auditor.rules import PRACTICES, Rule
 from auditor.scoring import score, status_for
+from auditor.units import plural
 
 
 def _finding(image: Image, rule: Rule, flag: Flag, policy: Policy,
@@ -86,7 +87,7 @@ def check(
     passes = [v.evidence for v in verdicts if isinstance(v, Passed)]
     scored = own + (base if policy.score_base else ())
     accepted = tuple(waived)
-    waived_note = f"{len(accepted)} finding(s) waived" if accepted else ""
+    waived_note = f"{plural(len(accepted), 'finding')} waived" if accepted else ""
     if scored:
         return RuleResult(info, status_for(scored), own, base, note=waived_note, waived=accepted)
     if accepted:
@@ -96,7 +97,7 @@ def check(
         note = "waived: " + "; ".join(reasons)
         return RuleResult(info, Status.IGNORED, own, base, note=note, waived=accepted)
     if base:
-        note = f"{len(base)} finding(s) in the base image, not scored"
+        note = f"{plural(len(base), 'finding')} in the base image, not scored"
         return RuleResult(info, Status.PASS, own, base, note=note)
     if passes:
         return RuleResult(info, Status.PASS, note="; ".join(passes))
@@ -125,8 +126,9 @@ def run(
     practices = [
         dataclasses.replace(p, weight=policy.weights.get(p.id, p.weight)) for p in PRACTICES
     ]
-    total, grade, practice_results, findings = score(results, practices, policy.score_base)
-    return ImageReport(image, results, practice_results, findings, total, grade, notices=notices)
+    total, grade, practice_results, findings, cap = score(results, practices, policy.score_base)
+    return ImageReport(image, results, practice_results, findings, total, grade, notices=notices,
+                       cap=cap)
 
 
 def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
@@ -157,7 +159,7 @@ def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
                 if counts(s) and s.novelty is not Novelty.KNOWN
                 and s.finding.severity >= threshold
             ]
-            what = "new finding(s)"
+            what = "new finding"
         elif policy.fail_on is not None:
             threshold = policy.fail_on
             over = [
@@ -166,13 +168,14 @@ def policy_failures(report: Report, policy: Policy) -> tuple[str, ...]:
                 and s.finding.waiver is None
                 and (s.finding.origin is Origin.OWN or policy.score_base)
             ]
-            what = "finding(s)"
+            what = "finding"
         else:
             continue
         if over:
             worst = max(s.finding.severity for s in over)
             reasons.append(
-                f"{ref}: {len(over)} {what} at or above {threshold.label} (worst: {worst.label})"
+                f"{ref}: {plural(len(over), what)} at or above {threshold.label} "
+                f"(worst: {worst.label})"
             )
     return tuple(reasons)
 

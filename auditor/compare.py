@@ -18,6 +18,7 @@ from auditor.model.report import (
     PracticeChange,
     ScoredFinding,
 )
+from auditor.units import plural
 
 # A rule with one of these statuses did not judge the image: its baseline findings are neither
 # resolved nor removed (the rule was skipped by --no-content, ignored, waived, or crashed).
@@ -198,8 +199,8 @@ def diff_failures(
         over = [s for s in change.added if s.finding.severity >= fail_on]
         if over:
             worst = max(s.finding.severity for s in over)
-            reasons.append(f"{ref}: {len(over)} added finding(s) at or above {fail_on.label} "
-                           f"(worst: {worst.label})")
+            reasons.append(f"{ref}: {plural(len(over), 'added finding')} at or above "
+                           f"{fail_on.label} (worst: {worst.label})")
     if max_score_drop is not None and -change.score_change > max_score_drop:
         reasons.append(f"{ref}: score dropped by {-change.score_change} "
                        f"({change.old.score} -> {change.new.score}), "

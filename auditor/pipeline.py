@@ -21,7 +21,7 @@ from auditor.model.image import Image
 from auditor.model.policy import Policy
 from auditor.model.report import AuditFailure, ImageReport
 from auditor.rules import ALL_RULES, PRACTICES, Rule, prepare
-from auditor.scoring import GRADES, SEVERITY_SHARE
+from auditor.scoring import CRITICAL_CAP, GRADES, SEVERITY_SHARE
 from auditor.version import __version__
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def ruleset_version(policy: Policy | None = None, content: bool = True) -> str:
         "practices": [[p.id, p.name, p.weight] for p in PRACTICES],
         "shares": sorted([s.label, share] for s, share in SEVERITY_SHARE.items()),
         "grades": [list(g) for g in GRADES],
+        "critical_cap": CRITICAL_CAP,
         "policy": settings,
         "content": content,
     }

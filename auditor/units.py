@@ -1,4 +1,4 @@
-"""Byte counts, and changes, as people read and write them."""
+"""Byte counts, changes and counted things, as people read and write them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ def human_size(size: int | float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
+
+
+def plural(count: int, noun: str, many: str = "") -> str:
+    """'1 layer', '3 layers', '0 findings'; `many` for a noun whose plural is not noun + s."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"
 
 
 def signed(change: int, show: Callable[[int], str] = str) -> str:

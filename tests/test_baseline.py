@@ -150,9 +150,9 @@ def test_cli_baseline_marks_regressions(cli_env: dict[str, str], tmp_path: Path)
     delta_score = counted.score - good_image.score
     line = next(x for x in done.stderr.splitlines() if "vs baseline" in x)
     assert f"score {counted.score} (F) {delta_score:+d} vs baseline, " in line
-    assert f"{len(counted.fingerprints)} new, 0 resolved finding(s)" in line
+    assert f"{len(counted.fingerprints)} new, 0 resolved findings" in line
     assert re.search(rf"{counted.layers} layers \(\+{counted.layers - good_image.layers}\)", line)
-    assert "policy failed" in done.stderr and "new finding(s)" in done.stderr
+    assert "policy failed" in done.stderr and "new finding" in done.stderr
     # The bad image against its own report: nothing new, the gate passes.
     again = imgaudit(BAD, "--baseline", str(bad_report), "--fail-on-new", "--fail-on", "low",
                      env=cli_env)
@@ -191,7 +191,7 @@ def test_cli_policy_file_fail_on_new_without_a_baseline_gates_every_finding(
     assert run(BAD, "-f", "json", "-o", str(own)).returncode == 1
     assert run(BAD, "--baseline", str(own)).returncode == 0
     off = run(BAD, "--baseline", str(own), "--no-fail-on-new")
-    assert off.returncode == 1 and "finding(s) at or above high" in off.stderr
+    assert off.returncode == 1 and "findings at or above high" in off.stderr
 
 
 def test_cli_bad_baseline_is_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -244,7 +244,7 @@ def test_fail_on_new_fails_on_new_findings_at_the_threshold() -> None:
     before = report(good().configured(ExposedPorts=None))  # IA701, low
     after = report(good().configured(ExposedPorts=None, WorkingDir=""))  # + IA601, medium
     (reason,) = _gate(after, snapshot(before))
-    assert "1 new finding(s) at or above low (worst: medium)" in reason
+    assert "1 new finding at or above low (worst: medium)" in reason
     assert _gate(after, snapshot(before), fail_on=Severity.HIGH) == ()
     assert _gate(after, snapshot(before), fail_on=Severity.MEDIUM)
 
@@ -254,7 +254,7 @@ def test_unmatched_image_is_all_new() -> None:
     (compared,) = compare([item, _item("x:1")], of(old("a:1"), old("b:1")))[:1]
     assert compared.baseline is None
     reasons = policy_failures(Report((compared,)), Policy(fail_on_new=True))
-    assert reasons and "new finding(s)" in reasons[0]
+    assert reasons and "new findings" in reasons[0]
 
 
 def test_fail_under_with_a_baseline_fails_only_on_a_lower_score() -> None:

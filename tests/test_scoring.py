@@ -4,17 +4,18 @@ denominator, a practice never loses more than its weight, and grades follow the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import MappingProxyType
 
 import pytest
 
 from auditor.assess import run as run_rules
-from auditor.model.findings import Finding, Flag, Severity, Status
+from auditor.model.findings import Finding, Flag, Severity, Status, Waiver
 from auditor.model.image import Image, Origin
 from auditor.model.policy import Limits, Policy
 from auditor.model.report import ImageReport
 from auditor.rules import ALL_RULES, PRACTICES
 from auditor.rules.registry import Verdict, rule
-from auditor.scoring import GRADES, grade_for, score, status_for
+from auditor.scoring import CRITICAL_CAP, GRADES, PASS_LINE, grade_for, score, status_for
 from tests.support.factory import (
     ImageSpec,
     bad,
@@ -31,9 +32,11 @@ WEIGHTS = {p.id: p.weight for p in PRACTICES}
 
 
 def assert_explained(item: ImageReport, score_base: bool = False) -> None:
-    """100 - score is the sum of the points each finding cost, within rounding."""
+    """100 - score is the sum of the points each finding cost, and those the cap took beyond
+    them, within rounding."""
     points = sum(s.points for s in item.findings)
-    assert abs((100 - item.score) - points) <= 0.5 + 0.01 * len(item.findings)
+    capped = item.cap.points if item.cap is not None else 0
+    assert abs((100 - item.score) - points - capped) <= 0.5 + 0.01 * len(item.findings)
     assert abs(sum(p.points_lost for p in item.practices) - points) <= 0.01 * len(item.findings)
     for scored in item.findings:
         if scored.points:
@@ -85,12 +88,13 @@ def test_one_high_finding_costs_its_practice_weight() -> None:
 
 
 def test_a_practice_never_loses_more_than_its_weight() -> None:
+    # Six secret build arguments (IA502, of the secrets group, 11), none a recognised token.
     spec = good().adding(*[nop(f"ARG TOKEN{n}=abc123secret{n}") for n in range(6)])
     item = report(spec)
-    practice = next(p for p in item.practices if p.practice.id == 5)
+    practice = next(p for p in item.practices if p.practice.id == 11)
     assert practice.findings == 6
-    assert practice.points_lost == pytest.approx(WEIGHTS[5], abs=0.03)
-    assert item.score == 100 - WEIGHTS[5]
+    assert practice.points_lost == pytest.approx(WEIGHTS[11], abs=0.03)
+    assert item.score == 100 - WEIGHTS[11] and item.cap is None
 
 
 def test_shares_follow_severity() -> None:
@@ -189,6 +193,59 @@ def test_grades(value: int, grade: str) -> None:
 
 
 def test_nothing_judged_scores_full_marks() -> None:
-    total, grade, practices, findings = score((), PRACTICES)
-    assert (total, grade, findings) == (100, "A", ())
+    total, grade, practices, findings, cap = score((), PRACTICES)
+    assert (total, grade, findings, cap) == (100, "A", (), None)
     assert {p.status for p in practices} == {Status.SKIP}
+
+
+# A GitHub token in the image's own ENV: a critical finding (IA1101).
+LEAKED = "DEPLOY_TOKEN=ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"
+
+
+def leaking() -> ImageSpec:
+    return good().configured(Env=[*good().config["Env"], LEAKED])
+
+
+def test_a_critical_finding_caps_the_score_under_the_pass_line() -> None:
+    item = report(leaking())
+    (critical,) = [s for s in item.findings if s.finding.severity is Severity.CRITICAL]
+    assert critical.rule.id == "IA1101" and critical.points == WEIGHTS[11]
+    assert item.cap is not None
+    assert (item.cap.limit, item.cap.uncapped, item.cap.rules) == (
+        CRITICAL_CAP, 100 - WEIGHTS[11], ("IA1101",))
+    assert item.cap.points == 100 - WEIGHTS[11] - CRITICAL_CAP
+    assert (item.score, item.grade) == (CRITICAL_CAP, "F")
+    assert item.score < PASS_LINE and grade_for(PASS_LINE) != "F"
+    assert_explained(item)
+
+
+def test_a_cap_under_which_the_score_already_is_takes_no_point() -> None:
+    spec = bad().configured(Env=[*bad().config["Env"], LEAKED])
+    uncapped = report(spec)
+    assert uncapped.cap is not None and uncapped.cap.uncapped < CRITICAL_CAP
+    assert uncapped.cap.points == 0 and uncapped.score == uncapped.cap.uncapped
+
+
+def test_high_findings_do_not_cap() -> None:
+    item = report(good().configured(Env=[*good().config["Env"], "DB_PASSWORD=hunter2-x"]))
+    assert item.cap is None and item.score == 100 - WEIGHTS[11]
+
+
+@pytest.mark.parametrize("policy", [
+    pytest.param(Policy(waivers=(Waiver(rule="IA1101", reason="a test token"),)), id="waived"),
+    pytest.param(Policy(severities=MappingProxyType({"IA1101": Severity.HIGH})),
+                 id="severity-lowered"),
+    pytest.param(Policy(weights=MappingProxyType({11: 0})), id="practice-unweighted"),
+    pytest.param(Policy(ignore=frozenset({"IA1101"})), id="ignored"),
+])
+def test_a_critical_finding_that_is_not_scored_does_not_cap(policy: Policy) -> None:
+    item = report(leaking(), policy)
+    assert item.cap is None and item.score >= PASS_LINE
+
+
+def test_a_base_image_critical_finding_caps_only_when_the_base_is_scored() -> None:
+    base = (*base_steps()[:-1], nop(f"ENV {LEAKED}"), base_steps()[-1])
+    spec = ImageSpec(base=base).configured(Env=[*good().config["Env"], LEAKED])
+    assert report(spec).cap is None and report(spec).score == 100
+    scored = report(spec, Policy(score_base=True))
+    assert scored.cap is not None and scored.score == CRITICAL_CAP

@@ -48,7 +48,7 @@ from auditor.config import load_policy
 from auditor.formats import RENDERERS
 from auditor.formats.facts import delta
 from auditor.model.report import ImageReport, Report
-from auditor.units import human_size, signed
+from auditor.units import human_size, plural, signed
 
 
 def _headline(item: ImageReport) -> str:
@@ -59,11 +59,11 @@ def _headline(item: ImageReport) -> str:
     if change is None:
         scored = [s for s in item.findings if s.points > 0]
         return (f"{image.reference}: score {item.score} ({item.grade}), "
-                f"{len(scored)} scored finding(s), {human_size(image.size)}{located}")
+                f"{plural(len(scored), 'scored finding')}, {human_size(image.size)}{located}")
     return (f"{image.reference}: score {item.score} ({item.grade}) "
             f"{signed(change.score)} vs baseline, {change.new} new, "
-            f"{change.resolved} resolved finding(s), {human_size(image.size)} "
-            f"({signed(change.size, human_size)}), {len(image.layers)} layers "
+            f"{plural(change.resolved, 'resolved finding')}, {human_size(image.size)} "
+            f"({signed(change.size, human_size)}), {plural(len(image.layers), 'layer')} "
             f"({signed(change.layers)}){located}")
 
 
@@ -97,6 +97,10 @@ def audit_command(
     )] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No summary lines on stderr (errors are still shown).",
+    )] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Table: every finding's full evidence (whole digests) and fix, "
+        "instead of one line each with the fixes and shared causes listed once.",
     )] = False,
     color: Annotated[bool | None, typer.Option(
         "--color/--no-color", help="Colour the table on stdout (default: on a terminal, "
@@ -153,7 +157,7 @@ def audit_command(
     report = audit(images, policy=policy, content=not no_content, base=base,
                    use_cache=not no_cache, baseline=previous, registry=registry,
                    dockerfiles=[source] * len(images) if source is not None else ())
-    written = write_outputs(report, outputs, color=use_color(color))
+    written = write_outputs(report, outputs, color=use_color(color), verbose=verbose)
     for item in report.images:
         warning, _ = dockerfile_lines(item)
         if warning:

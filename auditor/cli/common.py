@@ -50,12 +50,15 @@ app = typer.Typer(
 
 
 def report_problems(report: Report) -> bool:
-    """An error line for each image that could not be audited and each rule that crashed;
-    whether there was any (the command then exits 2)."""
+    """An error line for each failure and each rule that crashed; whether there was any (the
+    command then exits 2). Images that failed alike (an engine that is down) share one line."""
     from auditor.assess import rule_errors
 
+    alike: dict[tuple[str, str], list[str]] = {}
     for failure in report.failures:
-        fail(f"{failure.reference}: {failure.message}", failure.hint)
+        alike.setdefault((failure.message, failure.hint), []).append(failure.reference)
+    for (message, hint), references in alike.items():
+        fail(f"{', '.join(dict.fromkeys(references))}: {message}", hint)
     errors = rule_errors(report)
     for line in errors:
         fail(line, "this is a bug in imgaudit; please report it")

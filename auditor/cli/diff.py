@@ -37,6 +37,7 @@ from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
 from auditor.config import load_policy, read_option
 from auditor.formats.diff import render_diff
+from auditor.units import plural
 
 _TARGET_HELP = "NAME[:TAG], IMAGE_ID, NAME@sha256:..., docker-archive:PATH[:REF] or oci:DIR[:REF]"
 
@@ -108,7 +109,7 @@ def diff_command(
         raise typer.Exit(EXIT_ERROR)
     typer.echo(
         f"imgaudit: diff {old.image.reference} -> {new.image.reference}: score {old.score} -> "
-        f"{new.score}, {len(change.added)} finding(s) added, {len(change.removed)} removed"
+        f"{new.score}, {plural(len(change.added), 'finding')} added, {len(change.removed)} removed"
         f"{located}",
         err=True,
     )

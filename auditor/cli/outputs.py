@@ -5,6 +5,7 @@ and the others still written."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,12 +64,21 @@ def use_color(flag: bool | None) -> bool:
     return sys.stdout.isatty()
 
 
-def write_outputs(report: Report, outputs: Sequence[Output], *, color: bool) -> bool:
+def terminal_width() -> int:
+    """Columns for text on standard output: COLUMNS, else the terminal's, else 100."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def write_outputs(report: Report, outputs: Sequence[Output], *, color: bool,
+                  verbose: bool = False) -> bool:
     """Renders and writes every output; False when a file could not be written (each such
-    failure is one error line). Only standard output is ever coloured."""
+    failure is one error line). Only standard output is ever coloured, and folded to the
+    terminal's width (a file gets the table's default width)."""
     written = True
     for out in outputs:
-        text = render(report, out.fmt, color=color and out.path is None)
+        to_stdout = out.path is None
+        text = render(report, out.fmt, color=color and to_stdout,
+                      width=terminal_width() if to_stdout else None, verbose=verbose)
         written = emit(text, out.path, f"{out.fmt} report") and written
     return written
 

@@ -19,8 +19,8 @@ RENDERERS: dict[str, str] = {
     "markdown": "markdown",
     "github": "github",
 }
-# Formats that can colour their text for a terminal.
-_COLOURED = frozenset({"table"})
+# Formats that can colour their text for a terminal, fold it to its width and be verbose.
+_TERMINAL = frozenset({"table"})
 
 SWEEP_RENDERERS: dict[str, str] = {
     "table": "sweep_table",
@@ -39,11 +39,17 @@ def _unknown(fmt: str, known: Iterable[str]) -> UsageError:
     return UsageError(f"unknown format {fmt!r}", hint="choose from " + ", ".join(known))
 
 
-def render(report: Report, fmt: str, *, color: bool = False) -> str:
+def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None,
+           verbose: bool = False) -> str:
+    """The report as `fmt`; the table also coloured, folded to `width` columns (None: its
+    default) and with every finding's full evidence when `verbose`."""
     if fmt not in RENDERERS:
         raise _unknown(fmt, RENDERERS)
-    if color and fmt in _COLOURED:
-        return _renderer(RENDERERS[fmt])(report, color=True)
+    if fmt in _TERMINAL:
+        options: dict[str, object] = {"color": color, "verbose": verbose}
+        if width is not None:
+            options["width"] = width
+        return _renderer(RENDERERS[fmt])(report, **options)
     return _renderer(RENDERERS[fmt])(report)
 
 

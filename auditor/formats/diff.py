@@ -13,7 +13,7 @@ from auditor.formats.facts import source_document
 from auditor.formats.markdown import escape, located, markdown_cell
 from auditor.formats.table import finding_cell, wrap
 from auditor.model.report import ImageDiff, ImageReport, ScoredFinding
-from auditor.units import human_size, signed
+from auditor.units import human_size, plural, signed
 
 DIFF_SCHEMA_VERSION = 1
 
@@ -164,7 +164,7 @@ def render_markdown(change: ImageDiff) -> str:
         f"## imgaudit diff: {escape(old)} → {escape(new)}", "",
         f"Score {change.old.score} ({change.old.grade}) → **{change.new.score} "
         f"({change.new.grade})**, {signed(change.score_change)}; "
-        f"{len(change.added)} finding(s) added, {len(change.removed)} removed.", "",
+        f"{plural(len(change.added), 'finding')} added, {len(change.removed)} removed.", "",
         "| | old | new | change |", "|---|---|---|---|",
         *(f"| {what} | {escape(a)} | {escape(b)} | {escape(c)} |"
           for what, a, b, c in _measures(change)[2:]),

@@ -11,7 +11,7 @@ from typing import Any
 
 from auditor.model.findings import STATUS_ORDER, Severity, SourceLocation, Status
 from auditor.model.image import Origin
-from auditor.model.report import ImageReport, Novelty, ScoredFinding
+from auditor.model.report import ImageReport, Novelty, ScoreCap, ScoredFinding
 from auditor.units import human_size, signed
 
 
@@ -105,6 +105,31 @@ def describe_delta(change: Delta) -> str:
         f"{signed(change.size, human_size)}, layers {signed(change.layers)}; {change.new} new, "
         f"{change.known} known, {change.resolved} resolved"
     )
+
+
+_DIGEST = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
+
+
+def short_digests(text: str) -> str:
+    """Every 64-hex digest (a layer, a `COPY dir:...` source) cut to its first 12 hex, as
+    `docker images` shows an ID: for the human formats; JSON and SARIF keep them whole."""
+    return _DIGEST.sub(r"\1", text)
+
+
+def describe_cap(cap: ScoreCap) -> str:
+    """'capped at 59 by 2 critical findings (IA401, IA1102): the practices alone give 70, -11'."""
+    what = f"{cap.findings} critical finding{'s' if cap.findings != 1 else ''}"
+    taken = f", -{cap.points}" if cap.points else ", already under the cap"
+    return (f"capped at {cap.limit} by {what} ({', '.join(cap.rules)}): the practices alone "
+            f"give {cap.uncapped}{taken}")
+
+
+def cap_document(cap: ScoreCap | None) -> dict[str, Any] | None:
+    """The cap as the JSON reports give it."""
+    if cap is None:
+        return None
+    return {"limit": cap.limit, "uncapped_score": cap.uncapped, "points": cap.points,
+            "rules": list(cap.rules), "findings": cap.findings, "reason": describe_cap(cap)}
 
 
 # critical/high break a build, medium is worth a look, low and info are advice.

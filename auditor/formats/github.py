@@ -9,8 +9,10 @@ from auditor.formats.facts import (
     LEVELS,
     Standing,
     delta,
+    describe_cap,
     describe_counts,
     describe_delta,
+    short_digests,
     standing,
 )
 from auditor.model.findings import Finding, Status
@@ -68,7 +70,8 @@ def _finding(item: ImageReport, scored: ScoredFinding) -> str:
 
 def _summary(item: ImageReport) -> str:
     reference = item.image.reference
-    summary = (f"{reference}: score {item.score}/100, grade {item.grade}; rules: "
+    capped = f" ({describe_cap(item.cap)})" if item.cap is not None else ""
+    summary = (f"{reference}: score {item.score}/100, grade {item.grade}{capped}; rules: "
                f"{describe_counts(item)}")
     skipped = [f"{r.rule.id} {r.status.value} ({r.note})" for r in item.results
                if r.status in (Status.SKIP, Status.IGNORED)]
@@ -104,4 +107,5 @@ def render(report: Report) -> str:
     # stable: within equal cost, each image's own (costliest-first) order, images in turn
     findings.sort(key=lambda pair: (-pair[1].points, -pair[1].finding.severity))
     lines += [_finding(item, s) for item, s in findings]
-    return "".join(line + "\n" for line in lines)
+    # digests cut to 12 hex, as a person reads them; the JSON and SARIF reports keep them whole
+    return "".join(short_digests(line) + "\n" for line in lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auditor.formats.facts import delta, source_document
+from auditor.formats.facts import cap_document, delta, source_document
 from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.naming import platform
 
@@ -67,6 +67,7 @@ def image_document(item: ImageReport) -> dict[str, Any]:
         "platform": platform(image) or None,
         "score": item.score,
         "grade": item.grade,
+        "cap": cap_document(item.cap),
         "size": image.size,
         "own_size": image.own_size,
         "compressed_sizes": image.compressed_sizes,

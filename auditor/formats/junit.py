@@ -8,11 +8,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 
-from auditor.formats.facts import delta, practice_names, slug
+from auditor.formats.facts import delta, describe_cap, practice_names, slug
 from auditor.model.findings import Status
 from auditor.model.image import Origin
 from auditor.model.report import ImageReport, Report, RuleResult, ScoredFinding
-from auditor.units import human_size, signed
+from auditor.units import human_size, plural, signed
 
 # Characters XML 1.0 cannot hold, even escaped.
 _INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -79,7 +79,7 @@ def _case(suite: ET.Element, item: ImageReport, result: RuleResult, practice: st
             worst = max((s.finding.severity for s in scored), default=info.severity)
             first = scored[0].finding.message if scored else result.note
             # the status leads: a CI reader (and a test) tells warn from fail without the type
-            message = f"{result.status.value}: {len(result.findings)} finding(s): {first}"
+            message = f"{result.status.value}: {plural(len(result.findings), 'finding')}: {first}"
             _element(case, "failure", text, message=message, type=worst.label,
                      **_place(scored))
         case Status.SKIP:
@@ -100,6 +100,7 @@ def _properties(suite: ET.Element, item: ImageReport) -> None:
         ("image.id", image.id),
         ("score", str(item.score)),
         ("grade", item.grade),
+        *([("score.cap", describe_cap(item.cap))] if item.cap is not None else []),
         ("size", f"{image.size} ({human_size(image.size)})"),
         ("layers", str(len(image.layers))),
     ]

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from auditor.formats.facts import (
     Standing,
     delta,
+    describe_cap,
     of_standing,
+    short_digests,
 )
 from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
 from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
-from auditor.units import human_size, signed
+from auditor.units import human_size, plural, signed
 
 STATUS: dict[Status, str] = {
     Status.PASS: "✅ pass",
@@ -81,9 +83,12 @@ def _header(item: ImageReport) -> list[str]:
         layers += f" {signed(change.layers)}"
     lines.append(_table(("Score", "Size", "Layers", "Base image"),
                         [(score, size, layers, escape(image.boundary.evidence))]))
+    if item.cap is not None:
+        lines += ["", f"**Score {escape(describe_cap(item.cap))}.** A critical finding holds the "
+                      "score under the pass line, whatever else the image does right."]
     if change is not None:
         lines += ["", f"Against baseline {escape(change.reference)}: **{change.new} new**, "
-                      f"{change.known} known, {change.resolved} resolved finding(s)."]
+                      f"{change.known} known, {plural(change.resolved, 'resolved finding')}."]
     if image.history_note:
         lines += ["", f"History: {escape(image.history_note)}"]
     if not image.content_read:
@@ -179,4 +184,5 @@ def render(report: Report) -> str:
         hint = f" Hint: {escape(failure.hint)}." if failure.hint else ""
         parts.append(f"### 💥 {escape(failure.reference)}: could not audit\n\n"
                      f"{escape(failure.message)}.{hint}")
-    return "\n\n".join(parts) + "\n"
+    # digests cut to 12 hex, as a person reads them; the JSON and SARIF reports keep them whole
+    return short_digests("\n\n".join(parts)) + "\n"

@@ -13,7 +13,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from auditor.formats.facts import LEVELS, Standing, camel, delta, practice_names, standing
+from auditor.formats.facts import (
+    LEVELS,
+    Standing,
+    camel,
+    cap_document,
+    delta,
+    practice_names,
+    standing,
+)
 from auditor.model.findings import RuleInfo, Severity, Status
 from auditor.model.image import Image
 from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
@@ -211,6 +219,7 @@ def _image_properties(item: ImageReport) -> dict[str, Any]:
         "artifact": artifact_uri(image),
         "score": item.score,
         "grade": item.grade,
+        "cap": cap_document(item.cap),
         "size": image.size,
         "layers": len(image.layers),
         "rules": {r.rule.id: r.status.value for r in item.results},

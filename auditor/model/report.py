@@ -36,6 +36,22 @@ class PracticeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreCap:
+    """Critical findings of the image's own hold its score under the pass line, as a TLS grade
+    is capped by one critical flaw: the most the image may score, and what put the cap there."""
+
+    limit: int  # the highest score the image may have
+    uncapped: int  # the score the practices' points alone give
+    rules: tuple[str, ...]  # the rules with a scored critical finding, in report order
+    findings: int  # how many scored critical findings there are
+
+    @property
+    def points(self) -> int:
+        """The points the cap took beyond the findings' own (0 when already under it)."""
+        return max(0, self.uncapped - self.limit)
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredFinding:
     finding: Finding
     rule: RuleInfo
@@ -90,6 +106,7 @@ class ImageReport:
     baseline: BaselineImage | None = None  # the previous report's image this one is compared to
     resolved: tuple[str, ...] = ()  # baseline fingerprints no finding matches any more
     dockerfile: DockerfileMatch | None = None  # the Dockerfile findings were located on, if any
+    cap: ScoreCap | None = None  # set when a scored critical finding caps the score
 
 
 @dataclass(frozen=True, slots=True)

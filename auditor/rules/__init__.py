@@ -29,7 +29,8 @@ from auditor.rules.registry import Rule, rule
 
 __all__ = ["ALL_RULES", "PRACTICES", "Rule", "rule", "select", "wanted_files"]
 
-# Numbers 1-10 are those of PRACTICES.md; 11 groups the secrets checks. Weights sum to 100.
+# Numbers 1-10 are those of PRACTICES.md; 11 groups every secrets check, in files (IA401) and in
+# metadata (build arguments, ENV, labels, history). Weights sum to 100.
 PRACTICES: tuple[Practice, ...] = (
     Practice(1, "Lightweight base image", 10),
     Practice(2, "Non-root user", 15),
@@ -41,7 +42,7 @@ PRACTICES: tuple[Practice, ...] = (
     Practice(8, "Packages installed as non-root", 8),
     Practice(9, "No caches left", 10),
     Practice(10, "Explicit command", 8),
-    Practice(11, "No secrets in image metadata", 18),
+    Practice(11, "No secrets in the image", 18),
 )
 
 ALL_RULES: tuple[Rule, ...] = (

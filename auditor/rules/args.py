@@ -1,5 +1,6 @@
-"""Practice 5, ARG for the user name: a user created from a build argument earns credit; a build
-argument that carries a secret is persisted in history for anyone to read."""
+"""Practice 5, ARG for the user name: a user created from a build argument earns credit. And, in
+the secrets group: a build argument that carries a secret is persisted in history for anyone to
+read."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from auditor.model.image import Image
 from auditor.model.policy import Limits
 from auditor.redact import MASK, describe_step, looks_secret, secret_value_kind
 from auditor.rules.registry import Verdict, rule
+from auditor.rules.secrets import SECRETS_PRACTICE
 from auditor.rules.support import own_steps
 
 _CREATES_USER = re.compile(r"\b(adduser|useradd)\b|>>\s*/etc/passwd\b")
@@ -60,7 +62,7 @@ def user_name_hardcoded(image: Image, limits: Limits) -> Iterator[Verdict]:
 
 @rule(
     "IA502",
-    practice=5,
+    practice=SECRETS_PRACTICE,
     title="Secret passed as a build argument",
     severity=Severity.HIGH,
     rationale="Build arguments are written into the image history (`docker history`) in clear "

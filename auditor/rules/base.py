@@ -10,7 +10,7 @@ from auditor.model.image import FileKind, Image, Origin
 from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import OS_RELEASE_FILES, require_content, where
-from auditor.units import human_size
+from auditor.units import human_size, plural
 
 
 def distribution(image: Image) -> str:
@@ -47,7 +47,7 @@ def image_is_large(image: Image, limits: Limits) -> Iterator[Verdict]:
         flagged = True
         yield Flag(
             f"image is {human_size(image.size)}, over the {human_size(limits.max_size)} limit",
-            f"size {human_size(image.size)} in {len(image.layers)} layers",
+            f"size {human_size(image.size)} in {plural(len(image.layers), 'layer')}",
             origin=Origin.OWN,
         )
     if image.own_size > limits.max_own_size:
@@ -97,7 +97,8 @@ def base_is_heavy(image: Image, limits: Limits) -> Iterator[Verdict]:
             subject=Subject(SubjectKind.BASE_IMAGE),
         )
         return
-    yield Passed(f"{reference}{named}: {human_size(base_size)} in {len(base_layers)} layers")
+    yield Passed(f"{reference}{named}: {human_size(base_size)} in "
+                 f"{plural(len(base_layers), 'layer')}")
 
 
 _TOOLCHAIN = re.compile(
@@ -148,7 +149,7 @@ def build_tools_left(image: Image, limits: Limits) -> Iterator[Verdict]:
         shown = ", ".join(label for label, _ in items[:5])
         more = f" and {len(items) - 5} more" if len(items) > 5 else ""
         yield Flag(
-            f"{len(items)} build tools left in the image, from the "
+            f"{plural(len(items), 'build tool')} left in the image, from the "
             f"{'base image' if origin is Origin.BASE else 'image own layers'}",
             f"{where(image, items[0][1])}: {shown}{more}",
             layer=items[0][1],

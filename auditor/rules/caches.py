@@ -12,7 +12,7 @@ from auditor.model.image import FileKind, Image
 from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import layer_entries, require_content, still_present, where
-from auditor.units import human_size
+from auditor.units import human_size, plural
 
 LARGE_CACHE = 1_000_000
 
@@ -56,7 +56,7 @@ def _judge(image: Image, limits: Limits, pattern: re.Pattern[str], what: str
                 if cache.deleted else "")
         yield Flag(
             f"{what} left in the image: {human_size(cache.size)} reclaimable",
-            f"{where(image, number)}: {roots} ({cache.files} files, "
+            f"{where(image, number)}: {roots} ({plural(cache.files, 'file')}, "
             f"{human_size(cache.size)}){gone}",
             layer=number,
             path=cache.root,

@@ -1,5 +1,6 @@
-"""Practice 4, only necessary files: secrets, VCS metadata and build clutter the image's own
-layers added, with the step that most likely dragged them in."""
+"""Files the image's own layers added that it should not ship, with the step that most likely
+dragged them in: VCS metadata and build clutter (practice 4, only necessary files), and
+secret-bearing files (the secrets group)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from auditor.model.image import FileEntry, FileKind, Image, Layer, Origin
 from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
+from auditor.rules.secrets import SECRETS_PRACTICE
 from auditor.rules.support import (
     is_library_path,
     layer_entries,
@@ -27,6 +29,13 @@ _SECRET_FILE = re.compile(
     r"id_(rsa|dsa|ecdsa|ed25519)|[^/]*private[^/]*\.(pem|key)|[^/]+\.key|[^/]+\.(p12|pfx|jks|kdbx)|"
     r"\.npmrc|\.pypirc|\.netrc|\.git-credentials|\.aws/credentials|\.docker/config\.json|"
     r"credentials\.json|service[-_]account[^/]*\.json|\.htpasswd|\.pgpass)$"
+)
+# Files that are a credential by themselves, not files that may hold one (.env, .npmrc): private
+# keys and key stores, git and cloud credential stores. Leaked, each is a rotate-now finding.
+_CREDENTIAL_FILE = re.compile(
+    r"(^|/)(id_(rsa|dsa|ecdsa|ed25519)|[^/]*private[^/]*\.(pem|key)|[^/]+\.key|"
+    r"[^/]+\.(p12|pfx|jks)|\.git-credentials|\.aws/credentials|service[-_]account[^/]*\.json|"
+    r"\.pgpass)$"
 )
 _VCS = re.compile(r"(^|/)(\.git|\.svn|\.hg|\.bzr)(/|$)")
 _CLUTTER: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -106,7 +115,7 @@ def _collect(image: Image, match: re.Pattern[str]) -> dict[int, _Group]:
 
 @rule(
     "IA401",
-    practice=4,
+    practice=SECRETS_PRACTICE,
     title="Secret-bearing files copied into the image",
     severity=Severity.HIGH,
     rationale="Anyone who can pull the image can read a copied .env, private key or token file, "
@@ -118,7 +127,8 @@ def _collect(image: Image, match: re.Pattern[str]) -> dict[int, _Group]:
 )
 def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag .env files, private keys and credential files in the image's own layers, one
-    finding per file: each is its own secret to rotate, waive or fix."""
+    finding per file: each is its own secret to rotate, waive or fix. A private key or a
+    credential store is critical: it is a credential by itself, not a file that may hold one."""
     require_content(image)
     found = False
     for layer, entry in layer_entries(image, Origin.OWN):
@@ -132,6 +142,7 @@ def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
             f"secret-bearing file in the image: /{entry.path}, {human_size(entry.size)}",
             f"{where(image, layer.number)}: /{entry.path}{deleted}{_copies_context(image, layer)}",
             layer=layer.number,
+            severity=Severity.CRITICAL if _CREDENTIAL_FILE.search(entry.path) else None,
             path=entry.path,
             size=entry.size,
         )

@@ -20,6 +20,7 @@ from auditor.rules.support import (
     require_content,
     runtime_user,
 )
+from auditor.units import plural
 
 _DIST_INFO = re.compile(r"^(?P<site>.+/(site|dist)-packages)/(?P<name>[^/]+)\.(dist|egg)-info(/|$)")
 _USER_SITE = re.compile(r"^(home/[^/]+|root)/\.local/lib/python[^/]+/site-packages$")
@@ -101,7 +102,7 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
         elif kind == "system" and install.uid == 0:
             flagged = True
             yield Flag(
-                f"{len(install.packages)} packages installed as root into the system "
+                f"{plural(len(install.packages), 'package')} installed as root into the system "
                 "site-packages",
                 where,
                 layer=install.layer.number,
@@ -109,7 +110,7 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
             )
         elif kind == "user" and install.site.startswith("root/"):
             flagged = True
-            yield Flag(f"{len(install.packages)} packages installed with --user as root",
+            yield Flag(f"{plural(len(install.packages), 'package')} installed with --user as root",
                        where, layer=install.layer.number, path=install.site)
         else:
             owner = "the runtime user" if install.uid == user.uid else f"UID {install.uid}"

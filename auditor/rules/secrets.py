@@ -1,5 +1,6 @@
-"""Secrets (an extra group beside the ten practices): secret-looking values in Config.Env, labels
-and history. The key is named, the value never shown."""
+"""Secrets (a group beside the ten practices, which the secret file and build argument checks
+join): secret-looking values in Config.Env, labels and history. The key is named, the value
+never shown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from auditor.model.policy import Limits
 from auditor.redact import MASK, describe_step, looks_secret, redact, secret_value_kind
 from auditor.rules.registry import Verdict, rule
 
+# The group every secrets check belongs to: these, secret files (IA401), build arguments (IA502).
 SECRETS_PRACTICE = 11
 
 

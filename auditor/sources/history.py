@@ -11,6 +11,7 @@ from typing import Any
 
 from auditor.model.image import BaseBoundary, HistoryQuality, HistoryStep, Origin
 from auditor.redact import describe_step
+from auditor.units import plural
 
 INSTRUCTIONS = frozenset(
     {
@@ -200,7 +201,7 @@ def choose_boundary(
             own_from_layer=base_layers + 1,
             own_from_history=own_from_history,
             method=method,
-            evidence=f"base {reference} ({base_layers} layers), found by {how}",
+            evidence=f"base {reference} ({plural(base_layers, 'layer')}), found by {how}",
             base_reference=reference,
         )
     if quality is HistoryQuality.OK:

@@ -34,7 +34,7 @@ def test_one_run_writes_every_format(cli_env: dict[str, str], tmp_path: Path) ->
     args = [item for fmt, path in files.items() for item in ("--format", f"{fmt}={path}")]
     done = imgaudit(BAD, "--format", "table", *args, "--fail-on", "high", env=cli_env)
     assert done.returncode == 1, done.stderr  # written, then the policy gate
-    assert "score " in done.stdout and "Findings:" in done.stdout  # the table on stdout
+    assert "score " in done.stdout and "Findings (" in done.stdout  # the table on stdout
     assert len(summary_lines(done.stderr)) == 1  # one audit, one summary line
     score = json.loads(files["json"].read_text())["images"][0]["score"]
     sarif = json.loads(files["sarif"].read_text())

@@ -95,7 +95,7 @@ def test_one_case_per_rule_named_by_id_and_title(sample: Report) -> None:
     assert [c.get("name") for c in cases] == [f"{r.rule.id} {r.rule.title}" for r in item.results]
     classes = {c.get("name", "").split()[0]: c.get("classname") for c in cases}
     assert classes["IA201"] == "imgaudit.non-root-user"
-    assert classes["IA1101"] == "imgaudit.no-secrets-in-image-metadata"
+    assert classes["IA1101"] == "imgaudit.no-secrets-in-the-image"
 
 
 def test_outcomes_carry_findings_fixes_and_reasons(sample: Report) -> None:
@@ -106,7 +106,7 @@ def test_outcomes_carry_findings_fixes_and_reasons(sample: Report) -> None:
     assert "config.Env: API_TOKEN=********" in (failure.text or "")
     assert "fix: Remove the ENV" in (failure.text or "")
     assert "[new]" in (failure.text or "")
-    assert failure.get("message", "").startswith("fail: 1 finding(s): Env API_TOKEN")
+    assert failure.get("message", "").startswith("fail: 1 finding: Env API_TOKEN")
     warning = cases["IA601"].find("failure")
     assert warning is not None and warning.get("type") == "medium"
     assert warning.get("message", "").startswith("warn: ")

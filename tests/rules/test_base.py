@@ -89,7 +89,7 @@ def test_a_toolchain_the_image_installed(path: str) -> None:
     assert result.status is Status.WARN
     (finding,) = result.findings
     assert finding.severity is Severity.MEDIUM
-    assert finding.message == "1 build tools left in the image, from the image own layers"
+    assert finding.message == "1 build tool left in the image, from the image own layers"
     assert f"/{path}" in finding.evidence and finding.layer == 7
 
 

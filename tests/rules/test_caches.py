@@ -79,7 +79,7 @@ def test_a_cache_the_base_left_is_shown_not_scored() -> None:
     assert result.status is Status.PASS
     (finding,) = result.base_findings
     assert finding.origin is Origin.BASE and finding.layer == 1
-    assert result.note == "1 finding(s) in the base image, not scored"
+    assert result.note == "1 finding in the base image, not scored"
 
 
 @pytest.mark.parametrize(("path", "root"), [

@@ -1,5 +1,5 @@
-"""Practice 4: secret-bearing files (IA401), VCS metadata (IA402) and build clutter (IA403) the
-image's own layers added, and the step that likely dragged them in."""
+"""Secret-bearing files (IA401, the secrets group), VCS metadata (IA402) and build clutter
+(IA403, practice 4) the image's own layers added, and the step that likely dragged them in."""
 
 from __future__ import annotations
 
@@ -31,16 +31,21 @@ def test_the_good_image_passes() -> None:
         assert check(good(), rule).status is Status.PASS
 
 
-@pytest.mark.parametrize("path", [
-    "myapp/.env", "myapp/.env.production", "myapp/config/id_rsa", "myapp/certs/server.key",
-    "myapp/private.pem", "root/.npmrc", "myapp/.aws/credentials", "myapp/keystore.p12",
-    "myapp/service-account-prod.json", "myapp/.git-credentials", "home/myuser/.pgpass",
+# A file that may hold a secret is high; one that is a credential by itself (a private key, a
+# key store, a credential store) is critical: rotate now.
+@pytest.mark.parametrize(("path", "severity"), [
+    ("myapp/.env", Severity.HIGH), ("myapp/.env.production", Severity.HIGH),
+    ("myapp/config/id_rsa", Severity.CRITICAL), ("myapp/certs/server.key", Severity.CRITICAL),
+    ("myapp/private.pem", Severity.CRITICAL), ("root/.npmrc", Severity.HIGH),
+    ("myapp/.aws/credentials", Severity.CRITICAL), ("myapp/keystore.p12", Severity.CRITICAL),
+    ("myapp/service-account-prod.json", Severity.CRITICAL),
+    ("myapp/.git-credentials", Severity.CRITICAL), ("home/myuser/.pgpass", Severity.CRITICAL),
 ])
-def test_secret_bearing_files(path: str) -> None:
+def test_secret_bearing_files(path: str, severity: Severity) -> None:
     result = check(copied(path), "IA401")
     assert result.status is Status.FAIL
     (finding,) = result.findings
-    assert finding.severity is Severity.HIGH
+    assert finding.severity is severity
     assert finding.path == path
     assert f"/{path}" in finding.evidence
     assert finding.evidence.startswith("layer 7 (history[12]: COPY multi:abc in ./)")

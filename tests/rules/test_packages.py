@@ -55,7 +55,7 @@ def test_a_user_install_made_as_root() -> None:
     result = check(installing(run("pip install --user flask", *dist(site, "flask-3.0.0"))),
                    "IA801")
     assert result.status is Status.WARN
-    assert result.findings[0].message == "1 packages installed with --user as root"
+    assert result.findings[0].message == "1 package installed with --user as root"
 
 
 def test_a_virtualenv_passes() -> None:
