@@ -117,11 +117,17 @@ def short_digests(text: str) -> str:
 
 
 def describe_cap(cap: ScoreCap) -> str:
-    """'capped at 59 by 2 critical findings (IA401, IA1102): the practices alone give 70, -11'."""
+    """'capped at 59 by 2 critical findings (IA401, IA1102): the practices alone give 70, -11';
+    when the practices alone give less: 'at most 59 while 1 critical finding stands (IA1101):
+    the practices alone give 33'."""
     what = f"{cap.findings} critical finding{'s' if cap.findings != 1 else ''}"
-    taken = f", -{cap.points}" if cap.points else ", already under the cap"
-    return (f"capped at {cap.limit} by {what} ({', '.join(cap.rules)}): the practices alone "
-            f"give {cap.uncapped}{taken}")
+    rules = ", ".join(cap.rules)
+    if cap.points:
+        return (f"capped at {cap.limit} by {what} ({rules}): the practices alone give "
+                f"{cap.uncapped}, -{cap.points}")
+    stands = "stand" if cap.findings != 1 else "stands"
+    return (f"at most {cap.limit} while {what} {stands} ({rules}): the practices alone give "
+            f"{cap.uncapped}")
 
 
 def cap_document(cap: ScoreCap | None) -> dict[str, Any] | None:
