@@ -19,8 +19,15 @@ from typing import IO, Any
 from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
 from auditor.model.image import LayerContent
 from auditor.sources.cache import LayerCache
-from auditor.sources.documents import IMAGE_TYPES, entries, tolerant_config
+from auditor.sources.documents import (
+    DIGEST_FORM,
+    IMAGE_TYPES,
+    Digest,
+    entries,
+    tolerant_config,
+)
 from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
+from auditor.text import printable
 
 MAX_DOCUMENT = 64 * 1024 * 1024
 
@@ -67,9 +74,39 @@ def _json(data: bytes, what: str) -> Any:
         raise ArchiveError(f"{what} is not valid JSON ({exc.__class__.__name__})") from exc
 
 
-def _blob_name(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    return f"blobs/{algorithm}/{hexpart}"
+def parse_digest(text: object, what: str, label: str) -> Digest:
+    """The digest an archive or layout names `what` by; ArchiveError for anything else, since
+    a digest becomes a path here (`sha256:../../x` must not)."""
+    digest = Digest.parse(text) if isinstance(text, str) else None
+    if digest is None:
+        raise ArchiveError(
+            f"{label} names {what} by {printable(str(text), 80)!r}, not a digest "
+            f"({DIGEST_FORM})",
+            hint="the archive was altered or written by a broken tool; do not trust it, and "
+            "save the image again with `docker save IMAGE -o image.tar`")
+    return digest
+
+
+def member_path(text: object, what: str, label: str) -> str:
+    """A path manifest.json names, inside the archive: ArchiveError for an absolute path, a
+    `..` or an empty one, never followed out."""
+    name = str(text)
+    if not isinstance(text, str) or name.startswith("/") or ".." in name.split("/") or not (
+        normalize(name)
+    ):
+        raise ArchiveError(
+            f"{label} names {what} by {printable(name, 80)!r}, a path that leaves the archive",
+            hint="the archive was altered or written by a broken tool; do not trust it, and "
+            "save the image again with `docker save IMAGE -o image.tar`")
+    return normalize(name)
+
+
+def blob_digest(name: str) -> Digest | None:
+    """The digest a member named blobs/<algorithm>/<hex> holds by its name, or None."""
+    parts = name.split("/")
+    if len(parts) != 3 or parts[0] != "blobs":
+        return None
+    return Digest.parse(f"{parts[1]}:{parts[2]}")
 
 
 def list_images(
@@ -84,7 +121,7 @@ def list_images(
         for entry in manifest:
             if not isinstance(entry, dict) or "Config" not in entry:
                 raise ArchiveError(f"{label}: manifest.json has an entry without Config")
-            config_name = normalize(str(entry["Config"]))
+            config_name = member_path(entry["Config"], "an image config", label)
             data = read(config_name)
             config = _json(data, f"{label}: {config_name}")
             digest = _digest_of(config_name, data)
@@ -92,7 +129,10 @@ def list_images(
                 SavedImage(
                     config=tolerant_config(config) or {},
                     config_digest=digest,
-                    layer_members=tuple(normalize(str(x)) for x in entry.get("Layers") or ()),
+                    layer_members=tuple(
+                        member_path(x, f"layer {n}", label)
+                        for n, x in enumerate(entry.get("Layers") or (), 1)
+                    ),
                     names=tuple(str(t) for t in entry.get("RepoTags") or ()),
                 )
             )
@@ -121,8 +161,9 @@ def _merge_tags(images: Iterable[SavedImage]) -> list[SavedImage]:
 
 
 def _digest_of(name: str, data: bytes) -> str:
-    if name.startswith("blobs/"):
-        return f"{posixpath.basename(posixpath.dirname(name))}:{posixpath.basename(name)}"
+    named = blob_digest(name)
+    if named is not None:
+        return str(named)
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -131,23 +172,32 @@ def _walk_index(
 ) -> Iterator[SavedImage]:
     if not isinstance(index, dict):
         raise ArchiveError(f"{label}: an image index is not a JSON object")
-    for entry in entries(index):
+    for number, entry in enumerate(entries(index), 1):
         refs = entry.names or names
-        document = _json(read(_blob_name(entry.digest)), f"{label}: {entry.digest}")
+        digest = parse_digest(entry.descriptor["digest"], f"manifest {number} of its index",
+                              label)
+        document = _json(read(digest.blob_path), f"{label}: {digest}")
+        if not isinstance(document, dict):
+            raise ArchiveError(f"{label}: the manifest {digest} is not a JSON object")
         if entry.is_index or "manifests" in document:
             yield from _walk_index(document, read, label, refs)
             continue
         if entry.media_type and entry.media_type not in IMAGE_TYPES:
             continue  # attestations and other artifacts
-        config_digest = str((document.get("config") or {}).get("digest", ""))
-        config = _json(read(_blob_name(config_digest)), f"{label}: config {config_digest}")
+        config_ref = document.get("config")
+        config_digest = parse_digest(config_ref.get("digest", "") if isinstance(
+                                         config_ref, dict) else config_ref,
+                                     f"the config of manifest {digest}", label)
+        config = _json(read(config_digest.blob_path), f"{label}: config {config_digest}")
         if not isinstance(config, dict) or "rootfs" not in config:
             continue
         yield SavedImage(
             config=tolerant_config(config) or {},
-            config_digest=config_digest,
+            config_digest=str(config_digest),
             layer_members=tuple(
-                _blob_name(str(layer.get("digest", ""))) for layer in document.get("layers") or ()
+                parse_digest(layer.get("digest", "") if isinstance(layer, dict) else layer,
+                             f"layer {n} of manifest {digest}", label).blob_path
+                for n, layer in enumerate(document.get("layers") or (), 1)
             ),
             names=refs,
             platform=str(entry.platform),
@@ -258,7 +308,10 @@ def read_stream(
                         continue
                     if wanted is None:
                         continue
-                    digest = f"{name.split('/')[1]}:{posixpath.basename(name)}"
+                    named = blob_digest(name)
+                    if named is None:
+                        continue  # no blob an index can name
+                    digest = str(named)
                     cached = cache.get(digest, wanted)
                     if cached is not None:
                         # kept now: a cache file that only exists is no scan to count on
@@ -304,12 +357,23 @@ class Members:
             raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
         self.names = set(self._members)
 
+    def _inside(self, name: str) -> str:
+        """The file a folder's member `name` is, refused when it (or a symlink on its way)
+        resolves outside the folder."""
+        root = os.path.realpath(self.path)
+        full = os.path.realpath(os.path.join(root, name))
+        if os.path.commonpath((root, full)) != root:
+            raise ArchiveError(
+                f"{self.label}: {printable(name, 80)} resolves outside the folder",
+                hint="the layout was altered; do not trust it, and write it again with "
+                "`skopeo copy` or `docker save`")
+        if not os.path.isfile(full):
+            raise ArchiveError(f"{self.label} is missing {name}")
+        return full
+
     def size(self, name: str) -> int:
         if self.is_dir:
-            full = os.path.join(self.path, name)
-            if not os.path.isfile(full):
-                raise ArchiveError(f"{self.label} is missing {name}")
-            return os.path.getsize(full)
+            return os.path.getsize(self._inside(name))
         return int(self._resolve(name).size)
 
     def close(self) -> None:
@@ -333,10 +397,7 @@ class Members:
     @contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
         if self.is_dir:
-            full = os.path.join(self.path, name)
-            if not os.path.isfile(full):
-                raise ArchiveError(f"{self.label} is missing {name}")
-            with open(full, "rb") as handle:
+            with open(self._inside(name), "rb") as handle:
                 yield handle
             return
         assert self._tar is not None
