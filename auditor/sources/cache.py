@@ -16,8 +16,10 @@ from auditor.model.image import FileEntry, FileKind, LayerContent
 from auditor.sources.documents import Digest, DigestAlgorithm
 from auditor.sources.layers import Wanted
 
-# Bump when scan_layer or this format changes what it records.
-ANALYSER_VERSION = 1
+# Bump when scan_layer or this format changes what it records. 2: only scans of layers whose
+# diff_id imgaudit computed (an archive's layers) or the engine or a registry verified are stored,
+# so no entry of version 1 (an archive's word) is trusted.
+ANALYSER_VERSION = 2
 
 
 def default_cache_dir() -> Path:

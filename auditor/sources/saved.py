@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
+from auditor.errors import AmbiguousReference, ArchiveError, ArchiveTampered, ImageNotFound
 from auditor.model.image import LayerContent
 from auditor.sources.cache import LayerCache
 from auditor.sources.documents import (
@@ -27,6 +27,7 @@ from auditor.sources.documents import (
     tolerant_config,
 )
 from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
+from auditor.sources.streams import HashingReader, decompressed, is_plain
 from auditor.text import printable
 
 MAX_DOCUMENT = 64 * 1024 * 1024
@@ -58,6 +59,7 @@ class Bundle:
     names: set[str] = field(default_factory=set)
     sizes: dict[str, int] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)  # layers taken from the cache, not scanned
+    diff_ids: dict[str, str] = field(default_factory=dict)  # what each layer unpacked to
 
     def resolve(self, name: str) -> str:
         seen = set()
@@ -101,6 +103,51 @@ def member_path(text: object, what: str, label: str) -> str:
     return normalize(name)
 
 
+def check_blob(data: bytes, digest: Digest, label: str) -> bytes:
+    """`data`, when its digest is `digest`; ArchiveTampered when not."""
+    actual = hashlib.new(digest.algorithm.value, data).hexdigest()
+    if actual != digest.hex:
+        raise ArchiveTampered(f"{label}: the blob {digest} holds bytes whose digest is "
+                              f"{digest.algorithm.value}:{actual}")
+    return data
+
+
+def read_layer(
+    handle: Readable, wanted: Wanted | None, label: str, blob: Digest | None
+) -> tuple[LayerContent | None, str]:
+    """A layer member read once: hashed as it streams (checked against `blob`, the digest its
+    name gives, if any), unpacked, hashed again and, when `wanted`, scanned. Returns the scan and
+    the diff_id it unpacked to, which the caller compares with the config's before using it."""
+    packed = HashingReader(handle, str(blob) if blob is not None else "sha256:",
+                           background=True)
+    try:
+        tar = decompressed(packed, label)
+        # an uncompressed blob (what `docker save` writes) is hashed once: its digest is its
+        # diff_id, when both are sha256
+        plain = is_plain(tar) and packed.expected.startswith("sha256:")
+        unpacked = packed if plain else HashingReader(tar, "sha256:")
+        content = None
+        if wanted is not None:
+            content = scan_layer(tar if plain else unpacked, wanted, label)
+        unpacked.drain()
+        packed.drain()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
+    finally:
+        packed.close()
+    if blob is not None and packed.digest != str(blob):
+        raise ArchiveTampered(f"{label}: the blob {blob} holds bytes whose digest is "
+                              f"{packed.digest}")
+    return content, unpacked.digest
+
+
+def check_diff_id(computed: str, diff_id: str, number: int, label: str) -> None:
+    """A layer is used only when it unpacked to the diff_id the image config names for it."""
+    if computed != diff_id:
+        raise ArchiveTampered(f"{label}: layer {number} unpacks to {computed}, not the diff_id "
+                              f"{printable(diff_id, 80)} its image config names")
+
+
 def blob_digest(name: str) -> Digest | None:
     """The digest a member named blobs/<algorithm>/<hex> holds by its name, or None."""
     parts = name.split("/")
@@ -123,6 +170,9 @@ def list_images(
                 raise ArchiveError(f"{label}: manifest.json has an entry without Config")
             config_name = member_path(entry["Config"], "an image config", label)
             data = read(config_name)
+            named = blob_digest(config_name)
+            if named is not None:
+                check_blob(data, named, label)
             config = _json(data, f"{label}: {config_name}")
             digest = _digest_of(config_name, data)
             images.append(
@@ -176,7 +226,7 @@ def _walk_index(
         refs = entry.names or names
         digest = parse_digest(entry.descriptor["digest"], f"manifest {number} of its index",
                               label)
-        document = _json(read(digest.blob_path), f"{label}: {digest}")
+        document = _json(check_blob(read(digest.blob_path), digest, label), f"{label}: {digest}")
         if not isinstance(document, dict):
             raise ArchiveError(f"{label}: the manifest {digest} is not a JSON object")
         if entry.is_index or "manifests" in document:
@@ -188,7 +238,8 @@ def _walk_index(
         config_digest = parse_digest(config_ref.get("digest", "") if isinstance(
                                          config_ref, dict) else config_ref,
                                      f"the config of manifest {digest}", label)
-        config = _json(read(config_digest.blob_path), f"{label}: config {config_digest}")
+        config = _json(check_blob(read(config_digest.blob_path), config_digest, label),
+                       f"{label}: config {config_digest}")
         if not isinstance(config, dict) or "rootfs" not in config:
             continue
         yield SavedImage(
@@ -311,19 +362,24 @@ def read_stream(
                     named = blob_digest(name)
                     if named is None:
                         continue  # no blob an index can name
-                    digest = str(named)
-                    cached = cache.get(digest, wanted)
+                    blob_label = f"{label}: layer {str(named)[:19]}"
+                    # an uncompressed blob is named by its diff_id: a scan cached under it is
+                    # taken once its bytes are hashed here (kept now: a cache file that only
+                    # exists is no scan to count on)
+                    cached = cache.get(str(named), wanted)
+                    scanned, bundle.diff_ids[name] = read_layer(
+                        extracted, None if cached is not None else wanted, blob_label, named)
                     if cached is not None:
-                        # kept now: a cache file that only exists is no scan to count on
-                        bundle.layers[name] = cached
                         bundle.cached.add(name)
-                        continue
-                    bundle.layers[name] = scan_layer(
-                        extracted, wanted, f"{label}: layer {digest[:19]}"
-                    )
+                        bundle.layers[name] = cached
+                    elif scanned is not None:
+                        bundle.layers[name] = scanned
                     continue
                 if wanted is not None:
-                    bundle.layers[name] = scan_layer(extracted, wanted, f"{label}: {name}")
+                    scanned, bundle.diff_ids[name] = read_layer(
+                        extracted, wanted, f"{label}: {name}", None)
+                    if scanned is not None:
+                        bundle.layers[name] = scanned
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
     return bundle
@@ -443,22 +499,20 @@ def layer_contents(
     cache: LayerCache,
     label: str,
 ) -> list[LayerContent]:
-    """Each layer's scan, from what the stream scanned or the cache; new scans are cached."""
+    """Each layer's scan, from what the stream scanned or the cache, once the layer unpacked to
+    the diff_id it is used for (ArchiveTampered when not); new scans are cached."""
     if len(members) != len(diff_ids):
         raise ArchiveError(
             f"{label} lists {len(members)} layers for {len(diff_ids)} in the image config"
         )
     contents = []
-    for member, diff_id in zip(members, diff_ids, strict=True):
+    for number, (member, diff_id) in enumerate(zip(members, diff_ids, strict=True), 1):
         resolved = bundle.resolve(member)
         scanned = bundle.layers.get(resolved)
-        if scanned is not None:
-            if resolved not in bundle.cached:
-                cache.put(diff_id, wanted, scanned)
-            contents.append(scanned)
-            continue
-        cached = cache.get(diff_id, wanted)
-        if cached is None:
+        if scanned is None:
             raise ArchiveError(f"{label} is missing the layer {member}")
-        contents.append(cached)
+        check_diff_id(bundle.diff_ids[resolved], diff_id, number, label)
+        if resolved not in bundle.cached:
+            cache.put(diff_id, wanted, scanned)
+        contents.append(scanned)
     return contents
