@@ -26,11 +26,20 @@ from auditor.sources.documents import (
     entries,
     tolerant_config,
 )
-from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
+from auditor.sources.layers import (
+    Readable,
+    Wanted,
+    normalize,
+    open_tar,
+    open_tar_file,
+    scan_layer,
+)
 from auditor.sources.streams import HashingReader, decompressed, is_plain
 from auditor.text import printable
 
 MAX_DOCUMENT = 64 * 1024 * 1024
+# image indexes inside indexes: Docker and BuildKit write two levels
+MAX_INDEX_DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,15 @@ def _json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{what} is not valid JSON ({exc.__class__.__name__})") from exc
+    except RecursionError as exc:
+        # json gives up at the interpreter's recursion limit (~1,000 levels); an image
+        # document nests a handful
+        raise ArchiveError(f"{what} nests its JSON too deeply to be an image document",
+                           hint=_ALTERED) from exc
+
+
+_ALTERED = ("the archive was altered or written by a broken tool; do not trust it, and save "
+            "the image again with `docker save IMAGE -o image.tar`")
 
 
 def parse_digest(text: object, what: str, label: str) -> Digest:
@@ -84,8 +102,7 @@ def parse_digest(text: object, what: str, label: str) -> Digest:
         raise ArchiveError(
             f"{label} names {what} by {printable(str(text), 80)!r}, not a digest "
             f"({DIGEST_FORM})",
-            hint="the archive was altered or written by a broken tool; do not trust it, and "
-            "save the image again with `docker save IMAGE -o image.tar`")
+            hint=_ALTERED)
     return digest
 
 
@@ -98,8 +115,7 @@ def member_path(text: object, what: str, label: str) -> str:
     ):
         raise ArchiveError(
             f"{label} names {what} by {printable(name, 80)!r}, a path that leaves the archive",
-            hint="the archive was altered or written by a broken tool; do not trust it, and "
-            "save the image again with `docker save IMAGE -o image.tar`")
+            hint=_ALTERED)
     return normalize(name)
 
 
@@ -218,10 +234,13 @@ def _digest_of(name: str, data: bytes) -> str:
 
 
 def _walk_index(
-    index: Any, read: Callable[[str], bytes], label: str, names: tuple[str, ...]
+    index: Any, read: Callable[[str], bytes], label: str, names: tuple[str, ...], depth: int = 0
 ) -> Iterator[SavedImage]:
     if not isinstance(index, dict):
         raise ArchiveError(f"{label}: an image index is not a JSON object")
+    if depth > MAX_INDEX_DEPTH:
+        raise ArchiveError(f"{label} nests image indexes more than {MAX_INDEX_DEPTH} deep",
+                           hint=_ALTERED)
     for number, entry in enumerate(entries(index), 1):
         refs = entry.names or names
         digest = parse_digest(entry.descriptor["digest"], f"manifest {number} of its index",
@@ -230,7 +249,7 @@ def _walk_index(
         if not isinstance(document, dict):
             raise ArchiveError(f"{label}: the manifest {digest} is not a JSON object")
         if entry.is_index or "manifests" in document:
-            yield from _walk_index(document, read, label, refs)
+            yield from _walk_index(document, read, label, refs, depth + 1)
             continue
         if entry.media_type and entry.media_type not in IMAGE_TYPES:
             continue  # attestations and other artifacts
@@ -406,7 +425,7 @@ class Members:
             }
             return
         try:
-            self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by close()
+            self._tar = open_tar_file(path)  # closed by close()
             for member in self._tar.getmembers():
                 self._members[normalize(member.name)] = member
         except (tarfile.TarError, EOFError, OSError) as exc:

@@ -90,3 +90,30 @@ def tar_bytes(build: Callable[[tarfile.TarFile], None]) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         build(tar)
     return buffer.getvalue()
+
+
+def _rewrite_manifest(folder: Path, change: Callable[[Any], None]) -> None:
+    """Changes the layout's manifest and names it honestly: new blob, new index digest."""
+    path, manifest = manifest_of(folder)
+    change(manifest)
+    path.unlink()
+    digest = store_blob(folder, json.dumps(manifest, separators=(",", ":")).encode())
+    edit_json(folder / "index.json", lambda index: index["manifests"][0].update(digest=digest))
+
+
+def replace_config(folder: Path, data: bytes) -> None:
+    """The layout's image config replaced by `data`, every digest naming it honestly."""
+    digest = store_blob(folder, data)
+    _rewrite_manifest(folder, lambda manifest: manifest["config"].update(digest=digest))
+
+
+def replace_last_layer(folder: Path, data: bytes) -> None:
+    """The layout's last layer replaced by `data`, its digest and diff_id honest: only what the
+    layer holds is hostile."""
+    _, manifest = manifest_of(folder)
+    config_path = folder / "blobs" / "sha256" / manifest["config"]["digest"][7:]
+    config = read_json(config_path)
+    config["rootfs"]["diff_ids"][-1] = "sha256:" + hashlib.sha256(data).hexdigest()
+    layer = store_blob(folder, data)
+    _rewrite_manifest(folder, lambda manifest: manifest["layers"][-1].update(digest=layer))
+    replace_config(folder, json.dumps(config, separators=(",", ":")).encode())

@@ -164,7 +164,7 @@ class RegistryClient:
             )
         try:
             document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past all reason)
             document = None
         if not isinstance(document, dict):
             raise RegistryError(f"manifest {shown} from {self.host} is not a JSON object")

@@ -343,7 +343,7 @@ def _config(data: bytes, shown: str) -> dict[str, Any]:
     """An image config, with the one shape its readers rely on."""
     try:
         config = tolerant_config(json.loads(data))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past all reason)
         config = None
     if config is None:
         raise RegistryError(f"the config of {shown} is not a JSON object",
