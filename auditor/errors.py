@@ -44,6 +44,14 @@ class ArchiveError(SourceError):
     default_hint = "write the archive again with `docker save IMAGE -o image.tar`"
 
 
+class ArchiveTampered(ArchiveError):
+    """What an archive or layout holds is not what it names: a blob whose bytes do not match its
+    digest, a layer that unpacks to another diff_id than its config says."""
+
+    default_hint = ("the archive was altered (or damaged) after it was written: do not trust "
+                    "it; save the image again with `docker save IMAGE -o image.tar`")
+
+
 class AmbiguousReference(SourceError):
     pass
 

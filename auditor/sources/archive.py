@@ -13,13 +13,16 @@ from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, begins
 from auditor.sources.cache import LayerCache
 from auditor.sources.interface import OpenRequest, Target
-from auditor.sources.layers import COMPRESSED_MAGIC, Wanted, scan_layer
+from auditor.sources.layers import COMPRESSED_MAGIC, Wanted
 from auditor.sources.saved import (
     Members,
     SavedImage,
+    blob_digest,
+    check_diff_id,
     choose,
     layer_contents,
     list_images,
+    read_layer,
     read_stream,
     reader,
 )
@@ -86,12 +89,20 @@ class ArchiveSource:
         contents: list[LayerContent] | None = None
         if wanted is not None:
             contents = []
-            for member, diff_id in zip(saved.layer_members, saved.diff_ids, strict=True):
+            layers = zip(saved.layer_members, saved.diff_ids, strict=True)
+            for number, (member, diff_id) in enumerate(layers, 1):
+                # a cached scan is taken only for a layer whose bytes were hashed here: the
+                # archive's word for its diff_id is no proof
                 cached = cache.get(diff_id, wanted)
-                if cached is None:
-                    with members.open(member) as handle:
-                        cached = scan_layer(handle, wanted, f"{label}: {member}")
-                    cache.put(diff_id, wanted, cached)
+                with members.open(member) as handle:
+                    scanned, computed = read_layer(
+                        handle, None if cached is not None else wanted, f"{label}: {member}",
+                        blob_digest(member))
+                check_diff_id(computed, diff_id, number, label)
+                if scanned is not None:
+                    cache.put(diff_id, wanted, scanned)
+                    cached = scanned
+                assert cached is not None
                 contents.append(cached)
         sizes = [members.size(m) for m in saved.layer_members]
         return self._assemble(saved, images, reference, contents, sizes, base)

@@ -13,10 +13,13 @@ from types import MappingProxyType
 from typing import Any
 
 from auditor.model.image import FileEntry, FileKind, LayerContent
+from auditor.sources.documents import Digest, DigestAlgorithm
 from auditor.sources.layers import Wanted
 
-# Bump when scan_layer or this format changes what it records.
-ANALYSER_VERSION = 1
+# Bump when scan_layer or this format changes what it records. 2: only scans of layers whose
+# diff_id imgaudit computed (an archive's layers) or the engine or a registry verified are stored,
+# so no entry of version 1 (an archive's word) is trusted.
+ANALYSER_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -37,12 +40,10 @@ class LayerCache:
         return cls(None)
 
     def _path(self, diff_id: str, wanted: Wanted) -> Path | None:
-        if self.root is None or not diff_id.startswith("sha256:"):
+        digest = Digest.parse(diff_id)
+        if self.root is None or digest is None or digest.algorithm is not DigestAlgorithm.SHA256:
             return None
-        digest = diff_id.removeprefix("sha256:")
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            return None
-        return self.root / f"layers-v{ANALYSER_VERSION}" / wanted.key / f"{digest}.json.gz"
+        return self.root / f"layers-v{ANALYSER_VERSION}" / wanted.key / f"{digest.hex}.json.gz"
 
     def has(self, diff_id: str, wanted: Wanted) -> bool:
         path = self._path(diff_id, wanted)

@@ -3,6 +3,7 @@ config's shape, the entries of an index or manifest list, and which platform an 
 
 from __future__ import annotations
 
+import enum
 import platform as host
 import re
 from collections.abc import Mapping, Sequence
@@ -43,9 +44,52 @@ _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 _NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 
 
+class DigestAlgorithm(enum.Enum):
+    """The algorithms imgaudit can check a digest with, and the hex length of each."""
+
+    SHA256 = "sha256"
+    SHA512 = "sha512"
+
+    @property
+    def hex_length(self) -> int:
+        return 64 if self is DigestAlgorithm.SHA256 else 128
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A content digest, parsed: an algorithm from a closed set and lowercase hex of its exact
+    length. A digest becomes a path, a URL or a cache key only from here, never pasted."""
+
+    algorithm: DigestAlgorithm
+    hex: str
+
+    def __post_init__(self) -> None:
+        if len(self.hex) != self.algorithm.hex_length or not _HEX.fullmatch(self.hex):
+            raise ValueError(f"not {self.algorithm.hex_length} lowercase hex digits")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest | None:
+        """The digest `text` is (DIGEST_FORM), or None."""
+        if _DIGEST.fullmatch(text) is None:
+            return None
+        algorithm, _, hexpart = text.partition(":")
+        return cls(DigestAlgorithm(algorithm), hexpart)
+
+    @property
+    def blob_path(self) -> str:
+        """Where an OCI layout keeps the blob: blobs/<algorithm>/<hex>."""
+        return f"blobs/{self.algorithm.value}/{self.hex}"
+
+    def __str__(self) -> str:
+        return f"{self.algorithm.value}:{self.hex}"
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def is_digest(text: str) -> bool:
     """Whether `text` is a digest imgaudit can check (DIGEST_FORM)."""
-    return _DIGEST.fullmatch(text) is not None
+    return Digest.parse(text) is not None
 
 
 def check_digests(shown: str, what: str, digests: Sequence[str]) -> None:

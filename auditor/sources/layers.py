@@ -75,6 +75,19 @@ def _kind(member: tarfile.TarInfo) -> FileKind:
     return FileKind.OTHER
 
 
+# Go's archive/tar refuses a PAX record or GNU long name over 1 MiB; tarfile reads any into memory.
+MAX_HEADER_DATA = 1 << 20
+# No member of an image is a tebibyte: a size past it is a crafted header, not a file.
+MAX_MEMBER_SIZE = 1 << 40
+_HEADER_DATA_TYPES = frozenset({tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                                tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK})
+
+
+class HeaderRefused(tarfile.TarError):
+    """A tar header no honest writer makes: tarfile would read it (as an empty member, or into
+    memory), so it is refused; not a HeaderError, which tarfile takes for the archive's end."""
+
+
 # A ustar/GNU header block: name, mode, uid, gid, size, mtime, chksum, type, linkname, (magic,
 # version), uname, gname, devmajor, devminor, prefix, (padding).
 _HEADER_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8x32s32s8s8s155s12x")
@@ -97,6 +110,10 @@ class _Header(tarfile.TarInfo):
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Header:
+        return _bounded(cls._frombuf(buf, encoding, errors))
+
+    @classmethod
+    def _frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Header:
         try:
             (name, mode, uid, gid, size, mtime, chksum, kind, linkname, uname, gname, major,
              minor, prefix) = _HEADER_FIELDS.unpack(buf)
@@ -123,6 +140,16 @@ class _Header(tarfile.TarInfo):
         if ustar_prefix and obj.type not in tarfile.GNU_TYPES:
             obj.name = ustar_prefix + "/" + obj.name
         return obj
+
+
+def _bounded(header: _Header) -> _Header:
+    if header.size < 0:
+        raise HeaderRefused(f"a header gives {header.name[:80]!r} a negative size")
+    if header.size > MAX_MEMBER_SIZE:
+        raise HeaderRefused(f"a header gives {header.name[:80]!r} a size of {header.size} bytes")
+    if header.type in _HEADER_DATA_TYPES and header.size > MAX_HEADER_DATA:
+        raise HeaderRefused(f"a PAX record or GNU long name of {header.size} bytes (over 1 MiB)")
+    return header
 
 
 def read_into(source: Readable, view: memoryview) -> int:
@@ -224,6 +251,11 @@ def open_tar(fileobj: Readable, label: str) -> Iterator[tuple[tarfile.TarFile, F
     else:
         with tarfile.open(fileobj=buffered, mode="r:", tarinfo=_Header) as tar:
             yield tar, forward
+
+
+def open_tar_file(path: str) -> tarfile.TarFile:
+    """A plain tar file for random access, its headers bounded as a layer's are."""
+    return tarfile.open(path, mode="r:", tarinfo=_Header)
 
 
 def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> LayerContent:

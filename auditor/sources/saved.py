@@ -16,13 +16,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from auditor.errors import AmbiguousReference, ArchiveError, ImageNotFound
+from auditor.errors import AmbiguousReference, ArchiveError, ArchiveTampered, ImageNotFound
 from auditor.model.image import LayerContent
 from auditor.sources.cache import LayerCache
-from auditor.sources.documents import IMAGE_TYPES, entries, tolerant_config
-from auditor.sources.layers import Readable, Wanted, normalize, open_tar, scan_layer
+from auditor.sources.documents import (
+    DIGEST_FORM,
+    IMAGE_TYPES,
+    Digest,
+    entries,
+    tolerant_config,
+)
+from auditor.sources.layers import (
+    Readable,
+    Wanted,
+    normalize,
+    open_tar,
+    open_tar_file,
+    scan_layer,
+)
+from auditor.sources.streams import HashingReader, decompressed, is_plain
+from auditor.text import printable
 
 MAX_DOCUMENT = 64 * 1024 * 1024
+# image indexes inside indexes: Docker and BuildKit write two levels
+MAX_INDEX_DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +68,7 @@ class Bundle:
     names: set[str] = field(default_factory=set)
     sizes: dict[str, int] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)  # layers taken from the cache, not scanned
+    diff_ids: dict[str, str] = field(default_factory=dict)  # what each layer unpacked to
 
     def resolve(self, name: str) -> str:
         seen = set()
@@ -65,11 +83,93 @@ def _json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{what} is not valid JSON ({exc.__class__.__name__})") from exc
+    except RecursionError as exc:
+        # json gives up at the interpreter's recursion limit (~1,000 levels); an image
+        # document nests a handful
+        raise ArchiveError(f"{what} nests its JSON too deeply to be an image document",
+                           hint=_ALTERED) from exc
 
 
-def _blob_name(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    return f"blobs/{algorithm}/{hexpart}"
+_ALTERED = ("the archive was altered or written by a broken tool; do not trust it, and save "
+            "the image again with `docker save IMAGE -o image.tar`")
+
+
+def parse_digest(text: object, what: str, label: str) -> Digest:
+    """The digest an archive or layout names `what` by; ArchiveError for anything else, since
+    a digest becomes a path here (`sha256:../../x` must not)."""
+    digest = Digest.parse(text) if isinstance(text, str) else None
+    if digest is None:
+        raise ArchiveError(
+            f"{label} names {what} by {printable(str(text), 80)!r}, not a digest "
+            f"({DIGEST_FORM})",
+            hint=_ALTERED)
+    return digest
+
+
+def member_path(text: object, what: str, label: str) -> str:
+    """A path manifest.json names, inside the archive: ArchiveError for an absolute path, a
+    `..` or an empty one, never followed out."""
+    name = str(text)
+    if not isinstance(text, str) or name.startswith("/") or ".." in name.split("/") or not (
+        normalize(name)
+    ):
+        raise ArchiveError(
+            f"{label} names {what} by {printable(name, 80)!r}, a path that leaves the archive",
+            hint=_ALTERED)
+    return normalize(name)
+
+
+def check_blob(data: bytes, digest: Digest, label: str) -> bytes:
+    """`data`, when its digest is `digest`; ArchiveTampered when not."""
+    actual = hashlib.new(digest.algorithm.value, data).hexdigest()
+    if actual != digest.hex:
+        raise ArchiveTampered(f"{label}: the blob {digest} holds bytes whose digest is "
+                              f"{digest.algorithm.value}:{actual}")
+    return data
+
+
+def read_layer(
+    handle: Readable, wanted: Wanted | None, label: str, blob: Digest | None
+) -> tuple[LayerContent | None, str]:
+    """A layer member read once: hashed as it streams (checked against `blob`, the digest its
+    name gives, if any), unpacked, hashed again and, when `wanted`, scanned. Returns the scan and
+    the diff_id it unpacked to, which the caller compares with the config's before using it."""
+    packed = HashingReader(handle, str(blob) if blob is not None else "sha256:",
+                           background=True)
+    try:
+        tar = decompressed(packed, label)
+        # an uncompressed blob (what `docker save` writes) is hashed once: its digest is its
+        # diff_id, when both are sha256
+        plain = is_plain(tar) and packed.expected.startswith("sha256:")
+        unpacked = packed if plain else HashingReader(tar, "sha256:")
+        content = None
+        if wanted is not None:
+            content = scan_layer(tar if plain else unpacked, wanted, label)
+        unpacked.drain()
+        packed.drain()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
+    finally:
+        packed.close()
+    if blob is not None and packed.digest != str(blob):
+        raise ArchiveTampered(f"{label}: the blob {blob} holds bytes whose digest is "
+                              f"{packed.digest}")
+    return content, unpacked.digest
+
+
+def check_diff_id(computed: str, diff_id: str, number: int, label: str) -> None:
+    """A layer is used only when it unpacked to the diff_id the image config names for it."""
+    if computed != diff_id:
+        raise ArchiveTampered(f"{label}: layer {number} unpacks to {computed}, not the diff_id "
+                              f"{printable(diff_id, 80)} its image config names")
+
+
+def blob_digest(name: str) -> Digest | None:
+    """The digest a member named blobs/<algorithm>/<hex> holds by its name, or None."""
+    parts = name.split("/")
+    if len(parts) != 3 or parts[0] != "blobs":
+        return None
+    return Digest.parse(f"{parts[1]}:{parts[2]}")
 
 
 def list_images(
@@ -84,15 +184,21 @@ def list_images(
         for entry in manifest:
             if not isinstance(entry, dict) or "Config" not in entry:
                 raise ArchiveError(f"{label}: manifest.json has an entry without Config")
-            config_name = normalize(str(entry["Config"]))
+            config_name = member_path(entry["Config"], "an image config", label)
             data = read(config_name)
+            named = blob_digest(config_name)
+            if named is not None:
+                check_blob(data, named, label)
             config = _json(data, f"{label}: {config_name}")
             digest = _digest_of(config_name, data)
             images.append(
                 SavedImage(
                     config=tolerant_config(config) or {},
                     config_digest=digest,
-                    layer_members=tuple(normalize(str(x)) for x in entry.get("Layers") or ()),
+                    layer_members=tuple(
+                        member_path(x, f"layer {n}", label)
+                        for n, x in enumerate(entry.get("Layers") or (), 1)
+                    ),
                     names=tuple(str(t) for t in entry.get("RepoTags") or ()),
                 )
             )
@@ -121,33 +227,47 @@ def _merge_tags(images: Iterable[SavedImage]) -> list[SavedImage]:
 
 
 def _digest_of(name: str, data: bytes) -> str:
-    if name.startswith("blobs/"):
-        return f"{posixpath.basename(posixpath.dirname(name))}:{posixpath.basename(name)}"
+    named = blob_digest(name)
+    if named is not None:
+        return str(named)
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _walk_index(
-    index: Any, read: Callable[[str], bytes], label: str, names: tuple[str, ...]
+    index: Any, read: Callable[[str], bytes], label: str, names: tuple[str, ...], depth: int = 0
 ) -> Iterator[SavedImage]:
     if not isinstance(index, dict):
         raise ArchiveError(f"{label}: an image index is not a JSON object")
-    for entry in entries(index):
+    if depth > MAX_INDEX_DEPTH:
+        raise ArchiveError(f"{label} nests image indexes more than {MAX_INDEX_DEPTH} deep",
+                           hint=_ALTERED)
+    for number, entry in enumerate(entries(index), 1):
         refs = entry.names or names
-        document = _json(read(_blob_name(entry.digest)), f"{label}: {entry.digest}")
+        digest = parse_digest(entry.descriptor["digest"], f"manifest {number} of its index",
+                              label)
+        document = _json(check_blob(read(digest.blob_path), digest, label), f"{label}: {digest}")
+        if not isinstance(document, dict):
+            raise ArchiveError(f"{label}: the manifest {digest} is not a JSON object")
         if entry.is_index or "manifests" in document:
-            yield from _walk_index(document, read, label, refs)
+            yield from _walk_index(document, read, label, refs, depth + 1)
             continue
         if entry.media_type and entry.media_type not in IMAGE_TYPES:
             continue  # attestations and other artifacts
-        config_digest = str((document.get("config") or {}).get("digest", ""))
-        config = _json(read(_blob_name(config_digest)), f"{label}: config {config_digest}")
+        config_ref = document.get("config")
+        config_digest = parse_digest(config_ref.get("digest", "") if isinstance(
+                                         config_ref, dict) else config_ref,
+                                     f"the config of manifest {digest}", label)
+        config = _json(check_blob(read(config_digest.blob_path), config_digest, label),
+                       f"{label}: config {config_digest}")
         if not isinstance(config, dict) or "rootfs" not in config:
             continue
         yield SavedImage(
             config=tolerant_config(config) or {},
-            config_digest=config_digest,
+            config_digest=str(config_digest),
             layer_members=tuple(
-                _blob_name(str(layer.get("digest", ""))) for layer in document.get("layers") or ()
+                parse_digest(layer.get("digest", "") if isinstance(layer, dict) else layer,
+                             f"layer {n} of manifest {digest}", label).blob_path
+                for n, layer in enumerate(document.get("layers") or (), 1)
             ),
             names=refs,
             platform=str(entry.platform),
@@ -258,19 +378,27 @@ def read_stream(
                         continue
                     if wanted is None:
                         continue
-                    digest = f"{name.split('/')[1]}:{posixpath.basename(name)}"
-                    cached = cache.get(digest, wanted)
+                    named = blob_digest(name)
+                    if named is None:
+                        continue  # no blob an index can name
+                    blob_label = f"{label}: layer {str(named)[:19]}"
+                    # an uncompressed blob is named by its diff_id: a scan cached under it is
+                    # taken once its bytes are hashed here (kept now: a cache file that only
+                    # exists is no scan to count on)
+                    cached = cache.get(str(named), wanted)
+                    scanned, bundle.diff_ids[name] = read_layer(
+                        extracted, None if cached is not None else wanted, blob_label, named)
                     if cached is not None:
-                        # kept now: a cache file that only exists is no scan to count on
-                        bundle.layers[name] = cached
                         bundle.cached.add(name)
-                        continue
-                    bundle.layers[name] = scan_layer(
-                        extracted, wanted, f"{label}: layer {digest[:19]}"
-                    )
+                        bundle.layers[name] = cached
+                    elif scanned is not None:
+                        bundle.layers[name] = scanned
                     continue
                 if wanted is not None:
-                    bundle.layers[name] = scan_layer(extracted, wanted, f"{label}: {name}")
+                    scanned, bundle.diff_ids[name] = read_layer(
+                        extracted, wanted, f"{label}: {name}", None)
+                    if scanned is not None:
+                        bundle.layers[name] = scanned
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
     return bundle
@@ -297,19 +425,30 @@ class Members:
             }
             return
         try:
-            self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by close()
+            self._tar = open_tar_file(path)  # closed by close()
             for member in self._tar.getmembers():
                 self._members[normalize(member.name)] = member
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"{label} is truncated or corrupt ({_first_line(exc)})") from exc
         self.names = set(self._members)
 
+    def _inside(self, name: str) -> str:
+        """The file a folder's member `name` is, refused when it (or a symlink on its way)
+        resolves outside the folder."""
+        root = os.path.realpath(self.path)
+        full = os.path.realpath(os.path.join(root, name))
+        if os.path.commonpath((root, full)) != root:
+            raise ArchiveError(
+                f"{self.label}: {printable(name, 80)} resolves outside the folder",
+                hint="the layout was altered; do not trust it, and write it again with "
+                "`skopeo copy` or `docker save`")
+        if not os.path.isfile(full):
+            raise ArchiveError(f"{self.label} is missing {name}")
+        return full
+
     def size(self, name: str) -> int:
         if self.is_dir:
-            full = os.path.join(self.path, name)
-            if not os.path.isfile(full):
-                raise ArchiveError(f"{self.label} is missing {name}")
-            return os.path.getsize(full)
+            return os.path.getsize(self._inside(name))
         return int(self._resolve(name).size)
 
     def close(self) -> None:
@@ -333,10 +472,7 @@ class Members:
     @contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
         if self.is_dir:
-            full = os.path.join(self.path, name)
-            if not os.path.isfile(full):
-                raise ArchiveError(f"{self.label} is missing {name}")
-            with open(full, "rb") as handle:
+            with open(self._inside(name), "rb") as handle:
                 yield handle
             return
         assert self._tar is not None
@@ -382,22 +518,20 @@ def layer_contents(
     cache: LayerCache,
     label: str,
 ) -> list[LayerContent]:
-    """Each layer's scan, from what the stream scanned or the cache; new scans are cached."""
+    """Each layer's scan, from what the stream scanned or the cache, once the layer unpacked to
+    the diff_id it is used for (ArchiveTampered when not); new scans are cached."""
     if len(members) != len(diff_ids):
         raise ArchiveError(
             f"{label} lists {len(members)} layers for {len(diff_ids)} in the image config"
         )
     contents = []
-    for member, diff_id in zip(members, diff_ids, strict=True):
+    for number, (member, diff_id) in enumerate(zip(members, diff_ids, strict=True), 1):
         resolved = bundle.resolve(member)
         scanned = bundle.layers.get(resolved)
-        if scanned is not None:
-            if resolved not in bundle.cached:
-                cache.put(diff_id, wanted, scanned)
-            contents.append(scanned)
-            continue
-        cached = cache.get(diff_id, wanted)
-        if cached is None:
+        if scanned is None:
             raise ArchiveError(f"{label} is missing the layer {member}")
-        contents.append(cached)
+        check_diff_id(bundle.diff_ids[resolved], diff_id, number, label)
+        if resolved not in bundle.cached:
+            cache.put(diff_id, wanted, scanned)
+        contents.append(scanned)
     return contents

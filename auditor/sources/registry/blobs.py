@@ -18,7 +18,7 @@ from auditor.sources.registry.session import (
     pull_scope,
     reason,
 )
-from auditor.sources.registry.streams import CHUNK, hasher
+from auditor.sources.streams import CHUNK, hasher
 
 
 class BlobStream(io.RawIOBase):

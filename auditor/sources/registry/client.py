@@ -23,7 +23,7 @@ from auditor.sources.documents import (
 from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.blobs import BlobStream
 from auditor.sources.registry.session import RegistrySession, error_codes, pull_scope
-from auditor.sources.registry.streams import CHUNK, hasher
+from auditor.sources.streams import CHUNK, hasher
 from auditor.text import printable
 
 # schema 1 last and weakest: asked for only so that such an image says what it is
@@ -164,7 +164,7 @@ class RegistryClient:
             )
         try:
             document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past all reason)
             document = None
         if not isinstance(document, dict):
             raise RegistryError(f"manifest {shown} from {self.host} is not a JSON object")

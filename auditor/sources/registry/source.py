@@ -43,7 +43,7 @@ from auditor.sources.layers import Wanted, scan_layer
 from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.client import Manifest, RegistryClient
 from auditor.sources.registry.reference import PREFIX, RegistryReference, parse_reference
-from auditor.sources.registry.streams import HashingReader, decompressed
+from auditor.sources.streams import HashingReader, decompressed
 from auditor.text import printable
 
 # the most characters of a registry-supplied string (a media type, a platform) an error quotes
@@ -343,7 +343,7 @@ def _config(data: bytes, shown: str) -> dict[str, Any]:
     """An image config, with the one shape its readers rely on."""
     try:
         config = tolerant_config(json.loads(data))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past all reason)
         config = None
     if config is None:
         raise RegistryError(f"the config of {shown} is not a JSON object",

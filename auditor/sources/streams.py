@@ -1,10 +1,13 @@
-"""Streams a layer blob passes through: a hashing reader (for the digest of what was read) and a
-decompressor (gzip or zstd, found from the first bytes), each reading a little at a time."""
+"""Streams a layer blob passes through, whatever source it comes from (a registry, an archive, a
+layout): a hashing reader (for the digest of what was read) and a decompressor (gzip or zstd,
+found from the first bytes), each reading a little at a time."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import threading
 import zlib
 from typing import Any
 
@@ -15,6 +18,10 @@ from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+# chunks a background hasher may hold before the reader waits for it
+_QUEUED = 8
+
+
 def hasher(digest: str) -> Any:
     """A hashlib object for a digest's algorithm (sha256 or sha512); ValueError for another
     (callers check with is_digest first)."""
@@ -25,12 +32,37 @@ def hasher(digest: str) -> Any:
 
 
 class HashingReader(io.RawIOBase):
-    """Passes a stream through, hashing every byte read with the algorithm of `digest`."""
+    """Passes a stream through, hashing every byte read with the algorithm of `digest`.
 
-    def __init__(self, source: Readable, digest: str) -> None:
+    With `background`, the hashing runs on a thread of its own (hashlib lets go of the GIL), so
+    verifying a layer costs little more time than scanning it; close() (or `digest`) ends it.
+    """
+
+    def __init__(self, source: Readable, digest: str, *, background: bool = False) -> None:
         self._source = source
         self.expected = digest
         self._hash = hasher(digest)
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._worker: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(_QUEUED)
+            self._worker = threading.Thread(target=self._run, name="imgaudit-hash", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def _finish(self) -> None:
+        if self._queue is not None and self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = self._worker = None
+
+    def close(self) -> None:
+        self._finish()
+        super().close()
 
     def readable(self) -> bool:
         return True
@@ -39,7 +71,10 @@ class HashingReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         count = read_into(self._source, view)
         if count:
-            self._hash.update(view[:count])
+            if self._queue is not None:
+                self._queue.put(bytes(view[:count]))
+            else:
+                self._hash.update(view[:count])
         return count
 
     def drain(self) -> None:
@@ -49,6 +84,7 @@ class HashingReader(io.RawIOBase):
 
     @property
     def digest(self) -> str:
+        self._finish()
         return f"{self.expected.partition(':')[0]}:{self._hash.hexdigest()}"
 
 
@@ -125,9 +161,12 @@ class _Peeked(io.RawIOBase):
             view[:count] = self._head[:count]
             self._head = self._head[count:]
             return count
-        data = self._source.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        return read_into(self._source, view)
+
+
+def is_plain(stream: io.RawIOBase) -> bool:
+    """Whether decompressed() found the stream not compressed: its bytes are the tar itself."""
+    return isinstance(stream, _Peeked)
 
 
 def decompressed(source: Readable, label: str) -> io.RawIOBase:
