@@ -4,8 +4,10 @@ found from the first bytes), each reading a little at a time."""
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import io
+import lzma
 import queue
 import threading
 import zlib
@@ -18,6 +20,12 @@ from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+# bzip2: "BZh", the block size, then the first block's magic (the digits of pi), so that a plain
+# tar whose first name begins "BZh" is not taken for one
+_BZIP2 = (b"BZh", b"\x31\x41\x59\x26\x53\x59")
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_LZMA_ALONE = b"\x5d\x00\x00"  # the legacy .lzma header: lc=3 lp=0 pb=2, then the dictionary
+_SNIFFED = 10  # bytes read to tell the format
 # chunks a background hasher may hold before the reader waits for it
 _QUEUED = 8
 
@@ -144,6 +152,25 @@ class _Unzstd(io.RawIOBase):
             raise ArchiveError(f"{self._label} is not valid zstd ({exc})") from exc
 
 
+class _Library(io.RawIOBase):
+    """A stream the standard library decompresses (bz2, lzma), its errors one ArchiveError."""
+
+    def __init__(self, reader: bz2.BZ2File | lzma.LZMAFile, label: str, what: str) -> None:
+        self._reader, self._label, self._what = reader, label, what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._reader.readinto(buffer)
+        except EOFError as exc:
+            raise ArchiveError(f"{self._label} ends inside its {self._what} stream "
+                               "(truncated)") from exc
+        except (OSError, lzma.LZMAError) as exc:
+            raise ArchiveError(f"{self._label} is not valid {self._what} ({exc})") from exc
+
+
 class _Peeked(io.RawIOBase):
     """A stream whose first bytes were read to sniff its format, put back in front."""
 
@@ -170,13 +197,13 @@ def is_plain(stream: io.RawIOBase) -> bool:
 
 
 def decompressed(source: Readable, label: str) -> io.RawIOBase:
-    """The tar inside a layer blob, compressed with gzip, zstd or nothing.
+    """The tar inside a layer blob, compressed with gzip, zstd, bzip2, xz or lzma, or not.
 
     The bytes tell, not the media type: some tools label a gzip layer as plain tar.
     """
     head = b""
-    while len(head) < 4:
-        more = source.read(4 - len(head))
+    while len(head) < _SNIFFED:
+        more = source.read(_SNIFFED - len(head))
         if not more:
             break
         head += more
@@ -185,4 +212,8 @@ def decompressed(source: Readable, label: str) -> io.RawIOBase:
         return _Gunzip(peeked, label)
     if head.startswith(ZSTD_MAGIC):
         return _Unzstd(peeked, label)
+    if head[:3] == _BZIP2[0] and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
+        return _Library(bz2.BZ2File(io.BufferedReader(peeked)), label, "bzip2")
+    if head.startswith(_XZ_MAGIC) or head.startswith(_LZMA_ALONE):
+        return _Library(lzma.LZMAFile(io.BufferedReader(peeked)), label, "xz or lzma")
     return peeked
