@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from tests.support.cli import Ran, imgaudit
-from tests.support.engine import BUILDERS
+from tests.support.engine import BUILDERS, fixture_tag
 from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
@@ -24,10 +24,6 @@ FIXTURES = ROOT / "fixtures" / "images"
 SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
 SECRET = "ghp_Zq3v9XkLmN4pR7sT1uW8yA2bC5dE6fG0hJ9k"  # demo-bad's ENV DEPLOY_TOKEN
 WARNING = "imgaudit: warning: Dockerfile does not match "
-
-
-def image(name: str, builder: str) -> str:
-    return f"imgaudit-fixture/{name}:{builder}"
 
 
 def line_of(path: Path, start: str) -> int:
@@ -65,7 +61,7 @@ def test_every_format_names_the_line(builder: str, tmp_path: Path,
     shown = "fixtures/images/demo-bad/Dockerfile"
     env_line = line_of(ROOT / shown, "ENV DEPLOY_TOKEN=")
     out = tmp_path / "out"
-    done = imgaudit(image("demo-bad", builder), "--dockerfile", shown, *every_format(out),
+    done = imgaudit(fixture_tag("demo-bad", builder), "--dockerfile", shown, *every_format(out),
                     cwd=ROOT, env=cli_env)
     assert done.returncode == 0, done.stderr
     assert warnings(done.stderr) == []
@@ -85,7 +81,7 @@ def test_every_format_names_the_line(builder: str, tmp_path: Path,
         "artifactLocation": {"uri": shown, "uriBaseId": "%SRCROOT%"},
         "region": {"startLine": env_line, "endLine": env_line},
     }
-    assert location["logicalLocations"][0]["name"] == image("demo-bad", builder)
+    assert location["logicalLocations"][0]["name"] == fixture_tag("demo-bad", builder)
 
     annotation = next(line for line in (out / "github").read_text().splitlines()
                       if "title=IA1101" in line)
@@ -124,7 +120,7 @@ def mismatching(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_a_dockerfile_that_does_not_match_warns_and_changes_nothing(
         builder: str, tmp_path: Path, cli_env: dict[str, str]) -> None:
-    target = image("demo-bad", builder)
+    target = fixture_tag("demo-bad", builder)
     plain = imgaudit(target, "--fail-under", "90", *every_format(tmp_path / "plain"),
                      cwd=tmp_path, env=cli_env)
     assert plain.returncode == 1, plain.stderr  # the score gate: unchanged below
@@ -146,7 +142,7 @@ def test_a_dockerfile_that_does_not_match_warns_and_changes_nothing(
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_dockerfile_in_the_working_directory_is_used_only_when_it_matches(
         builder: str, tmp_path: Path, cli_env: dict[str, str]) -> None:
-    target = image("demo-bad", builder)
+    target = fixture_tag("demo-bad", builder)
 
     def run(name: str, dockerfile: str | None, *options: str) -> tuple[
             Ran, dict[str, str]]:
@@ -182,8 +178,8 @@ def test_dockerfile_in_the_working_directory_is_used_only_when_it_matches(
 
 def test_each_image_is_matched_on_its_own(tmp_path: Path, cli_env: dict[str, str]) -> None:
     shown = "fixtures/images/demo-bad/Dockerfile"
-    targets = [image("demo-bad", "classic"), image("demo-bad", "buildkit"),
-               image("release-v1", "classic")]
+    targets = [fixture_tag("demo-bad", "classic"), fixture_tag("demo-bad", "buildkit"),
+               fixture_tag("release-v1", "classic")]
     report = tmp_path / "report.json"
     done = imgaudit(*targets, "--dockerfile", shown, "-f", f"json={report}", cwd=ROOT,
                     env=cli_env)
@@ -200,7 +196,7 @@ def test_each_image_is_matched_on_its_own(tmp_path: Path, cli_env: dict[str, str
 def test_diff_locates_the_new_images_findings(builder: str, tmp_path: Path,
                                               cli_env: dict[str, str]) -> None:
     shown = "fixtures/images/release-v2/Dockerfile"
-    old, new = image("release-v1", builder), image("release-v2", builder)
+    old, new = fixture_tag("release-v1", builder), fixture_tag("release-v2", builder)
     done = imgaudit("diff", old, new, "--dockerfile", shown, "-f", "json", cwd=ROOT,
                     env=cli_env)
     assert done.returncode == 0, done.stderr
@@ -223,7 +219,7 @@ def test_diff_locates_the_new_images_findings(builder: str, tmp_path: Path,
 
 
 def test_paths_as_findings_name_them(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    target = image("missing-user", "buildkit")
+    target = fixture_tag("missing-user", "buildkit")
     line = line_of(FIXTURES / "missing-user" / "Dockerfile", "USER ghost")
     absolute = FIXTURES / "missing-user" / "Dockerfile"
 
@@ -251,7 +247,7 @@ def test_paths_as_findings_name_them(tmp_path: Path, cli_env: dict[str, str]) ->
 
 def test_a_dockerfile_that_cannot_be_read_is_one_error(tmp_path: Path,
                                                        cli_env: dict[str, str]) -> None:
-    target = image("demo-bad", "classic")
+    target = fixture_tag("demo-bad", "classic")
     for args in (["--dockerfile", "nowhere/Dockerfile"],
                  ["--dockerfile", "Dockerfile", "--no-dockerfile"]):
         done = imgaudit(target, *args, cwd=tmp_path, env=cli_env)

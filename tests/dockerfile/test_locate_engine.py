@@ -14,6 +14,7 @@ from auditor.dockerfile import open_dockerfile
 from auditor.model.image import Origin
 from auditor.model.policy import Limits, Policy
 from auditor.model.report import ImageReport
+from tests.support.engine import fixture_tag
 
 pytestmark = pytest.mark.engine
 
@@ -99,7 +100,7 @@ def lines_of(text: str, start: str) -> tuple[int, int]:
 
 def report(name: str, builder: str, policy: Policy | None = None) -> ImageReport:
     choice = open_dockerfile(FIXTURES / name / "Dockerfile")
-    result = audit([f"imgaudit-fixture/{name}:{builder}"], policy=policy, dockerfiles=[choice])
+    result = audit([fixture_tag(name, builder)], policy=policy, dockerfiles=[choice])
     assert not result.failures, result.failures
     item = result.images[0]
     assert item.dockerfile is not None and item.dockerfile.matched, item.dockerfile
