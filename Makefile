@@ -37,6 +37,7 @@ demo: install
 bench: install engine
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/layers.py
 
 rules-doc: install
 	$(BIN)/imgaudit rules --format markdown

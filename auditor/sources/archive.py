@@ -13,7 +13,7 @@ from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, begins
 from auditor.sources.cache import LayerCache
 from auditor.sources.interface import OpenRequest, Target
-from auditor.sources.layers import COMPRESSED_MAGIC, Wanted
+from auditor.sources.layers import Wanted
 from auditor.sources.saved import (
     Members,
     SavedImage,
@@ -26,6 +26,7 @@ from auditor.sources.saved import (
     read_stream,
     reader,
 )
+from auditor.sources.streams import SNIFFED, compression
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -66,12 +67,12 @@ class ArchiveSource:
                                       label)
         try:
             with open(path, "rb") as handle:
-                head = handle.read(8)
+                head = handle.read(SNIFFED)
         except OSError as exc:
             raise ArchiveError(f"cannot read {path} ({exc.strerror})") from exc
         if not head:
             raise ArchiveError(f"{label} is empty")
-        if head.startswith(COMPRESSED_MAGIC):
+        if compression(head) is not None:
             return self._open_stream(path, reference, ref, wanted, cache, base, label)
         members = Members(path, label)
         try:

@@ -10,31 +10,20 @@ import posixpath
 import re
 import struct
 import tarfile
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from auditor.errors import ArchiveError
 from auditor.model.image import FileEntry, FileKind, LayerContent, PlacedFile
+from auditor.sources.streams import Readable, compressed_as, decompressed, read_into
 
 # Streams are read in blocks of this size (tarfile's 10 KiB default costs a Python call each).
 STREAM_BUFSIZE = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# How gzip, bzip2, lzma and xz data begin, which tarfile's stream mode decompresses (a plain tar
-# that begins so, as "BZh" may, it reads as plain).
-COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"BZh", b"\x5d\x00\x00\x80", b"\xfd7zXZ")
-
-
-class Readable(Protocol):
-    """Anything with read(size): a file, a tar member, a response stream."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
@@ -152,38 +141,17 @@ def _bounded(header: _Header) -> _Header:
     return header
 
 
-def read_into(source: Readable, view: memoryview) -> int:
-    """Fills view from source without a copy when it can readinto; the byte count (0 at end)."""
-    readinto = getattr(source, "readinto", None)
-    if readinto is not None:
-        return int(readinto(view) or 0)
-    data = source.read(len(view))
-    view[: len(data)] = data
-    return len(data)
-
-
 class Forward(io.RawIOBase):
     """A stream read once, as a raw file that tarfile's random-access mode can read: seeking goes
-    forward only and passes over the bytes in between, by seeking the source when it can (a file,
-    or a member of a tar read the same way) and else by reading them into one scratch buffer.
-
-    So a member's data that nobody reads is skipped, not copied block by block through tarfile's
-    stream layer, once per level of nesting (an export holds layer tars). `position` counts every
-    byte passed, read or skipped.
+    forward only and passes over the bytes in between by reading them into one scratch buffer,
+    so a member's data that nobody reads costs one read at the stream's own speed and no memory.
+    `position` counts every byte passed, read or skipped.
     """
 
     def __init__(self, source: Readable) -> None:
         self._source = source
-        self._seek: Any = None
-        self._origin = 0
         self._scratch: memoryview | None = None
         self.position = 0
-        try:
-            if source.seekable():  # type: ignore[attr-defined]
-                self._origin = source.tell()  # type: ignore[attr-defined]
-                self._seek = source.seek  # type: ignore[attr-defined]
-        except (AttributeError, OSError, ValueError):
-            pass  # no seekable(), or one that asks the stream below (tarfile's _Stream has none)
 
     def readable(self) -> bool:
         return True
@@ -208,21 +176,14 @@ class Forward(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self.position + offset
         if target < self.position:
             raise io.UnsupportedOperation("a stream read once cannot seek backwards")
-        if self._seek is not None:
-            self._seek(target - self.position, io.SEEK_CUR)
-            self.position = target  # past the end, the next read finds nothing: tarfile says so
-            return target
         while self.position < target and self._skip(target - self.position):
             pass
         return self.position
 
     def drain(self) -> int:
         """Passes the rest of the stream; returns how many bytes it held in all."""
-        if self._seek is not None:
-            self.position = max(self.position, int(self._seek(0, io.SEEK_END)) - self._origin)
-        else:
-            while self._skip(STREAM_BUFSIZE):
-                pass
+        while self._skip(STREAM_BUFSIZE):
+            pass
         return self.position
 
     def _skip(self, count: int) -> int:
@@ -231,26 +192,38 @@ class Forward(io.RawIOBase):
         return self.readinto(self._scratch[: min(count, STREAM_BUFSIZE)])
 
 
-@contextmanager
-def open_tar(fileobj: Readable, label: str) -> Iterator[tuple[tarfile.TarFile, Forward]]:
-    """A tar read once from fileobj, which need not seek, and the Forward that counts its bytes.
+@dataclass(frozen=True, slots=True)
+class TarStream:
+    """A tar read once (`tar`), over what its input decompressed to (`tar_bytes`), and the
+    input itself as read (`input`): draining both ends the read and gives the input's size."""
 
-    A plain tar is read in random access over Forward, so data nobody reads is skipped; a
-    compressed one (gzip, bzip2, xz) must be decompressed in order, through tarfile's stream mode.
-    """
-    forward = Forward(fileobj)
-    buffered = io.BufferedReader(forward, STREAM_BUFSIZE)
-    head = buffered.peek(8)[:8]
-    if head.startswith(ZSTD_MAGIC):
-        raise ArchiveError(f"{label} is zstd-compressed, which this build cannot read")
-    if head.startswith(COMPRESSED_MAGIC):
-        with tarfile.open(  # type: ignore[call-overload,unused-ignore]
-            fileobj=buffered, mode="r|*", bufsize=STREAM_BUFSIZE, tarinfo=_Header
-        ) as tar:
-            yield tar, forward
-    else:
-        with tarfile.open(fileobj=buffered, mode="r:", tarinfo=_Header) as tar:
-            yield tar, forward
+    tar: tarfile.TarFile
+    tar_bytes: Forward
+    input: Forward
+
+    def finish(self) -> int:
+        """Reads the rest (a compressed tail is so checked whole); the input's size in bytes."""
+        self.tar_bytes.drain()
+        return self.input.drain()
+
+
+@contextmanager
+def open_tar(fileobj: Readable, label: str) -> Iterator[TarStream]:
+    """A tar read once from fileobj, which need not seek, plain or compressed (gzip, also in
+    several members, zstd, bzip2, xz or lzma, told from its first bytes by streams.decompressed):
+    always read as a plain tar over the bytes it expands to, so data nobody reads is passed
+    block by block, in time linear in its size and in constant memory."""
+    counted = Forward(fileobj)
+    stream = decompressed(counted, label)
+    tar_bytes = Forward(stream)
+    what = compressed_as(stream)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(tar_bytes, STREAM_BUFSIZE), mode="r:",
+                          tarinfo=_Header) as tar:
+            yield TarStream(tar, tar_bytes, counted)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        inside = f"its {what} stream holds no valid tar: " if what else ""
+        raise ArchiveError(f"{label} is truncated or corrupt ({inside}{_why(exc)})") from exc
 
 
 def open_tar_file(path: str) -> tarfile.TarFile:
@@ -265,44 +238,42 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
     whiteouts: list[str] = []
     opaque: list[str] = []
     captured: dict[str, bytes] = {}
-    try:
-        with open_tar(fileobj, label) as (tar, forward):
-            while (member := tar.next()) is not None:
-                tar.members.clear()  # type: ignore[attr-defined]  # every header it read: unused
-                path = normalize(member.name)
-                if not path:
-                    continue
-                parent, base = posixpath.split(path)
-                if base == OPAQUE_MARKER:
-                    opaque.append(parent)
-                    continue
-                if base.startswith(WHITEOUT_PREFIX):
-                    whiteouts.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
-                    continue
-                kind = _kind(member)
-                entries.append(
-                    FileEntry(
-                        path=path,
-                        size=member.size if kind is FileKind.FILE else 0,
-                        kind=kind,
-                        mode=member.mode,
-                        uid=member.uid,
-                        gid=member.gid,
-                        linkname=normalize(member.linkname) if member.linkname else "",
-                    )
+    with open_tar(fileobj, label) as stream:
+        tar = stream.tar
+        while (member := tar.next()) is not None:
+            tar.members.clear()  # type: ignore[attr-defined]  # every header it read: unused
+            path = normalize(member.name)
+            if not path:
+                continue
+            parent, base = posixpath.split(path)
+            if base == OPAQUE_MARKER:
+                opaque.append(parent)
+                continue
+            if base.startswith(WHITEOUT_PREFIX):
+                whiteouts.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+                continue
+            kind = _kind(member)
+            entries.append(
+                FileEntry(
+                    path=path,
+                    size=member.size if kind is FileKind.FILE else 0,
+                    kind=kind,
+                    mode=member.mode,
+                    uid=member.uid,
+                    gid=member.gid,
+                    linkname=normalize(member.linkname) if member.linkname else "",
                 )
-                if (
-                    match is not None
-                    and kind is FileKind.FILE
-                    and member.size <= wanted.max_bytes
-                    and match.fullmatch(path)
-                ):
-                    extracted = tar.extractfile(member)
-                    if extracted is not None:
-                        captured[path] = extracted.read()
-        tar_size = forward.drain()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise ArchiveError(f"{label} is truncated or corrupt ({_why(exc)})") from exc
+            )
+            if (
+                match is not None
+                and kind is FileKind.FILE
+                and member.size <= wanted.max_bytes
+                and match.fullmatch(path)
+            ):
+                extracted = tar.extractfile(member)
+                if extracted is not None:
+                    captured[path] = extracted.read()
+        tar_size = stream.finish()
     return LayerContent(
         entries=tuple(entries),
         whiteouts=tuple(whiteouts),

@@ -27,14 +27,13 @@ from auditor.sources.documents import (
     tolerant_config,
 )
 from auditor.sources.layers import (
-    Readable,
     Wanted,
     normalize,
     open_tar,
     open_tar_file,
     scan_layer,
 )
-from auditor.sources.streams import HashingReader, decompressed, is_plain
+from auditor.sources.streams import HashingReader, Readable, decompressed, is_plain
 from auditor.text import printable
 
 MAX_DOCUMENT = 64 * 1024 * 1024
@@ -353,7 +352,8 @@ def read_stream(
     """
     bundle = Bundle()
     try:
-        with open_tar(fileobj, label) as (outer, _):
+        with open_tar(fileobj, label) as stream:
+            outer = stream.tar
             for member in outer:
                 name = normalize(member.name)
                 bundle.names.add(name)

@@ -1,6 +1,7 @@
-"""Streams a layer blob passes through, whatever source it comes from (a registry, an archive, a
-layout): a hashing reader (for the digest of what was read) and a decompressor (gzip or zstd,
-found from the first bytes), each reading a little at a time."""
+"""Streams a layer blob or an archive passes through, whatever source it comes from (a registry, an
+archive, a layout, the engine's export): a hashing reader (for the digest of what was read) and the
+one decompressor (gzip, zstd, bzip2, xz or lzma, found from the first bytes), each reading a
+little at a time, so that memory does not grow with what a stream holds or expands to."""
 
 from __future__ import annotations
 
@@ -11,21 +12,40 @@ import lzma
 import queue
 import threading
 import zlib
-from typing import Any
+from typing import Any, Protocol
 
 import zstandard
 
 from auditor.errors import ArchiveError
-from auditor.sources.layers import ZSTD_MAGIC, Readable, read_into
+
+
+class Readable(Protocol):
+    """Anything with read(size): a file, a tar member, a response stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_into(source: Readable, view: memoryview) -> int:
+    """Fills view from source without a copy when it can readinto; the byte count (0 at end)."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view) or 0)
+    data = source.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
 
 CHUNK = 1 << 20
+# gzip input is fed this much at a time: zeros expand ~1000x, and what one call leaves unconsumed
+# is copied whole by zlib on each call
+_GZIP_INPUT = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-# bzip2: "BZh", the block size, then the first block's magic (the digits of pi), so that a plain
-# tar whose first name begins "BZh" is not taken for one
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# bzip2: "BZh", the block size, then the first block's magic (the digits of pi)
 _BZIP2 = (b"BZh", b"\x31\x41\x59\x26\x53\x59")
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _LZMA_ALONE = b"\x5d\x00\x00"  # the legacy .lzma header: lc=3 lp=0 pb=2, then the dictionary
-_SNIFFED = 10  # bytes read to tell the format
+SNIFFED = 10  # bytes read to tell the format
 # chunks a background hasher may hold before the reader waits for it
 _QUEUED = 8
 
@@ -96,37 +116,50 @@ class HashingReader(io.RawIOBase):
         return f"{self.expected.partition(':')[0]}:{self._hash.hexdigest()}"
 
 
-class _Gunzip(io.RawIOBase):
-    """gzip, one member after another (pigz and some tools write several), via zlib."""
+class _Decompressor(io.RawIOBase):
+    """What every decompressor is: a raw stream of the bytes its source expands to."""
+
+    what = ""  # the format, as compression() names it
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Gunzip(_Decompressor):
+    what = "gzip"
+
+    """gzip, one member after another (pigz, estargz and some tools write several), via zlib.
+
+    Input is fed a little at a time, so a block that expands a thousandfold (zeros) leaves a
+    small unconsumed tail to carry; output leaves as the reader asks, never copied twice."""
 
     def __init__(self, source: Readable, label: str) -> None:
         self._source = source
         self._label = label
         self._inflate: Any = zlib.decompressobj(31)  # None between members
         self._carry = b""  # input read past the end of the last member
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
+        self._pending = memoryview(b"")
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not self._pending:
             if self._inflate is None:
-                data, self._carry = self._carry or self._source.read(CHUNK), b""
+                data, self._carry = self._carry or self._source.read(_GZIP_INPUT), b""
                 if not data:
                     return 0
                 if not data.strip(b"\0"):
                     continue  # zero padding after the last member (some writers add it)
                 self._inflate = zlib.decompressobj(31)
             else:
-                data = self._inflate.unconsumed_tail or self._source.read(CHUNK)
+                data = self._inflate.unconsumed_tail or self._source.read(_GZIP_INPUT)
                 if not data:
-                    raise ArchiveError(f"{self._label} ends inside its gzip stream (truncated)")
+                    raise ArchiveError(f"{self._label} is truncated or corrupt (it ends inside "
+                                       "its gzip stream)")
             try:
-                self._pending = self._inflate.decompress(data, CHUNK)
+                self._pending = memoryview(self._inflate.decompress(data, CHUNK))
             except zlib.error as exc:
-                raise ArchiveError(f"{self._label} is not valid gzip ({exc})") from exc
+                raise ArchiveError(f"{self._label} is truncated or corrupt (not valid gzip: "
+                                   f"{exc})") from exc
             if self._inflate.eof:
                 self._carry, self._inflate = self._inflate.unused_data, None
         count = min(len(view), len(self._pending))
@@ -135,40 +168,38 @@ class _Gunzip(io.RawIOBase):
         return count
 
 
-class _Unzstd(io.RawIOBase):
+class _Unzstd(_Decompressor):
+    what = "zstd"
+
     def __init__(self, source: Readable, label: str) -> None:
         self._label = label
         self._reader = zstandard.ZstdDecompressor().stream_reader(
             source, read_size=CHUNK, read_across_frames=True  # type: ignore[arg-type]
         )
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: Any) -> int:
         try:
             return int(self._reader.readinto(buffer))
         except zstandard.ZstdError as exc:
-            raise ArchiveError(f"{self._label} is not valid zstd ({exc})") from exc
+            raise ArchiveError(f"{self._label} is truncated or corrupt (not valid zstd: "
+                               f"{exc})") from exc
 
 
-class _Library(io.RawIOBase):
+class _Library(_Decompressor):
     """A stream the standard library decompresses (bz2, lzma), its errors one ArchiveError."""
 
     def __init__(self, reader: bz2.BZ2File | lzma.LZMAFile, label: str, what: str) -> None:
-        self._reader, self._label, self._what = reader, label, what
-
-    def readable(self) -> bool:
-        return True
+        self._reader, self._label, self.what = reader, label, what
 
     def readinto(self, buffer: Any) -> int:
         try:
             return self._reader.readinto(buffer)
         except EOFError as exc:
-            raise ArchiveError(f"{self._label} ends inside its {self._what} stream "
-                               "(truncated)") from exc
+            raise ArchiveError(f"{self._label} is truncated or corrupt (it ends inside its "
+                               f"{self.what} stream)") from exc
         except (OSError, lzma.LZMAError) as exc:
-            raise ArchiveError(f"{self._label} is not valid {self._what} ({exc})") from exc
+            raise ArchiveError(f"{self._label} is truncated or corrupt (not valid "
+                               f"{self.what}: {exc})") from exc
 
 
 class _Peeked(io.RawIOBase):
@@ -191,29 +222,51 @@ class _Peeked(io.RawIOBase):
         return read_into(self._source, view)
 
 
+def compressed_as(stream: io.RawIOBase) -> str | None:
+    """What decompressed() found the stream compressed with, or None."""
+    return stream.what if isinstance(stream, _Decompressor) else None
+
+
 def is_plain(stream: io.RawIOBase) -> bool:
     """Whether decompressed() found the stream not compressed: its bytes are the tar itself."""
-    return isinstance(stream, _Peeked)
+    return compressed_as(stream) is None
+
+
+def compression(head: bytes) -> str | None:
+    """The compression the first SNIFFED bytes of a stream show (gzip, zstd, bzip2, xz or lzma),
+    or None for none. A bzip2 stream is told by its first block's magic too, not by 'BZh' alone,
+    so that a plain tar whose first name begins 'BZh' is not taken for one."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head[:3] == _BZIP2[0] and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
+        return "bzip2"
+    if head.startswith(_XZ_MAGIC) or head.startswith(_LZMA_ALONE):
+        return "xz or lzma"
+    return None
 
 
 def decompressed(source: Readable, label: str) -> io.RawIOBase:
-    """The tar inside a layer blob, compressed with gzip, zstd, bzip2, xz or lzma, or not.
+    """The tar inside a layer blob or an archive, compressed with gzip, zstd, bzip2, xz or lzma,
+    or not: a raw stream read once, whose memory does not grow with what it expands to.
 
-    The bytes tell, not the media type: some tools label a gzip layer as plain tar.
+    The bytes tell, not the media type or the file name: some tools label a gzip layer as plain.
     """
     head = b""
-    while len(head) < _SNIFFED:
-        more = source.read(_SNIFFED - len(head))
+    while len(head) < SNIFFED:
+        more = source.read(SNIFFED - len(head))
         if not more:
             break
         head += more
     peeked = _Peeked(head, source)
-    if head.startswith(GZIP_MAGIC):
-        return _Gunzip(peeked, label)
-    if head.startswith(ZSTD_MAGIC):
-        return _Unzstd(peeked, label)
-    if head[:3] == _BZIP2[0] and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
-        return _Library(bz2.BZ2File(io.BufferedReader(peeked)), label, "bzip2")
-    if head.startswith(_XZ_MAGIC) or head.startswith(_LZMA_ALONE):
-        return _Library(lzma.LZMAFile(io.BufferedReader(peeked)), label, "xz or lzma")
+    match compression(head):
+        case "gzip":
+            return _Gunzip(peeked, label)
+        case "zstd":
+            return _Unzstd(peeked, label)
+        case "bzip2":
+            return _Library(bz2.BZ2File(io.BufferedReader(peeked)), label, "bzip2")
+        case "xz or lzma":
+            return _Library(lzma.LZMAFile(io.BufferedReader(peeked)), label, "xz or lzma")
     return peeked
