@@ -8,6 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+# A file at least this large that holds nothing but zeros is noted as its layer streams past
+# (LayerContent.zero_files): useradd's faillog and lastlog for a large UID, or a gzip bomb.
+# 16 MiB is lastlog at UID ~57,000.
+ZERO_FILE_MIN = 16 << 20
+
 
 class Origin(enum.Enum):
     OWN = "own"
@@ -53,6 +58,8 @@ class LayerContent:
     opaque_dirs: tuple[str, ...] = ()
     captured: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
     tar_size: int = 0
+    # files of at least ZERO_FILE_MIN bytes that hold nothing but zeros
+    zero_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

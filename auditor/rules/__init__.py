@@ -56,6 +56,7 @@ ALL_RULES: tuple[Rule, ...] = (
     files.secret_files_copied,
     files.vcs_metadata_copied,
     files.build_clutter_copied,
+    files.zero_filled_file_shipped,
     args.user_name_hardcoded,
     args.secret_in_build_arg,
     workdir.workdir_not_set,

@@ -1,6 +1,6 @@
-"""Files the image's own layers added that it should not ship, with the step that most likely
-dragged them in: VCS metadata and build clutter (practice 4, only necessary files), and
-secret-bearing files (the secrets group)."""
+"""Files the image's layers added that it should not ship, with the step that most likely
+dragged them in: VCS metadata, build clutter and huge zero-filled files (practice 4, only
+necessary files), and secret-bearing files (the secrets group)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from auditor.model.findings import Flag, Passed, Severity
-from auditor.model.image import FileEntry, FileKind, Image, Layer, Origin
+from auditor.model.image import ZERO_FILE_MIN, FileEntry, FileKind, Image, Layer, Origin
 from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
@@ -212,3 +212,56 @@ def build_clutter_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
         return
     for kind, groups in sorted(by_kind.items()):
         yield from _report(image, kind, groups)
+
+
+# What `useradd` writes for a UID of N unless told --no-log-init: records up to N, zeros below.
+_LOGIN_LOG = re.compile(r"^var/log/(faillog|lastlog)$")
+
+
+@rule(
+    "IA404",
+    practice=4,
+    title="Huge zero-filled file in a layer",
+    severity=Severity.MEDIUM,
+    rationale="A layer's tar holds no holes: a file of nothing but zeros ships its full size, "
+    "to pull, store and unpack for nothing. `useradd` with a large UID writes /var/log/faillog "
+    "and /var/log/lastlog so, sized by the UID.",
+    fix="Create users with `useradd --no-log-init` (or empty /var/log/faillog and lastlog in the "
+    "same RUN); make large files at run time, not in the image.",
+    needs_content=True,
+)
+def zero_filled_file_shipped(image: Image, limits: Limits) -> Iterator[Verdict]:
+    """Flag files of 16 MiB or more that hold nothing but zeros, in any layer, seen as the layer
+    streamed past. A zero-filled faillog or lastlog is named as what useradd left for a large
+    UID, with its own fix."""
+    require_content(image)
+    found = False
+    for layer in image.layers:
+        if layer.content is None or not layer.content.zero_files:
+            continue
+        zero = set(layer.content.zero_files)
+        for entry in layer.content.entries:
+            if entry.path not in zero:
+                continue
+            found = True
+            deleted = ("; deleted by a later layer but still shipped"
+                       if not still_present(image, layer, entry) else "")
+            if _LOGIN_LOG.match(entry.path):
+                message = (f"login log filled with zeros by useradd: /{entry.path}, "
+                           f"{human_size(entry.size)}")
+                cause = ("; likely cause: `useradd` for a large UID without --no-log-init: add "
+                         f"--no-log-init, or empty it (`: > /{entry.path}`) in the same RUN")
+            else:
+                message = (f"zero-filled file in the image: /{entry.path}, "
+                           f"{human_size(entry.size)}")
+                cause = ""
+            yield Flag(
+                message,
+                f"{where(image, layer.number)}: /{entry.path} ({entry.size} bytes, all zero)"
+                f"{deleted}{cause}",
+                layer=layer.number,
+                path=entry.path,
+                size=entry.size,
+            )
+    if not found:
+        yield Passed(f"no file of {human_size(ZERO_FILE_MIN)} or more holds only zeros")

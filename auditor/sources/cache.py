@@ -18,8 +18,10 @@ from auditor.sources.layers import Wanted
 
 # Bump when scan_layer or this format changes what it records. 2: only scans of layers whose
 # diff_id imgaudit computed (an archive's layers) or the engine or a registry verified are stored,
-# so no entry of version 1 (an archive's word) is trusted.
-ANALYSER_VERSION = 2
+# so no entry of version 1 (an archive's word) is trusted. 3: zero-filled files; entries stored
+# by column (a list per field, not a list per entry: a layer of a million entries was ~200 MB of
+# lists to write).
+ANALYSER_VERSION = 3
 
 
 def default_cache_dir() -> Path:
@@ -80,23 +82,38 @@ class LayerCache:
 
 
 def _encode(content: LayerContent) -> dict[str, Any]:
+    entries = content.entries
     return {
-        "entries": [
-            [e.path, e.size, e.kind.value, e.mode, e.uid, e.gid, e.linkname]
-            for e in content.entries
-        ],
+        "paths": [e.path for e in entries],
+        "sizes": [e.size for e in entries],
+        "kinds": "".join(_KIND_LETTERS[e.kind] for e in entries),
+        "modes": [e.mode for e in entries],
+        "uids": [e.uid for e in entries],
+        "gids": [e.gid for e in entries],
+        "links": {str(n): e.linkname for n, e in enumerate(entries) if e.linkname},
         "whiteouts": list(content.whiteouts),
         "opaque": list(content.opaque_dirs),
         "captured": {k: base64.b64encode(v).decode() for k, v in content.captured.items()},
         "tar_size": content.tar_size,
+        "zero_files": list(content.zero_files),
     }
 
 
+_KIND_LETTERS = {FileKind.FILE: "f", FileKind.DIR: "d", FileKind.SYMLINK: "s",
+                 FileKind.HARDLINK: "h", FileKind.OTHER: "o"}
+_KINDS = {letter: kind for kind, letter in _KIND_LETTERS.items()}
+
+
 def _decode(data: dict[str, Any]) -> LayerContent:
+    links = {int(n): str(link) for n, link in data["links"].items()}
+    columns = (data["paths"], data["sizes"], data["kinds"], data["modes"], data["uids"],
+               data["gids"])
+    if len({len(column) for column in columns}) != 1:
+        raise ValueError("columns of different lengths")
     return LayerContent(
         entries=tuple(
-            FileEntry(path, size, FileKind(kind), mode, uid, gid, link)
-            for path, size, kind, mode, uid, gid, link in data["entries"]
+            FileEntry(path, size, _KINDS[kind], mode, uid, gid, links.get(n, ""))
+            for n, (path, size, kind, mode, uid, gid) in enumerate(zip(*columns, strict=True))
         ),
         whiteouts=tuple(data["whiteouts"]),
         opaque_dirs=tuple(data["opaque"]),
@@ -104,4 +121,5 @@ def _decode(data: dict[str, Any]) -> LayerContent:
             {k: base64.b64decode(v) for k, v in data["captured"].items()}
         ),
         tar_size=int(data["tar_size"]),
+        zero_files=tuple(data["zero_files"]),
     )

@@ -17,11 +17,14 @@ from types import MappingProxyType
 from typing import Any
 
 from auditor.errors import ArchiveError
-from auditor.model.image import FileEntry, FileKind, LayerContent, PlacedFile
+from auditor.model.image import ZERO_FILE_MIN, FileEntry, FileKind, LayerContent, PlacedFile
 from auditor.sources.streams import Readable, compressed_as, decompressed, read_into
 
 # Streams are read in blocks of this size (tarfile's 10 KiB default costs a Python call each).
 STREAM_BUFSIZE = 1 << 20
+# A file of ZERO_FILE_MIN bytes or more is checked for holding nothing but zeros as its data
+# streams past (read anyway: every source hashes what it reads)
+_ZEROS = bytes(STREAM_BUFSIZE)
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -238,6 +241,7 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
     whiteouts: list[str] = []
     opaque: list[str] = []
     captured: dict[str, bytes] = {}
+    zero_files: list[str] = []
     with open_tar(fileobj, label) as stream:
         tar = stream.tar
         while (member := tar.next()) is not None:
@@ -273,6 +277,10 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
                 extracted = tar.extractfile(member)
                 if extracted is not None:
                     captured[path] = extracted.read()
+            elif kind is FileKind.FILE and member.size >= ZERO_FILE_MIN and _zero_filled(
+                tar, member
+            ):
+                zero_files.append(path)
         tar_size = stream.finish()
     return LayerContent(
         entries=tuple(entries),
@@ -280,7 +288,24 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
         opaque_dirs=tuple(opaque),
         captured=MappingProxyType(captured),
         tar_size=tar_size,
+        zero_files=tuple(zero_files),
     )
+
+
+def _zero_filled(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bool:
+    """Whether a member's data is all zeros, read in blocks up to the first that is not (the
+    rest tarfile passes over). A sparse member is not read: its holes would cost time for data
+    the archive does not hold."""
+    if member.issparse():
+        return False
+    extracted = tar.extractfile(member)
+    if extracted is None:
+        return False
+    block = bytearray(STREAM_BUFSIZE)
+    while count := read_into(extracted, memoryview(block)):
+        if (block if count == STREAM_BUFSIZE else block[:count]) != _ZEROS[:count]:
+            return False
+    return True
 
 
 def _why(exc: BaseException) -> str:

@@ -98,9 +98,15 @@ def test_odd_digests_are_not_cached(diff_id: str, tmp_path: Path) -> None:
                       b'"captured": {"etc/passwd": "!!not base64"}, "tar_size": 0}'),
         gzip.compress(b"{}")[:-4],
         b"",
+        gzip.compress(b'{"paths": ["a", "b"], "sizes": [1], "kinds": "ff", "modes": [420, 420], '
+                      b'"uids": [0, 0], "gids": [0, 0], "links": {}, "whiteouts": [], '
+                      b'"opaque": [], "captured": {}, "tar_size": 1, "zero_files": []}'),
+        gzip.compress(b'{"paths": ["a"], "sizes": [1], "kinds": "x", "modes": [420], '
+                      b'"uids": [0], "gids": [0], "links": {}, "whiteouts": [], '
+                      b'"opaque": [], "captured": {}, "tar_size": 1, "zero_files": []}'),
     ],
     ids=["not-gzip", "not-json", "a-list", "short-entry", "bad-kind", "missing-keys",
-         "bad-base64", "truncated", "empty"],
+         "bad-base64", "truncated", "empty", "short-column", "bad-kind-letter"],
 )
 def test_a_corrupt_cache_file_is_a_miss(data: bytes, tmp_path: Path) -> None:
     cache = LayerCache(tmp_path)
