@@ -287,8 +287,8 @@ def log(text: str) -> None:
 
 
 def _row(label: str, sample: dict[str, Any], goal: str = "") -> None:
-    print(f"  {label:<40} {sample['seconds']:8.1f} s {sample['rss_mb']:8.0f} MB   {goal}",
-          flush=True)
+    print(f"  {label:<34} {sample['seconds']:7.1f} s {sample['cpu']:7.1f} s CPU "
+          f"{sample['rss_mb']:6.0f} MB   {goal}", flush=True)
 
 
 def bombs(work: Path) -> None:
