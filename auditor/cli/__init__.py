@@ -20,7 +20,7 @@ from auditor.cli import plugin as _plugin
 from auditor.cli import report as _report
 from auditor.cli import rules as _rules
 from auditor.cli import sweep as _sweep
-from auditor.cli.common import EXIT_ERROR, app, fail
+from auditor.cli.common import EXIT_ERROR, app, fail, say
 from auditor.errors import ImgauditError
 
 __all__ = ["app", "main"]
@@ -58,10 +58,10 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
         # standalone_mode=False: click returns the exit code, and leaves its errors to us.
         code = app(args=args, prog_name=prog_name, standalone_mode=False)
     except KeyboardInterrupt:
-        typer.echo("imgaudit: interrupted", err=True)
+        say("imgaudit: interrupted")
         sys.exit(130)
     except typer.Abort:
-        typer.echo("imgaudit: aborted", err=True)
+        say("imgaudit: aborted")
         sys.exit(EXIT_ERROR)
     except ImgauditError as exc:  # every expected failure: one line, a hint, exit 2
         fail(exc.message, exc.hint)

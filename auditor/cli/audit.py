@@ -42,6 +42,7 @@ from auditor.cli.common import (
     policy_overrides,
     registry_options,
     report_problems,
+    say,
 )
 from auditor.cli.outputs import parse_outputs, use_color, write_outputs
 from auditor.config import load_policy
@@ -71,7 +72,7 @@ def _notices(report: Report) -> None:
     """What a reader should know about each image: expired or unused waivers, refused labels."""
     for item in report.images:
         for notice in item.notices:
-            typer.echo(f"imgaudit: notice: {item.image.reference}: {notice}", err=True)
+            say(f"imgaudit: notice: {item.image.reference}: {notice}")
 
 
 def _complete_format(incomplete: str) -> list[str]:
@@ -146,9 +147,8 @@ def audit_command(
         # (a first build, a branch without a stored report): gate on every finding instead.
         # Only --fail-on-new given here without --baseline is a usage error (in audit()).
         if not quiet:
-            typer.echo(f"imgaudit: notice: the policy file {effective.sources['fail-on-new']} "
-                       "sets fail-on-new but no --baseline was given: gating on every finding",
-                       err=True)
+            say(f"imgaudit: notice: the policy file {effective.sources['fail-on-new']} "
+                "sets fail-on-new but no --baseline was given: gating on every finding")
         policy = dataclasses.replace(policy, fail_on_new=False)
     registry = registry_options(platform, all_platforms, username, password_stdin, insecure)
     outputs = parse_outputs(formats or (), output)
@@ -161,16 +161,16 @@ def audit_command(
     for item in report.images:
         warning, _ = dockerfile_lines(item)
         if warning:
-            typer.echo(warning, err=True)
+            say(warning)
     if not quiet:
         _notices(report)
         for item in report.images:
-            typer.echo(f"imgaudit: {_headline(item)}", err=True)
+            say(f"imgaudit: {_headline(item)}")
     if report_problems(report) or not written:
         raise typer.Exit(EXIT_ERROR)
     reasons = policy_failures(report, policy)
     for reason in reasons:
-        typer.echo(f"imgaudit: policy failed: {reason}", err=True)
+        say(f"imgaudit: policy failed: {reason}")
     raise typer.Exit(EXIT_POLICY if reasons else EXIT_OK)
 
 

@@ -68,10 +68,13 @@ def report_problems(report: Report) -> bool:
 def fail(message: str, hint: str = "") -> None:
     """One line on stderr: what went wrong and, when known, what to do (control characters
     escaped: a message may quote what a registry or an image supplied)."""
-    line = f"imgaudit: error: {printable(message)}"
-    if hint:
-        line += f" (hint: {printable(hint)})"
-    typer.echo(line, err=True)
+    say(f"imgaudit: error: {message}" + (f" (hint: {hint})" if hint else ""))
+
+
+def say(line: str) -> None:
+    """One line on stderr, every control character escaped: each line imgaudit writes there may
+    quote what an image or a registry supplied (a name, a label, a reference)."""
+    typer.echo(printable(line), err=True)
 
 
 # Where the policy file is, for every command that reads the policy.

@@ -32,6 +32,7 @@ from auditor.cli.common import (
     dockerfile_lines,
     policy_overrides,
     report_problems,
+    say,
 )
 from auditor.cli.outputs import emit
 from auditor.compare import diff, diff_failures
@@ -103,17 +104,15 @@ def diff_command(
     old, new = report.images
     warning, located = dockerfile_lines(new)
     if warning:
-        typer.echo(warning, err=True)
+        say(warning)
     change = diff(old, new)
     if not emit(render_diff(change, fmt.value), output, "diff"):
         raise typer.Exit(EXIT_ERROR)
-    typer.echo(
+    say(
         f"imgaudit: diff {old.image.reference} -> {new.image.reference}: score {old.score} -> "
         f"{new.score}, {plural(len(change.added), 'finding')} added, {len(change.removed)} removed"
-        f"{located}",
-        err=True,
-    )
+        f"{located}")
     reasons = diff_failures(change, severity, max_score_drop)
     for reason in reasons:
-        typer.echo(f"imgaudit: policy failed: {reason}", err=True)
+        say(f"imgaudit: policy failed: {reason}")
     raise typer.Exit(EXIT_POLICY if reasons else EXIT_OK)

@@ -22,6 +22,7 @@ from auditor.cli.common import (
     app,
     fail,
     report_problems,
+    say,
 )
 from auditor.config import load_policy
 from auditor.dockerfile import Mismatch, match_image, parse_dockerfile
@@ -91,8 +92,8 @@ def fix_command(
         _show(plan, shown, text, new_text, ignore_path, listing.dockerignore, new_ignore)
     own = dockerfile.with_name(dockerfile.name + ".dockerignore")
     if ignore_edits and own.is_file():
-        typer.echo(f"imgaudit: fix: BuildKit reads {_shown(own)} instead of .dockerignore for "
-                   "this Dockerfile: add the same entries there", err=True)
+        say(f"imgaudit: fix: BuildKit reads {_shown(own)} instead of .dockerignore for "
+            "this Dockerfile: add the same entries there")
     _advise(plan)
 
 
@@ -107,19 +108,19 @@ def _show(plan: Plan, shown: str, text: str, new_text: str, ignore_path: Path,
     if masked:
         typer.echo(masked, nl=False)
     if not plan.edits:
-        typer.echo(f"imgaudit: fix: nothing in {shown} can be fixed mechanically", err=True)
+        say(f"imgaudit: fix: nothing in {shown} can be fixed mechanically")
         return
     note = "; secret values are masked in the diff" if masked != output else ""
     them = "it" if len(plan.edits) == 1 else "them"
-    typer.echo(f"imgaudit: fix: {_count(plan)} for {', '.join(plan.rules)}; `--write` applies "
-               f"{them}{note}", err=True)
+    say(f"imgaudit: fix: {_count(plan)} for {', '.join(plan.rules)}; `--write` applies "
+        f"{them}{note}")
     _explain(plan)
 
 
 def _write_all(plan: Plan, dockerfile: Path, shown: str, new_text: str, text: str, bom: bool,
                ignore_path: Path, new_ignore: str | None) -> None:
     if not plan.edits:
-        typer.echo(f"imgaudit: fix: nothing in {shown} can be fixed mechanically", err=True)
+        say(f"imgaudit: fix: nothing in {shown} can be fixed mechanically")
         return
     files: dict[Path, str] = {}
     if new_text != text:
@@ -128,8 +129,8 @@ def _write_all(plan: Plan, dockerfile: Path, shown: str, new_text: str, text: st
         files[ignore_path] = new_ignore
     _write(files)
     written = [shown if path == dockerfile else _shown(path) for path in files]
-    typer.echo(f"imgaudit: fix: wrote {' and '.join(written)}: {_count(plan)} for "
-               f"{', '.join(plan.rules)}; rebuild the image and audit it again", err=True)
+    say(f"imgaudit: fix: wrote {' and '.join(written)}: {_count(plan)} for "
+        f"{', '.join(plan.rules)}; rebuild the image and audit it again")
     _explain(plan)
 
 
@@ -137,7 +138,7 @@ def _explain(plan: Plan) -> None:
     """What each edit does, one line each, under the summary."""
     for edit in plan.edits:
         for reason in edit.reasons:
-            typer.echo(f"  {reason}", err=True)
+            say(f"  {reason}")
 
 
 def _count(plan: Plan) -> str:
@@ -147,10 +148,9 @@ def _count(plan: Plan) -> str:
 def _advise(plan: Plan) -> None:
     if not plan.advice:
         return
-    typer.echo("imgaudit: fix: left as advice (not safe to change mechanically):", err=True)
+    say("imgaudit: fix: left as advice (not safe to change mechanically):")
     for advice in plan.advice:
-        typer.echo(f"  {advice.rule} {advice.where}: {advice.message}: {advice.action}",
-                   err=True)
+        say(f"  {advice.rule} {advice.where}: {advice.message}: {advice.action}")
 
 
 def _shown(path: Path) -> str:

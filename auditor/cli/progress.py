@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 
-import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,6 +20,9 @@ from rich.progress import (
 )
 from rich.progress import Progress as Bar
 from rich.text import Text
+
+from auditor.cli.common import say
+from auditor.text import printable
 
 # Without a terminal, a plain progress line at most this often.
 PLAIN_EVERY = 10.0
@@ -76,7 +78,7 @@ class BarProgress:
             self._bar.update(self._task, advance=1, failed=self._failed)
 
     def note(self, text: str) -> None:
-        self._bar.console.print(f"imgaudit: {text}", highlight=False, markup=False)
+        self._bar.console.print(printable(f"imgaudit: {text}"), highlight=False, markup=False)
 
 
 class PlainProgress:
@@ -100,7 +102,7 @@ class PlainProgress:
         with self._lock:
             self._name, self._total, self._done, self._failed = name, total, 0, 0
             self._started = self._last = time.monotonic()
-        typer.echo(f"imgaudit: sweep: {total} {name} to do", err=True)
+        say(f"imgaudit: sweep: {total} {name} to do")
 
     def advance(self, failed: bool = False) -> None:
         with self._lock:
@@ -115,10 +117,10 @@ class PlainProgress:
             left = (self._total - self._done) / rate if rate > 0 else 0.0
             line = (f"imgaudit: sweep: {self._done}/{self._total} {self._name}, {self._failed} "
                     f"failed, {rate:.1f}/s, ETA {left:.0f} s")
-        typer.echo(line, err=True)
+        say(line)
 
     def note(self, text: str) -> None:
-        typer.echo(f"imgaudit: {text}", err=True)
+        say(f"imgaudit: {text}")
 
 
 class QuietProgress(PlainProgress):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from auditor.cli.common import EXIT_ERROR, app
+from auditor.cli.common import EXIT_ERROR, app, say
 from auditor.cli.outputs import emit
 
 
@@ -41,4 +41,4 @@ def report_command(
     if not emit(text, output, f"{fmt.value} report"):
         raise typer.Exit(EXIT_ERROR)
     if output is not None or fmt is not ReportFormat.table:
-        typer.echo(f"imgaudit: {headline(summarize(results))}", err=True)
+        say(f"imgaudit: {headline(summarize(results))}")

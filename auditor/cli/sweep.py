@@ -30,6 +30,7 @@ from auditor.cli.common import (
     app,
     fail,
     registry_options,
+    say,
 )
 from auditor.units import human_size
 
@@ -91,39 +92,38 @@ def _summarize(summary: SweepSummary, db: Path, command: str) -> None:
     where = f"{summary.registry}" + (f" (shard {summary.shard})" if summary.shard else "")
     resolving = summary.interrupted and summary.stage == "tags"
     if resolving:
-        typer.echo(f"imgaudit: sweep of {where}: {summary.repositories} repositories, "
-                   f"{summary.tags} tags listed; interrupted before every tag was resolved",
-                   err=True)
+        say(f"imgaudit: sweep of {where}: {summary.repositories} repositories, "
+            f"{summary.tags} tags listed; interrupted before every tag was resolved")
     else:
         shards = f", {summary.other_shards} left to other shards" if summary.shard else ""
         platforms = (f"; {summary.no_platform} tag(s) have no image for the platform"
                      if summary.no_platform else "")
-        typer.echo(
+        say(
             f"imgaudit: sweep of {where}: {summary.repositories} repositories, {summary.tags} "
-            f"tags, {summary.images} images{shards}{platforms}", err=True)
+            f"tags, {summary.images} images{shards}{platforms}")
     done = summary.audited + summary.failed + summary.skipped + summary.not_images
     artifacts = (f", {summary.not_images} not container images (recorded as skipped)"
                  if summary.not_images else "")
-    typer.echo(
+    say(
         f"imgaudit: audited {summary.audited}, skipped {summary.skipped} (already in {db}), "
         f"failed {summary.failed}{artifacts}; {summary.linked} more tag(s) share those images; "
         f"{done} in {summary.elapsed:.1f} s ({summary.rate:.1f} images/s), "
-        f"{human_size(summary.bytes_downloaded)} downloaded", err=True)
+        f"{human_size(summary.bytes_downloaded)} downloaded")
     for failure in summary.failures:
         fail(f"{failure.reference}: {failure.message}", failure.hint)
     if summary.failed > len(summary.failures):
-        typer.echo(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
-                   f"imgaudit report {db}", err=True)
+        say(f"imgaudit: ... and {summary.failed - len(summary.failures)} more failures: "
+            f"imgaudit report {db}")
     if resolving:
-        typer.echo(f"imgaudit: interrupted before any image was audited. Resume with the same "
-                   f"command: {command}", err=True)
+        say(f"imgaudit: interrupted before any image was audited. Resume with the same "
+            f"command: {command}")
     elif summary.interrupted:
-        typer.echo(
+        say(
             f"imgaudit: interrupted with {summary.unfinished} image(s) not done; every finished "
-            f"one is saved in {db}. Resume with the same command: {command}", err=True)
+            f"one is saved in {db}. Resume with the same command: {command}")
     else:
-        typer.echo(f"imgaudit: results in {db}: imgaudit report {db} --format html -o "
-                   "sweep.html", err=True)
+        say(f"imgaudit: results in {db}: imgaudit report {db} --format html -o "
+            "sweep.html")
 
 
 @app.command("sweep")
@@ -200,7 +200,7 @@ def sweep_command(
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) before the sweep began, or again while it ended (the sweep
         # answers the first one itself); typer would swallow it. Every recorded result is saved.
-        typer.echo("imgaudit: interrupted", err=True)
+        say("imgaudit: interrupted")
         _end_interrupted()
     if summary.interrupted:
         _end_interrupted()

@@ -13,6 +13,7 @@ from auditor.formats.facts import source_document
 from auditor.formats.markdown import escape, located, markdown_cell
 from auditor.formats.table import finding_cell, wrap
 from auditor.model.report import ImageDiff, ImageReport, ScoredFinding
+from auditor.text import printable, valid_unicode
 from auditor.units import human_size, plural, signed
 
 DIFF_SCHEMA_VERSION = 1
@@ -150,7 +151,8 @@ def render_json(change: ImageDiff) -> str:
         "added": [_finding_document(s) for s in change.added],
         "removed": [_finding_document(s) for s in change.removed],
     }
-    return json.dumps(document, indent=2) + "\n"
+    # valid UTF-8 even for a name that is not: its bytes as \\xNN
+    return json.dumps(valid_unicode(document), indent=2) + "\n"
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -205,4 +207,6 @@ def render_diff(change: ImageDiff, fmt: str) -> str:
         raise UsageError(
             f"unknown diff format {fmt!r}", hint="choose from " + ", ".join(DIFF_RENDERERS)
         ) from None
-    return renderer(change)
+    text = renderer(change)
+    # the last guard for the formats a person reads (JSON escapes its own)
+    return text if fmt == "json" else printable(text, lines=True)

@@ -17,12 +17,15 @@ from auditor.formats.facts import (
 )
 from auditor.model.findings import Finding, Status
 from auditor.model.report import ImageReport, Report, ScoredFinding
+from auditor.text import printable
 
 _LEVEL_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message: line breaks as GitHub decodes them, other control
+    characters escaped (the log is shown on a terminal too)."""
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:

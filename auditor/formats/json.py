@@ -8,6 +8,7 @@ from typing import Any
 from auditor.formats.facts import cap_document, delta, source_document
 from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.naming import platform
+from auditor.text import valid_unicode
 
 SCHEMA_VERSION = 1
 
@@ -122,4 +123,5 @@ def render(report: Report) -> str:
             for f in report.failures
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    # valid UTF-8 even for a name that is not: its bytes as \\xNN
+    return json.dumps(valid_unicode(document), indent=2) + "\n"

@@ -15,6 +15,7 @@ from auditor.formats.facts import (
 )
 from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
 from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
+from auditor.text import printable
 from auditor.units import human_size, plural, signed
 
 STATUS: dict[Status, str] = {
@@ -31,8 +32,9 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!&])")
 
 
 def escape(text: str) -> str:
-    """Plain text that Markdown shows as written, on one line, safe in a table cell."""
-    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Plain text that Markdown shows as written, on one line, safe in a table cell, its control
+    characters escaped."""
+    return _SPECIAL.sub(r"\\\1", " ".join(printable(text, lines=True).split()))
 
 
 def markdown_cell(text: str) -> str:

@@ -26,6 +26,7 @@ from auditor.model.findings import RuleInfo, Severity, Status
 from auditor.model.image import Image
 from auditor.model.report import ImageReport, Novelty, Report, ScoredFinding
 from auditor.naming import ARCHIVES, image_repository
+from auditor.text import valid_unicode
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 # GitHub reads security-severity (0.0-10.0) on rules tagged "security": over 9.0 critical,
@@ -311,4 +312,5 @@ def render(report: Report) -> str:
         "version": "2.1.0",
         "runs": [run],
     }
-    return json.dumps(document, indent=2) + "\n"
+    # valid UTF-8 even for a name that is not: its bytes as \\xNN
+    return json.dumps(valid_unicode(document), indent=2) + "\n"

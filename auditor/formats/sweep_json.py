@@ -8,6 +8,7 @@ from typing import Any
 
 from auditor.formats.sweep import failing_practices, summarize, timestamp, worst_first
 from auditor.model.sweep import SweepAudit, SweepResults, SweepTag
+from auditor.text import valid_unicode
 
 SCHEMA_VERSION = 1
 
@@ -86,4 +87,5 @@ def render(results: SweepResults) -> str:
         "tags": [tag_document(t) for t in worst_first(results)],
         "images": [_audit_document(a, tags_of.get(id(a), [])) for a in results.audits],
     }
-    return json.dumps(document, indent=2) + "\n"
+    # valid UTF-8 even for a name that is not: its bytes as \\xNN
+    return json.dumps(valid_unicode(document), indent=2) + "\n"

@@ -21,6 +21,7 @@ from auditor.formats.facts import (
 from auditor.model.findings import NOT_JUDGED, Finding, Severity, Status
 from auditor.model.report import ImageReport, Report, ScoredFinding
 from auditor.redact import describe_step
+from auditor.text import printable
 from auditor.units import human_size
 
 _MARK = {
@@ -62,8 +63,8 @@ class _Paint:
 
 
 def wrap(text: str, width: int) -> str:
-    """Text folded to width for a table cell; "-" when empty."""
-    return "\n".join(textwrap.wrap(text, width)) or "-"
+    """Text folded to width for a table cell, its control characters escaped; "-" when empty."""
+    return "\n".join(textwrap.wrap(printable(text), width)) or "-"
 
 
 def finding_cell(finding: Finding, width: int) -> str:
@@ -85,7 +86,9 @@ _SHIPPED_NOTE = "still shipped"
 
 def fit(text: str, width: int, indent: int | None = None) -> list[str]:
     """One logical line folded to width, continuation lines indented under its text (by
-    `indent`, else as deep as the line's own leading spaces); long words are broken."""
+    `indent`, else as deep as the line's own leading spaces); long words are broken. Control
+    characters (from a name, a label, a history line) are escaped first, so widths are true."""
+    text = printable(text)
     lead = len(text) - len(text.lstrip(" "))
     hang = " " * (lead if indent is None else indent)
     if len(text) <= width:

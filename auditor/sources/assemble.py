@@ -16,31 +16,39 @@ KnownBase = tuple[str, int, int | None, str]
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value if v is not None)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
     return None
 
 
-def image_config(section: Mapping[str, Any] | None) -> ImageConfig:
-    """The runtime config, tolerant of nulls and missing fields."""
-    section = section or {}
-    env = []
-    for item in section.get("Env") or ():
-        key, _, value = str(item).partition("=")
-        env.append((key, value))
-    labels = section.get("Labels") or {}
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def image_config(section: Any) -> ImageConfig:
+    """The runtime config. A field that is null, missing or of another JSON type than the
+    engine writes (`"Env": 5`, `"Labels": "x"`) reads as absent: no engine would run such an
+    image, and nothing in it can be judged; strings in a list are kept, other items dropped."""
+    section = _mapping(section)
+    env = [(key, value) for key, _, value in
+           (item.partition("=") for item in _strings(section.get("Env")) or ())]
+    ports = section.get("ExposedPorts")
     return ImageConfig(
-        user=str(section.get("User") or ""),
+        user=_text(section.get("User")),
         env=tuple(env),
         cmd=_strings(section.get("Cmd")),
         entrypoint=_strings(section.get("Entrypoint")),
-        workdir=str(section.get("WorkingDir") or ""),
-        exposed_ports=tuple(sorted(str(p) for p in (section.get("ExposedPorts") or {}))),
-        labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
+        workdir=_text(section.get("WorkingDir")),
+        exposed_ports=tuple(sorted(_mapping(ports) if isinstance(ports, dict)
+                                   else _strings(ports) or ())),
+        labels=MappingProxyType({k: v for k, v in _mapping(section.get("Labels")).items()
+                                 if isinstance(v, str)}),
     )
 
 

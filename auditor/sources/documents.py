@@ -4,6 +4,7 @@ config's shape, the entries of an index or manifest list, and which platform an 
 from __future__ import annotations
 
 import enum
+import hashlib
 import platform as host
 import re
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,15 @@ class Digest:
         algorithm, _, hexpart = text.partition(":")
         return cls(DigestAlgorithm(algorithm), hexpart)
 
+    @classmethod
+    def of(cls, data: bytes, algorithm: DigestAlgorithm = DigestAlgorithm.SHA256) -> Digest:
+        """The digest of `data` by `algorithm`."""
+        return cls(algorithm, hashlib.new(algorithm.value, data).hexdigest())
+
+    def hasher(self) -> Any:
+        """A new hashlib object of this digest's algorithm."""
+        return hashlib.new(self.algorithm.value)
+
     @property
     def blob_path(self) -> str:
         """Where an OCI layout keeps the blob: blobs/<algorithm>/<hex>."""
@@ -92,29 +102,44 @@ def is_digest(text: str) -> bool:
     return Digest.parse(text) is not None
 
 
-def check_digests(shown: str, what: str, digests: Sequence[str]) -> None:
-    """Every digest an image names is checked before anything is read by it: an algorithm
-    imgaudit does not know, or a malformed digest, is refused, never trusted. `what` names the
-    digest's place, `{n}` its number (from 1)."""
-    for number, digest in enumerate(digests, 1):
-        if not is_digest(digest):
+def check_digests(shown: str, what: str, digests: Sequence[object]) -> list[Digest]:
+    """Every digest an image names is parsed before anything is read by it: an algorithm
+    imgaudit does not know, a malformed digest or no text at all is refused, never trusted.
+    `what` names the digest's place, `{n}` its number (from 1)."""
+    parsed = []
+    for number, text in enumerate(digests, 1):
+        digest = Digest.parse(text) if isinstance(text, str) else None
+        if digest is None:
             raise UnsupportedManifest(
-                f"{shown} names {what.format(n=number)} by {printable(digest, 80)!r}, not a "
+                f"{shown} names {what.format(n=number)} by {printable(str(text), 80)!r}, not a "
                 f"digest imgaudit can check ({DIGEST_FORM})",
                 hint="imgaudit verifies sha256 and sha512 digests only; push the image again "
                 "with a current Docker or buildah")
+        parsed.append(digest)
+    return parsed
+
+
+def json_list(value: Any) -> list[Any]:
+    """A JSON value that should be a list: itself, or [] for null or any other type."""
+    return value if isinstance(value, list) else []
 
 
 def tolerant_config(document: Any) -> dict[str, Any] | None:
     """An image config with the one shape its readers rely on: history, a list of objects (a null
-    entry, written by some tools, reads as an empty step); None when it is no JSON object."""
+    entry, written by some tools, reads as an empty step); rootfs an object whose diff_ids is a
+    list; None when it is no JSON object."""
     if not isinstance(document, dict):
         return None
-    history = document.get("history")
+    config: dict[str, Any] = document
+    rootfs = config.get("rootfs")
+    if rootfs is not None and not (isinstance(rootfs, dict)
+                                   and isinstance(rootfs.get("diff_ids", []), list)):
+        config = {**config, "rootfs": {"diff_ids": []}}
+    history = config.get("history")
     if history is None:
-        return document
-    steps = history if isinstance(history, list) else []
-    return {**document, "history": [step if isinstance(step, dict) else {} for step in steps]}
+        return config
+    steps = json_list(history)
+    return {**config, "history": [step if isinstance(step, dict) else {} for step in steps]}
 
 
 @dataclass(frozen=True, slots=True)

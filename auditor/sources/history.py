@@ -80,19 +80,25 @@ def parse_created_by(created_by: str) -> ParsedStep:
     return ParsedStep("RUN", text.strip(), build_args)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def make_steps(raw: Sequence[Mapping[str, Any]]) -> list[HistoryStep]:
-    """Steps from config-style history entries (created_by, empty_layer, created, comment)."""
+    """Steps from config-style history entries (created_by, empty_layer, created, comment); an
+    entry or a field of another JSON type than the engine writes reads as absent."""
     steps = []
     for index, item in enumerate(raw):
-        created_by = str(item.get("created_by") or "")
+        fields = item if isinstance(item, Mapping) else {}
+        created_by = _text(fields.get("created_by"))
         parsed = parse_created_by(created_by)
         steps.append(
             HistoryStep(
                 index=index,
                 created_by=created_by,
-                empty_layer=bool(item.get("empty_layer")),
-                created=str(item.get("created") or ""),
-                comment=str(item.get("comment") or ""),
+                empty_layer=fields.get("empty_layer") is True,
+                created=_text(fields.get("created")),
+                comment=_text(fields.get("comment")),
                 instruction=parsed.instruction,
                 body=parsed.body,
                 build_args=parsed.build_args,

@@ -327,12 +327,24 @@ def _below(path: str, roots: set[str]) -> bool:
     return False
 
 
+def _names_a_path(path: str) -> bool:
+    """Whether a whiteout or opaque folder names a path of the image: not "", ".", "..", "/"
+    nor one that climbs ("a/.."); such a crafted entry hides nothing."""
+    return bool(path) and normalize(path) == path
+
+
 def merge(layers: Iterable[tuple[int, LayerContent]]) -> Mapping[str, PlacedFile]:
-    """The final filesystem: each layer's whiteouts and opaque dirs hide what lies below."""
+    """The final filesystem: each layer's whiteouts and opaque dirs hide what lies below, and a
+    file, link or device put where a folder was replaces the folder with all it held."""
     files: dict[str, PlacedFile] = {}
     for number, content in layers:
-        removed = set(content.whiteouts)
-        opaque = set(content.opaque_dirs)
+        removed = {path for path in content.whiteouts if _names_a_path(path)}
+        opaque = {path for path in content.opaque_dirs if _names_a_path(path)}
+        for entry in content.entries:
+            before = files.get(entry.path)
+            if (before is not None and before.entry.kind is FileKind.DIR
+                    and entry.kind is not FileKind.DIR):
+                removed.add(entry.path)
         if removed or opaque:
             for path in list(files):
                 if path in removed or _below(path, removed) or _below(path, opaque):

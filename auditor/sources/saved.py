@@ -24,6 +24,7 @@ from auditor.sources.documents import (
     IMAGE_TYPES,
     Digest,
     entries,
+    json_list,
     tolerant_config,
 )
 from auditor.sources.layers import (
@@ -196,9 +197,9 @@ def list_images(
                     config_digest=digest,
                     layer_members=tuple(
                         member_path(x, f"layer {n}", label)
-                        for n, x in enumerate(entry.get("Layers") or (), 1)
+                        for n, x in enumerate(json_list(entry.get("Layers")), 1)
                     ),
-                    names=tuple(str(t) for t in entry.get("RepoTags") or ()),
+                    names=tuple(str(t) for t in json_list(entry.get("RepoTags"))),
                 )
             )
         return images

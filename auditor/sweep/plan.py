@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from auditor.errors import ImgauditError
 from auditor.model.report import AuditFailure
 from auditor.model.sweep import SweepTarget
-from auditor.sources.documents import Platform, best_match, image_entries
+from auditor.sources.documents import Platform, best_match, check_digests, image_entries
 from auditor.sources.registry.client import Manifest, RegistryClient
 from auditor.sweep.ledger import Ledger, internal_error
 from auditor.sweep.options import Progress, SweepOptions
@@ -189,12 +189,14 @@ class Planner:
             known = self._created.get(digest)
         if known is not None:
             return known
-        manifest = manifest or self.client.manifest(repository, digest)
-        config = str((manifest.document.get("config") or {}).get("digest") or "")
+        manifest = manifest or self.client.manifest(
+            repository, check_digests(repository, "its manifest", [digest])[0])
+        config = (manifest.document.get("config") or {}).get("digest")
         created = ""
         if config:
+            (blob,) = check_digests(f"{repository}@{digest[:19]}", "its config", [config])
             try:
-                document = json.loads(self.client.blob(repository, config))
+                document = json.loads(self.client.blob(repository, blob))
             except ValueError:
                 document = {}
             if isinstance(document, dict):

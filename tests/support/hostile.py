@@ -117,3 +117,21 @@ def replace_last_layer(folder: Path, data: bytes) -> None:
     layer = store_blob(folder, data)
     _rewrite_manifest(folder, lambda manifest: manifest["layers"][-1].update(digest=layer))
     replace_config(folder, json.dumps(config, separators=(",", ":")).encode())
+
+
+def members_of(archive: bytes) -> dict[str, bytes]:
+    """The regular files of a plain tar archive, by name, in order."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return {member.name: tar.extractfile(member).read()  # type: ignore[union-attr]
+                for member in tar.getmembers() if member.isfile()}
+
+
+def pack_members(members: dict[str, bytes]) -> bytes:
+    """Files as a plain tar archive, in order (the folders they lie in are implied)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -29,6 +29,7 @@ import requests
 import zstandard
 from testcontainers.core.container import DockerContainer
 
+from auditor.sources.documents import Digest
 from tests.support.archives import saved_archive
 from tests.support.engine import fixture_tag
 from tests.support.faultproxy import FaultProxy
@@ -74,6 +75,13 @@ PUSHED: Mapping[str, Mapping[str, tuple[str, str]]] = {
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def parsed(digest: str) -> Digest:
+    """A digest the test trusts, parsed as the client takes it."""
+    found = Digest.parse(digest)
+    assert found is not None, digest
+    return found
 
 
 def canonical(document: Mapping[str, Any]) -> bytes:

@@ -11,6 +11,7 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from auditor.errors import BlobUnknown, DigestMismatch, RegistryError, RegistryUnavailable
+from auditor.sources.documents import Digest
 from auditor.sources.registry.session import (
     TRANSIENT,
     RegistrySession,
@@ -18,22 +19,23 @@ from auditor.sources.registry.session import (
     pull_scope,
     reason,
 )
-from auditor.sources.streams import CHUNK, hasher
+from auditor.sources.streams import CHUNK
 
 
 class BlobStream(io.RawIOBase):
     """A blob's body as a raw stream, hashed as it is read, resumed with Range when the connection
     breaks. Made by RegistryClient.open_blob; `read`/`readinto` as any stream."""
 
-    def __init__(self, http: RegistrySession, repo: str, digest: str, size: int | None) -> None:
+    def __init__(self, http: RegistrySession, repo: str, digest: Digest,
+                 size: int | None) -> None:
         self.http = http
         self.repo = repo
         self.digest = digest
         self.size = size
         self.position = 0
         self.verified = False
-        self._hash = hasher(digest)
-        self._what = f"blob {digest[:19]} of {http.host}/{repo}"
+        self._hash = digest.hasher()
+        self._what = f"blob {str(digest)[:19]} of {http.host}/{repo}"
         self._response: requests.Response | None = None
         self._retry: Retry = http.retry
         http.count(blobs=1)
@@ -116,7 +118,7 @@ class BlobStream(io.RawIOBase):
         if self.size is not None and self.position != self.size:
             raise DigestMismatch(f"{self._what} has {self.position} bytes, not the {self.size} "
                                  "its descriptor says")
-        got = f"{self.digest.partition(':')[0]}:{self._hash.hexdigest()}"
+        got = Digest(self.digest.algorithm, self._hash.hexdigest())
         if got != self.digest:
             raise DigestMismatch(f"{self._what} has digest {got}")
         self.verified = True

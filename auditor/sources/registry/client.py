@@ -19,11 +19,13 @@ from auditor.sources.documents import (
     INDEX_TYPES,
     OCI_INDEX,
     OCI_MANIFEST,
+    Digest,
 )
 from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.blobs import BlobStream
+from auditor.sources.registry.reference import TAG
 from auditor.sources.registry.session import RegistrySession, error_codes, pull_scope
-from auditor.sources.streams import CHUNK, hasher
+from auditor.sources.streams import CHUNK
 from auditor.text import printable
 
 # schema 1 last and weakest: asked for only so that such an image says what it is
@@ -61,8 +63,9 @@ class RegistryClient:
                                 timeout=30.0, retries=4, backoff=0.5)
         client.repositories(page_size=1000) -> Iterator[str]    GET /v2/_catalog, every page
         client.tags(repo, page_size=1000) -> Iterator[str]      GET /v2/<repo>/tags/list, ditto
-        client.manifest(repo, reference) -> Manifest            reference: a tag or a digest
+        client.manifest(repo, reference) -> Manifest            reference: a tag or a Digest
         client.blob(repo, digest, max_size=...) -> bytes        a small blob (a config), verified
+                                                                (every digest a parsed Digest)
         client.open_blob(repo, digest, size=None)               context manager -> BlobStream, a
             readable stream; its digest is checked at EOF and again when the block ends (the
             rest is read first), DigestMismatch on a difference
@@ -127,11 +130,17 @@ class RegistryClient:
         yield from self._pages(f"/v2/{repo}/tags/list", "tags", page_size, pull_scope(repo),
                                f"repository {repo}", missing)
 
-    def manifest(self, repo: str, reference: str) -> Manifest:
-        """The manifest (or index) a tag or digest names, its digest verified: against the
-        reference when it is a digest, else against the registry's Docker-Content-Digest."""
-        path = f"/v2/{repo}/manifests/{quote(reference, safe=':')}"
-        named = f"{repo}{'@' if ':' in reference else ':'}{reference}"
+    def manifest(self, repo: str, reference: str | Digest) -> Manifest:
+        """The manifest (or index) a tag or a parsed digest names, its digest verified: against
+        the digest, else against the registry's Docker-Content-Digest. A tag that is none (a
+        registry's tag list is no more trusted than its manifests) is one RegistryError line."""
+        if isinstance(reference, str) and not TAG.fullmatch(reference):
+            raise RegistryError(f"registry {self.host} names a tag {printable(reference, 80)!r} "
+                                f"in {repo}, which is not a tag",
+                                hint="a tag is up to 128 letters, digits, '_', '.' and '-'")
+        pinned = reference if isinstance(reference, Digest) else None
+        path = f"/v2/{repo}/manifests/{quote(str(reference), safe=':')}"
+        named = f"{repo}{'@' if pinned else ':'}{reference}"
         shown = f"{self.host}/{named}"
         with self.http.request("GET", path, pull_scope(repo),
                                headers={"Accept": ACCEPT}) as response:
@@ -147,17 +156,13 @@ class RegistryClient:
             raw = self.http.read_capped(response, MAX_MANIFEST, f"manifest {shown}")
             header_digest = response.headers.get("Docker-Content-Digest", "")
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        pinned = reference if ":" in reference else ""
-        if not header_digest.startswith(("sha256:", "sha512:")):
-            header_digest = ""  # an algorithm imgaudit cannot check: the bytes' sha256 stands
-        try:
-            digest = _digest_of(raw, pinned or header_digest or "sha256:")
-        except ValueError:
-            raise RegistryError(f"{reference!r} is not a digest imgaudit can check",
-                                hint="use a sha256: or sha512: digest") from None
+        # a header digest of an algorithm imgaudit cannot check is left out: sha256 stands
+        announced = Digest.parse(header_digest)
+        expected = pinned or announced
+        digest = Digest.of(raw, expected.algorithm) if expected else Digest.of(raw)
         if pinned and digest != pinned:
             raise DigestMismatch(f"manifest {shown} from {self.host} has digest {digest}")
-        if not pinned and header_digest and digest != header_digest:
+        if not pinned and announced and digest != announced:
             raise DigestMismatch(
                 f"manifest {shown} from {self.host} has digest {digest}, not the "
                 f"{printable(header_digest, 140)} the registry announced"
@@ -171,9 +176,9 @@ class RegistryClient:
         media_type = str(document.get("mediaType") or content_type or "")
         if document.get("schemaVersion") == 1:
             media_type = DOCKER_SCHEMA1_SIGNED if "signatures" in document else DOCKER_SCHEMA1
-        return Manifest(digest, media_type, raw, document)
+        return Manifest(str(digest), media_type, raw, document)
 
-    def blob(self, repo: str, digest: str, max_size: int = MAX_BLOB) -> bytes:
+    def blob(self, repo: str, digest: Digest, max_size: int = MAX_BLOB) -> bytes:
         """A small blob (an image config) whole, its digest verified."""
         with self.open_blob(repo, digest) as stream:
             data = bytearray()
@@ -181,20 +186,16 @@ class RegistryClient:
                 data += chunk
             if len(data) > max_size:
                 raise RegistryError(
-                    f"blob {digest[:19]} of {self.host}/{repo} is over {max_size} bytes, too "
+                    f"blob {str(digest)[:19]} of {self.host}/{repo} is over {max_size} bytes, too "
                     "large for a config", hint="this is not a container image config")
         return bytes(data)
 
     @contextmanager
-    def open_blob(self, repo: str, digest: str, size: int | None = None) -> Iterator[BlobStream]:
+    def open_blob(self, repo: str, digest: Digest,
+                  size: int | None = None) -> Iterator[BlobStream]:
         """A blob as a stream read once. Its digest (and `size`, when given) is checked when a read
         reaches its end, and when the block ends without error (after reading what is left):
         DigestMismatch on a difference, so no unverified byte outlives the block."""
-        try:
-            hasher(digest)
-        except ValueError:
-            raise DigestMismatch(f"{digest[:30]!r} of {self.host}/{repo} is not a digest "
-                                 "imgaudit can check") from None
         stream = BlobStream(self.http, repo, digest, size)
         try:
             yield stream
@@ -247,9 +248,3 @@ class RegistryClient:
             else:
                 url = None
 
-
-def _digest_of(data: bytes, like: str) -> str:
-    """The digest of data with the algorithm of `like` (sha256:... or sha512:...)."""
-    digest = hasher(like)
-    digest.update(data)
-    return f"{like.partition(':')[0]}:{digest.hexdigest()}"

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from auditor.errors import InvalidReference
-from auditor.sources.documents import DIGEST_FORM, is_digest
+from auditor.sources.documents import DIGEST_FORM, Digest, is_digest
 
 PREFIX = "docker://"
 DEFAULT_TAG = "latest"
@@ -16,7 +16,7 @@ DEFAULT_TAG = "latest"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +29,10 @@ class RegistryReference:
     digest: str = ""  # "sha256:<hex>" when pinned
 
     @property
-    def reference(self) -> str:
-        """What `/v2/<repo>/manifests/<reference>` takes: the digest if pinned, else the tag."""
-        return self.digest or self.tag
+    def reference(self) -> str | Digest:
+        """What `/v2/<repo>/manifests/<reference>` takes: the digest (parsed) if pinned, else
+        the tag."""
+        return Digest.parse(self.digest) or self.tag
 
     @property
     def name(self) -> str:
@@ -96,7 +97,7 @@ def parse_reference(text: str) -> RegistryReference:
     last = path.rsplit("/", 1)[-1]
     if ":" in last:
         repository, _, tag = path.rpartition(":")
-        if not _TAG.match(tag):
+        if not TAG.match(tag):
             raise InvalidReference(
                 f"{text!r}: {tag!r} is not a tag",
                 hint="a tag is up to 128 letters, digits, '_', '.' and '-', not starting with "

@@ -31,11 +31,13 @@ from auditor.sources.documents import (
     DOCKER_SCHEMA1_SIGNED,
     IMAGE_TYPES,
     LAYER_TYPE_PREFIXES,
+    Digest,
     Platform,
     best_match,
     check_digests,
     host_platform,
     image_entries,
+    json_list,
     tolerant_config,
 )
 from auditor.sources.interface import OpenRequest, Target
@@ -178,7 +180,8 @@ class RegistrySource:
                 raise PlatformUnavailable(f"{shown} has no image for {target} (it has: {have})")
         chosen = []
         for entry in picked:
-            manifest = client.manifest(parsed.repository, entry.digest)
+            (digest,) = check_digests(shown, "its manifest", [entry.digest])
+            manifest = client.manifest(parsed.repository, digest)
             if manifest.is_index:
                 if depth > 2:
                     raise UnsupportedManifest(f"{shown} nests indexes too deep")
@@ -210,11 +213,10 @@ class RegistrySource:
             if layer_type and not layer_type.startswith(LAYER_TYPE_PREFIXES):
                 raise NotAnImage(f"{shown} is not a container image (its layer {number} is "
                                  f"{printable(layer_type, _SHOWN)})")
-        config_digest = str(descriptor.get("digest") or "")
-        if not config_digest:
+        if not descriptor.get("digest"):
             raise RegistryError(f"manifest of {shown} names no config")
-        check_digests(shown, "its config", [config_digest])
-        check_digests(shown, "layer {n}", [str(layer.get("digest") or "") for layer in layers])
+        (config_digest,) = check_digests(shown, "its config", [descriptor.get("digest")])
+        blobs = check_digests(shown, "layer {n}", [layer.get("digest") for layer in layers])
         config = _config(client.blob(parsed.repository, config_digest), shown)
         actual = Platform.of(config)
         if explicit is not None and chosen.platform is None and not explicit.matches(actual):
@@ -223,18 +225,21 @@ class RegistrySource:
                 f"{printable(str(actual), _SHOWN)}, not {explicit}",
                 hint="leave out --platform, or name a tag built for that platform")
         rootfs = config.get("rootfs") or {}
-        diff_ids = [str(d) for d in (rootfs.get("diff_ids") or ())]
-        check_digests(f"the config of {shown}", "the diff_id of layer {n}", diff_ids)
+        diff_ids = [str(d) for d in check_digests(f"the config of {shown}",
+                                                  "the diff_id of layer {n}",
+                                                  json_list(rootfs.get("diff_ids")))]
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{shown} lists {len(layers)} layers for {len(diff_ids)} in its "
                                 "config", hint="push the image again")
         contents = None
         if wanted is not None:
-            contents = self._contents(client, parsed.repository, layers, diff_ids, wanted, cache)
+            contents = self._contents(client, parsed.repository, list(zip(layers, blobs,
+                                                                          strict=True)),
+                                      diff_ids, wanted, cache)
         known = self._known_base(base, diff_ids, actual) if base else None
         image = assemble(
             reference=reference,
-            image_id=config_digest,
+            image_id=str(config_digest),
             config=image_config(config.get("config")),
             history=list(config.get("history") or ()),
             diff_ids=diff_ids,
@@ -250,19 +255,22 @@ class RegistrySource:
                                    compressed_sizes=contents is None)
 
     def _contents(
-        self, client: RegistryClient, repo: str, layers: Sequence[Mapping[str, Any]],
-        diff_ids: Sequence[str], wanted: Wanted, cache: LayerCache,
+        self, client: RegistryClient, repo: str,
+        layers: Sequence[tuple[Mapping[str, Any], Digest]], diff_ids: Sequence[str],
+        wanted: Wanted, cache: LayerCache,
     ) -> list[LayerContent]:
         contents: list[LayerContent] = []
         seen: dict[str, LayerContent] = {}
-        for number, (descriptor, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
+        for number, ((descriptor, blob), diff_id) in enumerate(zip(layers, diff_ids,
+                                                                    strict=True), 1):
             content = seen.get(diff_id) or cache.get(diff_id, wanted)
             if content is None:
                 with self._layer_lock(diff_id):
                     # another thread may have scanned it while this one waited
                     content = cache.get(diff_id, wanted)
                     if content is None:
-                        content = self._scan(client, repo, number, descriptor, diff_id, wanted)
+                        content = self._scan(client, repo, number, descriptor, blob, diff_id,
+                                             wanted)
                         cache.put(diff_id, wanted, content)
             seen[diff_id] = content
             contents.append(content)
@@ -274,13 +282,12 @@ class RegistrySource:
 
     def _scan(
         self, client: RegistryClient, repo: str, number: int, descriptor: Mapping[str, Any],
-        diff_id: str, wanted: Wanted,
+        digest: Digest, diff_id: str, wanted: Wanted,
     ) -> LayerContent:
         """One layer blob streamed once: decompressed, hashed (diff_id) and scanned as it
         arrives; returned only when both its digest and its diff_id check out."""
-        digest = str(descriptor.get("digest") or "")
         size = descriptor.get("size")
-        label = f"layer {number} ({digest[:19]}) of {client.host}/{repo}"
+        label = f"layer {number} ({str(digest)[:19]}) of {client.host}/{repo}"
         with client.open_blob(repo, digest, int(size) if size is not None else None) as blob:
             try:
                 tar = decompressed(blob, label)
@@ -328,7 +335,8 @@ class RegistrySource:
             top = client.manifest(parsed.repository, parsed.reference)
             chosen = self._choose(client, parsed, top, image_platform, False)[0]
             descriptor = chosen.manifest.document.get("config") or {}
-            config = _config(client.blob(parsed.repository, str(descriptor.get("digest"))), base)
+            (digest,) = check_digests(base, "its config", [descriptor.get("digest")])
+            config = _config(client.blob(parsed.repository, digest), base)
         except ImgauditError as exc:
             raise BaseImageError(f"--base {base}: {exc.message}", exc.hint) from exc
         rootfs = config.get("rootfs") or {}

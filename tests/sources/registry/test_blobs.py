@@ -7,7 +7,7 @@ import pytest
 
 from auditor.sources.registry.client import RegistryClient
 from tests.support.faultproxy import FaultKind, FaultProxy
-from tests.support.registry_env import UploadedImage, sha256
+from tests.support.registry_env import UploadedImage, parsed, sha256
 
 pytestmark = pytest.mark.engine
 
@@ -20,7 +20,7 @@ def test_a_cut_blob_resumes_with_range(fault_proxy: FaultProxy,
     fault_proxy.add(FaultKind.TRUNCATE, f"/blobs/{layer.digest}", method="GET", nth=1,
                     keep=keep)
     client = RegistryClient(fault_proxy.host, retries=2, backoff=0.0)
-    with client.open_blob(oci_zstd_image.repository, layer.digest, layer.size) as stream:
+    with client.open_blob(oci_zstd_image.repository, parsed(layer.digest), layer.size) as stream:
         chunks = []
         while chunk := stream.read(4096):
             chunks.append(chunk)

@@ -26,6 +26,7 @@ from tests.support.registry_env import (
     Registry,
     RegistryFactory,
     UploadedImage,
+    parsed,
     sha256,
     upload_spec,
 )
@@ -74,7 +75,7 @@ def test_manifest_by_tag_and_digest(scratch_registry: Registry, listed: Listed) 
         assert by_tag.digest == listed.digest == sha256(by_tag.raw)
         assert by_tag.media_type == OCI_MANIFEST and not by_tag.is_index
         assert by_tag.document == listed.document
-        assert client.manifest("paging/r6", by_tag.digest) == by_tag
+        assert client.manifest("paging/r6", parsed(by_tag.digest)) == by_tag
 
 
 def test_unknown_repository_and_tag(scratch_registry: Registry, listed: Listed) -> None:
@@ -96,10 +97,10 @@ def test_blobs_are_verified_and_counted(scratch_registry: Registry, listed: List
     config = listed.document["config"]
     layer = listed.document["layers"][-1]
     with RegistryClient(scratch_registry.host) as client:
-        data = client.blob("paging/r0", config["digest"])
+        data = client.blob("paging/r0", parsed(config["digest"]))
         assert sha256(data) == config["digest"]
         assert json.loads(data)["rootfs"]["type"] == "layers"
-        with client.open_blob("paging/r0", layer["digest"], layer["size"]) as stream:
+        with client.open_blob("paging/r0", parsed(layer["digest"]), layer["size"]) as stream:
             head = stream.read(10)
         assert stream.verified  # the rest was read, and checked, when the block ended
         assert len(head) == 10
@@ -111,7 +112,7 @@ def test_a_size_that_disagrees_is_a_mismatch(scratch_registry: Registry, listed:
     layer = listed.document["layers"][0]
     client = RegistryClient(scratch_registry.host)
     with (pytest.raises(DigestMismatch),
-          client.open_blob("paging/r0", layer["digest"], layer["size"] - 1) as stream):
+          client.open_blob("paging/r0", parsed(layer["digest"]), layer["size"] - 1) as stream):
         stream.read()
 
 
@@ -124,7 +125,7 @@ def test_altered_blobs_and_manifests_are_refused(fresh_registry: Registry) -> No
     path.write_bytes(bytes(data))
     with RegistryClient(fresh_registry.host) as client:
         with (pytest.raises(DigestMismatch) as caught,
-              client.open_blob("app", layer.digest, layer.size) as stream):
+              client.open_blob("app", parsed(layer.digest), layer.size) as stream):
             stream.read()
         assert layer.digest[:19] in caught.value.message
         assert "do not trust" in caught.value.hint
@@ -145,7 +146,7 @@ def test_one_client_many_threads(scratch_registry: Registry, listed: Listed) -> 
             manifest = client.manifest(repo, "t0")
             sizes = 0
             for digest in digests:
-                with client.open_blob(repo, digest) as stream:
+                with client.open_blob(repo, parsed(digest)) as stream:
                     sizes += len(stream.read())
             return manifest.digest, sizes
 
@@ -219,7 +220,7 @@ def test_bearer_tokens_fetched_once_per_scope(token_registry: Registry,
         manifest = client.manifest(repository, "1")
         assert manifest.digest == token_image.digest
         config = manifest.document["config"]
-        assert sha256(client.blob(repository, config["digest"])) == config["digest"]
+        assert sha256(client.blob(repository, parsed(config["digest"]))) == config["digest"]
         client.manifest(repository, "1")
         assert repository in list(client.repositories())
     # one token for the repository (three requests), one for the catalog; both with credentials

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.errors import InvalidReference
+from auditor.sources.documents import Digest
 from auditor.sources.registry.reference import (
     RegistryReference,
     is_loopback,
@@ -39,12 +40,13 @@ def test_reference_names() -> None:
     assert (tagged.reference, tagged.name, str(tagged)) == ("1", "team/app:1",
                                                             "reg.io:5000/team/app:1")
     pinned = parse_reference(f"docker://reg.io/app@{DIGEST}")
-    assert (pinned.reference, pinned.name, str(pinned)) == (DIGEST, f"app@{DIGEST}",
-                                                            f"reg.io/app@{DIGEST}")
+    assert (str(pinned.reference), pinned.name, str(pinned)) == (DIGEST, f"app@{DIGEST}",
+                                                                 f"reg.io/app@{DIGEST}")
+    assert isinstance(pinned.reference, Digest)  # a digest reaches the URL parsed
     assert parse_reference(tagged.target) == tagged
     assert tagged.with_digest(DIGEST).target == f"docker://reg.io:5000/team/app:1@{DIGEST}"
     both = parse_reference(f"docker://reg.io/app:1@{DIGEST}")
-    assert both.reference == DIGEST  # the digest wins, as in Docker
+    assert str(both.reference) == DIGEST  # the digest wins, as in Docker
     assert both.name == "app:1"
 
 

@@ -19,7 +19,7 @@ from auditor.errors import (
 from auditor.sources.registry.client import MAX_PAGE, RegistryClient
 from auditor.sources.registry.session import parse_retry_after
 from tests.support.faultproxy import FaultKind, FaultProxy
-from tests.support.registry_env import Registry, UploadedImage, free_port
+from tests.support.registry_env import Registry, UploadedImage, free_port, parsed
 
 pytestmark = pytest.mark.engine
 
@@ -108,7 +108,7 @@ def test_an_error_answer_is_read_only_for_its_error_codes(fault_proxy: FaultProx
     with pytest.raises(RegistryError, match=r"answered 400 \(UNKNOWN\)"):
         client.manifest("app", "odd")
     with pytest.raises(BlobUnknown, match="UNKNOWN"):
-        client.blob("app", "sha256:" + "0" * 64)
+        client.blob("app", parsed("sha256:" + "0" * 64))
     exchanges = fault_proxy.exchanges
     assert [e.status for e in exchanges] == [404, 403, 400, 404]
     assert not any(e.completed for e in exchanges)  # no client read a whole answer
