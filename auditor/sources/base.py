@@ -3,6 +3,7 @@ image's layers, and looks for the closest base among the engine's images, memois
 
 from __future__ import annotations
 
+import datetime
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 from auditor.errors import BaseImageError, SourceError
 from auditor.sources.assemble import KnownBase
+from auditor.sources.documents import when_created
 from auditor.sources.engine import Engine
 
 MAX_BASE_CANDIDATES = 500
@@ -50,6 +52,7 @@ class _Candidate:
 
     layers: tuple[str, ...]
     name: str  # its first tag, else its short ID
+    created: datetime.datetime  # when it was built (the epoch when it does not say)
 
 
 class BaseFinder:
@@ -95,6 +98,7 @@ class BaseFinder:
         except SourceError:
             return None
         best: KnownBase | None = None
+        best_created: datetime.datetime | None = None
         for candidate in candidates:
             if candidate == image_id:
                 continue
@@ -111,9 +115,17 @@ class BaseFinder:
                 continue  # a sibling, or this image under another ID: not a base
             if not created_by and len(layers) == len(diff_ids):
                 continue
-            if best is not None and (len(layers), len(theirs)) <= (best[1], best[2] or 0):
-                continue  # the closest base wins: a LABEL-only child of a base adds no layer
+            if best is not None and best_created is not None:
+                mine, best_fit = (len(layers), len(theirs)), (best[1], best[2] or 0)
+                if mine < best_fit or (mine == best_fit
+                                       and (best_created, best[0]) <= (found.created, found.name)):
+                    # the closest base wins (a LABEL-only child of a base adds no layer); of
+                    # images with the same layers and history (a base retagged, or a child of
+                    # it that added only ONBUILD triggers), the first built, so the answer does
+                    # not hang on the order the engine lists its images in
+                    continue
             best = (found.name, len(layers), len(theirs), "local-image")
+            best_created = found.created
             if tagged:
                 break
         return best
@@ -138,7 +150,8 @@ class BaseFinder:
         except SourceError:
             return None  # gone since it was listed, or the engine faltered: asked again next time
         layers = tuple(str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ()))
-        found = _Candidate(layers, str((inspect.get("RepoTags") or [image_id[:19]])[0]))
+        found = _Candidate(layers, str((inspect.get("RepoTags") or [image_id[:19]])[0]),
+                           when_created(str(inspect.get("Created") or "")))
         with self._lock:
             self._candidates[image_id] = found
         return found

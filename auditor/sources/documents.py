@@ -3,6 +3,7 @@ config's shape, the entries of an index or manifest list, and which platform an 
 
 from __future__ import annotations
 
+import datetime
 import enum
 import hashlib
 import platform as host
@@ -241,3 +242,19 @@ def best_match(found: Sequence[IndexEntry], wanted: Platform | None) -> list[Ind
     matching.sort(key=lambda entry: (entry.platform.variant != target.variant,
                                      entry.platform.variant not in ("", default)))
     return matching[:1]
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def when_created(created: str) -> datetime.datetime:
+    """An image config's `created` (RFC 3339, maybe with nanoseconds) as an aware datetime;
+    the epoch when absent or unreadable, so such images rank oldest."""
+    text = _FRACTION.sub(r"\1", created.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment

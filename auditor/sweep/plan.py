@@ -4,10 +4,8 @@ yet audited."""
 
 from __future__ import annotations
 
-import datetime
 import fnmatch
 import json
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +13,13 @@ from dataclasses import dataclass
 from auditor.errors import ImgauditError
 from auditor.model.report import AuditFailure
 from auditor.model.sweep import SweepTarget
-from auditor.sources.documents import Platform, best_match, check_digests, image_entries
+from auditor.sources.documents import (
+    Platform,
+    best_match,
+    check_digests,
+    image_entries,
+    when_created,
+)
 from auditor.sources.registry.client import Manifest, RegistryClient
 from auditor.sweep.ledger import Ledger, internal_error
 from auditor.sweep.options import Progress, SweepOptions
@@ -113,22 +117,6 @@ def _choose(index: Manifest, wanted: Platform | None, every: bool) -> list[Pick]
     entries = image_entries(index.document)
     picked = entries if every else best_match(entries, wanted)
     return [Pick(str(entry.platform), entry.digest, entry.is_index) for entry in picked]
-
-
-_FRACTION = re.compile(r"(\.\d{1,6})\d*")
-
-
-def when_created(created: str) -> datetime.datetime:
-    """An image config's `created` (RFC 3339, maybe with nanoseconds) as an aware datetime;
-    the epoch when absent or unreadable, so such images rank oldest."""
-    text = _FRACTION.sub(r"\1", created.strip()).replace("Z", "+00:00")
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment
 
 
 class Planner:

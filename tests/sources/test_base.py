@@ -4,12 +4,17 @@ asks the engine about each local image once, however many images a run audits.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from auditor.errors import BaseImageError, DaemonUnavailable, ImageNotFound
 from auditor.sources.base import BaseFinder, BaseImage, begins, step_lines
 from auditor.sources.engine import Engine
 from tests.support.engine import CountingEngine, base_of, fixture_tag, layer_count
+from tests.support.paths import DOCKER
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 
@@ -114,3 +119,36 @@ def test_no_engine_no_local_base(monkeypatch: pytest.MonkeyPatch) -> None:
     assert finder.local("sha256:" + "1" * 64, ["sha256:a"], ["FROM"]) is None
     with pytest.raises(DaemonUnavailable, match=f"cannot reach the Docker engine at {nowhere}"):
         finder.named("busybox:1")
+
+
+class _Listing(Engine):
+    """The engine, listing its images in the order given (first: the twin's ID first)."""
+
+    def __init__(self, first: str | None) -> None:
+        super().__init__()
+        self.first = first
+
+    def image_ids(self) -> list[str]:
+        ids = super().image_ids()
+        if self.first in ids:
+            ids.remove(self.first)
+            ids.insert(0, self.first)
+        return ids
+
+
+@pytest.mark.parametrize("twin_first", [True, False])
+def test_of_images_with_the_same_layers_and_history_the_first_built_is_the_base(
+    tmp_path: Path, twin_first: bool
+) -> None:
+    # BuildKit records no history step for ONBUILD: this image's layers and history are the
+    # base's own, and only its later creation tells it from the base
+    base = base_of("seed")
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nONBUILD RUN true\n")
+    twin = "imgaudit-test/base-twin:buildkit"
+    subprocess.run([DOCKER, "build", "-q", "-t", twin, str(tmp_path)], check=True,
+                   capture_output=True, env=dict(os.environ, DOCKER_BUILDKIT="1"))
+    twin_id, twin_layers, twin_steps = facts(twin)
+    assert (twin_layers, twin_steps) == facts(base)[1:]  # the tie the finder must break
+    found = BaseFinder(_Listing(twin_id if twin_first else None)).local(
+        *facts(fixture_tag("seed", "buildkit")))
+    assert found is not None and found[0] == base

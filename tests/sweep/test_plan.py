@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.sweep.plan import when_created
+from auditor.sources.documents import when_created
 
 
 def test_created_times_compare_across_formats() -> None:
