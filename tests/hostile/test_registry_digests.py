@@ -105,3 +105,25 @@ def test_a_bad_digest_in_a_sweep_is_a_recorded_failure(
     report = imgaudit("report", str(db), "--format", "json", env=env)
     assert report.returncode == 0, report.stderr
     assert "not a digest imgaudit can check" in report.stdout
+
+
+@pytest.mark.parametrize("bad", ["../../v2/_catalog", "ia-hostile/x?n=1", "ia-hostile/%2e%2e",
+                                 "IA-HOSTILE/UPPER", "ia-hostile/" + "a" * 300])
+def test_a_catalog_name_that_is_no_repository_is_refused_and_the_rest_swept(
+    uploaded: dict[str, Any], proxy: FaultProxy, env: dict[str, str], tmp_path: Path, bad: str
+) -> None:
+    body = canonical({"repositories": [REPOSITORY, bad]})
+    proxy.add(FaultKind.FLOOD, r"/v2/_catalog", method="GET", status=200, body=body,
+              size=len(body))
+    db = tmp_path / "sweep.db"
+    done = imgaudit("sweep", proxy.host, "--db", str(db), "--quiet", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "is not a repository name" in done.stderr
+    asked = [e.path for e in proxy.exchanges if not e.path.startswith("/v2/_catalog")]
+    assert asked and all(p.startswith((f"/v2/{REPOSITORY}/", "/v2/token", "/v2/?", "/v2/"))
+                         for p in asked)
+    assert not any(bad.split("/")[-1][:20] in p for p in asked), asked
+    report = imgaudit("report", str(db), "--format", "json", env=env)
+    assert report.returncode == 0, report.stderr
+    assert f'"{REPOSITORY}"' in report.stdout  # the good repository was still audited

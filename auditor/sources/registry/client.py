@@ -23,7 +23,7 @@ from auditor.sources.documents import (
 )
 from auditor.sources.registry.auth import Credentials
 from auditor.sources.registry.blobs import BlobStream
-from auditor.sources.registry.reference import TAG
+from auditor.sources.registry.reference import REPOSITORY_FORM, TAG, is_repository
 from auditor.sources.registry.session import RegistrySession, error_codes, pull_scope
 from auditor.sources.streams import CHUNK
 from auditor.text import printable
@@ -127,6 +127,7 @@ class RegistryClient:
             return ManifestUnknown(f"registry {self.host} has no repository {repo} "
                                    f"({codes or 404})")
 
+        self._check_repository(repo)
         yield from self._pages(f"/v2/{repo}/tags/list", "tags", page_size, pull_scope(repo),
                                f"repository {repo}", missing)
 
@@ -134,6 +135,7 @@ class RegistryClient:
         """The manifest (or index) a tag or a parsed digest names, its digest verified: against
         the digest, else against the registry's Docker-Content-Digest. A tag that is none (a
         registry's tag list is no more trusted than its manifests) is one RegistryError line."""
+        self._check_repository(repo)
         if isinstance(reference, str) and not TAG.fullmatch(reference):
             raise RegistryError(f"registry {self.host} names a tag {printable(reference, 80)!r} "
                                 f"in {repo}, which is not a tag",
@@ -196,12 +198,20 @@ class RegistryClient:
         """A blob as a stream read once. Its digest (and `size`, when given) is checked when a read
         reaches its end, and when the block ends without error (after reading what is left):
         DigestMismatch on a difference, so no unverified byte outlives the block."""
+        self._check_repository(repo)
         stream = BlobStream(self.http, repo, digest, size)
         try:
             yield stream
             stream.finish()
         finally:
             stream.close()
+
+    def _check_repository(self, repo: str) -> None:
+        """A repository name (from the user, or from the registry's own catalog) becomes part
+        of a URL path only when it is one: no '..', '?', '%' or '/' at an end slips in."""
+        if not is_repository(repo):
+            raise RegistryError(f"registry {self.host}: {printable(repo, 80)!r} is not a "
+                                "repository name", hint=REPOSITORY_FORM)
 
     def close(self) -> None:
         self.http.close()

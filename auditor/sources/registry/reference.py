@@ -17,6 +17,16 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# The distribution spec's bound on a repository name (host excluded).
+MAX_REPOSITORY = 255
+REPOSITORY_FORM = ("a repository is lowercase letters and digits in parts separated by '/', "
+                   "with '.', '_', '__' or '-' inside a part")
+
+
+def is_repository(name: str) -> bool:
+    """Whether name is a repository name, so that it may become part of a URL path."""
+    return (0 < len(name) <= MAX_REPOSITORY
+            and all(_COMPONENT.match(part) for part in name.split("/")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +113,9 @@ def parse_reference(text: str) -> RegistryReference:
                 hint="a tag is up to 128 letters, digits, '_', '.' and '-', not starting with "
                 "'.' or '-'",
             )
-    if not repository or not all(_COMPONENT.match(part) for part in repository.split("/")):
-        raise InvalidReference(
-            f"{text!r}: {repository!r} is not a repository name",
-            hint="a repository is lowercase letters and digits in parts separated by '/', "
-            "with '.', '_', '__' or '-' inside a part",
-        )
+    if not is_repository(repository):
+        raise InvalidReference(f"{text!r}: {repository!r} is not a repository name",
+                               hint=REPOSITORY_FORM)
     if not tag and not digest:
         tag = DEFAULT_TAG
     return RegistryReference(host, repository, tag, digest)
