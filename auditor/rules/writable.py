@@ -190,7 +190,8 @@ def code_writable_by_user(image: Image, limits: Limits) -> Iterator[Verdict]:
     files that it may write (it could replace what they hold). Not judged for root (IA201).
     Expected writes are left out by a heuristic: /tmp, /run, /var's caches, logs and state,
     folders named data, cache, tmp, logs, uploads, storage, state, sessions, var or spool,
-    *.log, *.pid, *.sock, *.db and *.sqlite files, the user's home and its dot folders. A
+    *.log, *.pid, *.sock, *.db and *.sqlite files, the user's home and its dot folders (such as
+    ~/.local), and virtualenvs (the package trees practice 8 asks the user to own). A
     world-writable path is IA1205's, and an empty directory the user owns is a data folder."""
     require_content(image)
     user = runtime_user(image)
@@ -201,6 +202,8 @@ def code_writable_by_user(image: Image, limits: Limits) -> Iterator[Verdict]:
     uid = user.uid
     gids = _groups(image, user)
     home = user.account.home.rstrip("/") if user.account else ""
+    venvs = tuple(path.removesuffix("pyvenv.cfg") for path in (image.files or {})
+                  if path.endswith("/pyvenv.cfg"))
     holding = {posixpath.dirname(path) for path, placed in (image.files or {}).items()
                if placed.entry.kind is not FileKind.DIR}
     holding |= {parent for path in list(holding) for parent in _parents(path)}
@@ -209,6 +212,8 @@ def code_writable_by_user(image: Image, limits: Limits) -> Iterator[Verdict]:
     for layer, entry in _own_final_entries(image):
         if entry.mode & _OTHER_WRITE or _expected(entry.path, home):
             continue
+        if (entry.path + "/").startswith(venvs):
+            continue  # a virtualenv the user owns is practice 8's advice (IA801)
         if entry.kind is FileKind.DIR and entry.path not in holding:
             continue
         if entry.uid == uid or (entry.gid in gids and entry.mode & _GROUP_WRITE):

@@ -145,3 +145,10 @@ def test_the_home_is_the_one_etc_passwd_names() -> None:
              file("srv/web/app.py", uid=1001)),
     ).configured(User="web")
     assert check(spec, "IA1206").findings[0].paths == ("srv/web/app.py",)
+
+
+def test_a_virtualenv_the_user_owns_is_practice_8s_advice() -> None:
+    spec = owned(directory("opt/venv", uid=1000), file("opt/venv/pyvenv.cfg", uid=1000),
+                 file("opt/venv/lib/python3.9/site-packages/flask/app.py", uid=1000),
+                 file("opt/venvx/app.py", uid=1000))
+    assert check(spec, "IA1206").findings[0].paths == ("opt/venvx/app.py",)
