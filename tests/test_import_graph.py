@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auditor.text", "auditor.units", "auditor.version"),
     ("auditor.errors",),
     ("auditor.model",),
-    ("auditor.naming", "auditor.redact", "auditor.scoring"),
+    ("auditor.naming", "auditor.redact", "auditor.scoring", "auditor.shell"),
     ("auditor.baseline", "auditor.compare", "auditor.waivers"),
     ("auditor.dockerfile", "auditor.formats", "auditor.rules", "auditor.sources", "auditor.store"),
     ("auditor.assess", "auditor.config", "auditor.fix"),

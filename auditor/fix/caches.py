@@ -14,9 +14,9 @@ from auditor.fix.facts import Facts
 from auditor.fix.lines import add_option, append_commands, pattern_words, shell_text
 from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
-from auditor.fix.shell import Script, read_script
 from auditor.model.findings import Finding
 from auditor.model.image import FileKind
+from auditor.shell import Script, read_script
 
 RULES = ("IA901", "IA902", "IA903")
 # The cache folders each rule measures, by the root whose removal cleans them.

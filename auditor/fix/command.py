@@ -9,7 +9,7 @@ from auditor.fix.facts import Facts
 from auditor.fix.lines import exec_form, shell_text
 from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
-from auditor.fix.shell import word_list
+from auditor.shell import word_list
 
 RULE = "IA1002"
 

@@ -15,8 +15,8 @@ from auditor.fix.apply import split_lines
 from auditor.fix.facts import Facts
 from auditor.fix.model import Advice, Edit, Target
 from auditor.fix.outcome import Outcome
-from auditor.fix.shell import read_script
 from auditor.model.findings import Finding
+from auditor.shell import read_script
 
 RULES = ("IA401", "IA402", "IA403")
 HEADER = "# Added by imgaudit fix: not needed in the image at run time"

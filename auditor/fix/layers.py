@@ -13,7 +13,7 @@ from auditor.fix.facts import Facts
 from auditor.fix.lines import merge_runs, shell_text
 from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
-from auditor.fix.shell import read_script
+from auditor.shell import read_script
 
 RULE = "IA302"
 TOO_MANY = "IA301"

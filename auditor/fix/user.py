@@ -17,10 +17,10 @@ from auditor.fix.facts import Facts, is_root, last_build_step
 from auditor.fix.lines import WIDTH, append_commands, keyword, shell_text
 from auditor.fix.model import Advice
 from auditor.fix.outcome import Outcome
-from auditor.fix.shell import read_script
 from auditor.fix.workdir import app_directory
 from auditor.model.findings import Finding
 from auditor.model.image import FileKind
+from auditor.shell import read_script
 
 RUNS_AS_ROOT, MISSING_ACCOUNT = "IA201", "IA202"
 FIRST_ID = 10001

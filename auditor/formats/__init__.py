@@ -20,6 +20,7 @@ RENDERERS: dict[str, str] = {
     "junit": "junit",
     "markdown": "markdown",
     "github": "github",
+    "gitlab": "gitlab",
 }
 # Formats that can colour their text for a terminal, fold it to its width and be verbose.
 _TERMINAL = frozenset({"table"})

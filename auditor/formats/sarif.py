@@ -73,7 +73,7 @@ def image_identity(image: Image) -> str:
     return f"{repository} {platform}".strip()
 
 
-def _identities(report: Report) -> list[str]:
+def identities(report: Report) -> list[str]:
     """Each image's identity; images of one run that share one (two tags of one repository, such
     as a classic and a BuildKit build) are told apart by their reference, so code scanning does
     not merge their alerts."""
@@ -261,7 +261,7 @@ def render(report: Report) -> str:
             rules.setdefault(result.rule.id, (len(rules), result.rule))
     results = [
         _result(item, scored, rules[scored.rule.id][0], identity)
-        for item, identity in zip(report.images, _identities(report), strict=True)
+        for item, identity in zip(report.images, identities(report), strict=True)
         for scored in item.findings
     ]
     execution = []

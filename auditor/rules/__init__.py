@@ -17,20 +17,25 @@ from auditor.rules import (
     base,
     caches,
     command,
+    credentials,
     files,
     layering,
+    package_steps,
     packages,
     ports,
     secrets,
     user,
     workdir,
+    writable,
 )
 from auditor.rules.registry import Rule, rule
 
 __all__ = ["ALL_RULES", "PRACTICES", "Rule", "rule", "select", "wanted_files"]
 
-# Numbers 1-10 are those of PRACTICES.md; 11 groups every secrets check, in files (IA401) and in
-# metadata (build arguments, ENV, labels, history). Weights sum to 100.
+# Numbers 1-10 are those of PRACTICES.md; 11 groups every secrets check, in files (IA401, IA1104)
+# and in metadata (build arguments, ENV, labels, history); 12-14 the checks peer tools (dockle,
+# trivy, the CIS Docker Benchmark) make, judged from evidence. Weights are relative: a score
+# scales them over the practices that apply.
 PRACTICES: tuple[Practice, ...] = (
     Practice(1, "Lightweight base image", 10),
     Practice(2, "Non-root user", 15),
@@ -43,6 +48,9 @@ PRACTICES: tuple[Practice, ...] = (
     Practice(9, "No caches left", 10),
     Practice(10, "Explicit command", 8),
     Practice(11, "No secrets in the image", 18),
+    Practice(12, "Hardened files and accounts", 8),
+    Practice(13, "Health and volumes declared", 4),
+    Practice(14, "Predictable build steps", 5),
 )
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -72,6 +80,11 @@ ALL_RULES: tuple[Rule, ...] = (
     secrets.secret_in_env,
     secrets.secret_in_label,
     secrets.secret_in_history,
+    credentials.tool_credentials_left,
+    writable.world_writable_files,
+    writable.code_writable_by_user,
+    package_steps.update_alone,
+    package_steps.system_upgraded,
 )
 
 

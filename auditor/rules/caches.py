@@ -68,7 +68,7 @@ def _judge(image: Image, limits: Limits, pattern: re.Pattern[str], what: str
 _PIP = re.compile(r"^(?P<root>(.*/)?\.cache/pip|tmp/pip-[^/]+)/")
 _OS = re.compile(
     r"^(?P<root>var/cache/apt|var/lib/apt/lists|var/cache/apk|etc/apk/cache|var/cache/yum|"
-    r"var/cache/dnf|var/cache/zypp)/(?!(?:.*/)?lock$|partial/?$).+"
+    r"var/cache/dnf|var/cache/libdnf5|var/cache/tdnf|var/cache/zypp)/(?!(?:.*/)?lock$|partial/?$).+"
 )  # apt's empty archives/lock stays after a clean install: a lock file is no cache
 _NODE = re.compile(
     r"^(?P<root>(.*/)?\.npm/_cacache|(.*/)?\.cache/yarn|usr/local/share/\.cache/yarn|"
@@ -97,13 +97,16 @@ def pip_cache_left(image: Image, limits: Limits) -> Iterator[Verdict]:
     practice=9,
     title="OS package-manager cache left in a layer",
     severity=Severity.MEDIUM,
-    rationale="apt lists and .deb files, apk and yum caches are only needed while installing.",
-    fix="Clean in the same RUN: `apt-get install ... && rm -rf /var/lib/apt/lists/*`, or "
-    "`apk add --no-cache ...`.",
+    rationale="apt lists and .deb files, apk, dnf, yum and zypper caches are only needed while "
+    "installing.",
+    fix="Clean in the same RUN: `apt-get install ... && rm -rf /var/lib/apt/lists/*`, "
+    "`apk add --no-cache ...`, `dnf install ... && dnf clean all` (yum, tdnf alike) or "
+    "`zypper install ... && zypper clean --all`.",
     needs_content=True,
 )
 def os_package_cache_left(image: Image, limits: Limits) -> Iterator[Verdict]:
-    """Measure bytes under apt, apk, yum, dnf and zypper caches in the layer that wrote them."""
+    """Measure bytes under apt, apk, yum, dnf (libdnf5), tdnf and zypper caches in the layer
+    that wrote them."""
     yield from _judge(image, limits, _OS, "OS package cache")
 
 

@@ -27,14 +27,13 @@ from auditor.units import human_size
 _SECRET_FILE = re.compile(
     r"(^|/)(\.env(\.(?!example$|sample$|template$|dist$|defaults?$)[\w.-]+)?|"
     r"id_(rsa|dsa|ecdsa|ed25519)|[^/]*private[^/]*\.(pem|key)|[^/]+\.key|[^/]+\.(p12|pfx|jks|kdbx)|"
-    r"\.npmrc|\.pypirc|\.netrc|\.git-credentials|\.aws/credentials|\.docker/config\.json|"
-    r"credentials\.json|service[-_]account[^/]*\.json|\.htpasswd|\.pgpass)$"
-)
+    r"\.git-credentials|credentials\.json|service[-_]account[^/]*\.json|\.htpasswd|\.pgpass)$"
+)  # cloud and tool logins (.aws/, .npmrc, .docker/config.json, ...) are IA1104's, by content
 # Files that are a credential by themselves, not files that may hold one (.env, .npmrc): private
 # keys and key stores, git and cloud credential stores. Leaked, each is a rotate-now finding.
 _CREDENTIAL_FILE = re.compile(
     r"(^|/)(id_(rsa|dsa|ecdsa|ed25519)|[^/]*private[^/]*\.(pem|key)|[^/]+\.key|"
-    r"[^/]+\.(p12|pfx|jks)|\.git-credentials|\.aws/credentials|service[-_]account[^/]*\.json|"
+    r"[^/]+\.(p12|pfx|jks)|\.git-credentials|service[-_]account[^/]*\.json|"
     r"\.pgpass)$"
 )
 _VCS = re.compile(r"(^|/)(\.git|\.svn|\.hg|\.bzr)(/|$)")

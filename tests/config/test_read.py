@@ -14,10 +14,11 @@ from auditor.config import DEFAULT
 from auditor.errors import ConfigError
 from auditor.model.findings import Severity, Status, Waiver
 from auditor.model.policy import Limits, Policy
-from auditor.rules import ALL_RULES
+from auditor.rules import ALL_RULES, PRACTICES
 from tests.support.factory import build, copy, file, good
 from tests.support.policy_files import load, write
 
+UNKNOWN_PRACTICE = max(p.id for p in PRACTICES) + 1
 # (file text, the key the error must name)
 BAD_FILES = [
     ("fail_under = 80\n", "fail_under"),
@@ -48,12 +49,12 @@ BAD_FILES = [
     ("[severity]\nIA999 = 'low'\n", "severity.IA999"),
     ("[severity]\n'IA7*' = 'low'\n", "severity.IA7*"),
     ("[severity]\nIA201 = 'urgent'\n", "severity.IA201"),
-    ("[weights]\n12 = 5\n", "weights.12"),
+    (f"[weights]\n{UNKNOWN_PRACTICE} = 5\n", f"weights.{UNKNOWN_PRACTICE}"),
     ("[weights]\nsecrets = 5\n", "weights.secrets"),
     ("[weights]\n2 = -1\n", "weights.2"),
     ("[weights]\n2 = 'ten'\n", "weights.2"),
     ("[weights]\n2 = 5\n02 = 6\n", "weights.02"),
-    ("[weights]\n" + "".join(f"{n} = 0\n" for n in range(1, 12)), "weights"),
+    ("[weights]\n" + "".join(f"{p.id} = 0\n" for p in PRACTICES), "weights"),
     ("[severity]\nia201 = 'low'\nIA201 = 'high'\n", "severity.IA201"),
     ("waivers = 'IA201'\n", "waivers"),
     ("waivers = ['IA201']\n", "waivers[1]"),

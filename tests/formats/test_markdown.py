@@ -84,7 +84,7 @@ def test_top_findings_are_the_costliest_with_fixes(sample: Report, text: str) ->
 
 def test_collapsed_sections(text: str) -> None:
     for summary in ("All findings (10)", "🔕 Waived findings (2), not scored",
-                    "Rules not judged (6): skipped, ignored or errors", "Notices (2)"):
+                    "Rules not judged (7): skipped, ignored or errors", "Notices (2)"):
         # GitHub renders Markdown inside <details> only after a blank line
         assert f"<details><summary>{summary}</summary>\n\n" in text
     waived = text.split("Waived findings", 1)[1].split("</details>", 1)[0]

@@ -88,6 +88,10 @@ def test_a_cache_the_base_left_is_shown_not_scored() -> None:
     ("var/cache/apt/pkgcache.bin", "var/cache/apt"),
     ("var/cache/apk/APKINDEX.abc.tar.gz", "var/cache/apk"),
     ("var/cache/dnf/repo/packages/x.rpm", "var/cache/dnf"),
+    ("var/cache/yum/x86_64/7/base/packages/curl-7.29.0.rpm", "var/cache/yum"),
+    ("var/cache/zypp/packages/repo-oss/x86_64/curl-8.0.rpm", "var/cache/zypp"),
+    ("var/cache/libdnf5/fedora-1a2b/repodata/primary.xml.zst", "var/cache/libdnf5"),
+    ("var/cache/tdnf/photon/rpms/x86_64/curl-8.0.rpm", "var/cache/tdnf"),
 ])
 def test_os_package_caches(path: str, root: str) -> None:
     result = check(good().adding(run("install things", file(path, size=2000))), "IA902")

@@ -36,8 +36,7 @@ def test_the_good_image_passes() -> None:
 @pytest.mark.parametrize(("path", "severity"), [
     ("myapp/.env", Severity.HIGH), ("myapp/.env.production", Severity.HIGH),
     ("myapp/config/id_rsa", Severity.CRITICAL), ("myapp/certs/server.key", Severity.CRITICAL),
-    ("myapp/private.pem", Severity.CRITICAL), ("root/.npmrc", Severity.HIGH),
-    ("myapp/.aws/credentials", Severity.CRITICAL), ("myapp/keystore.p12", Severity.CRITICAL),
+    ("myapp/private.pem", Severity.CRITICAL), ("myapp/keystore.p12", Severity.CRITICAL),
     ("myapp/service-account-prod.json", Severity.CRITICAL),
     ("myapp/.git-credentials", Severity.CRITICAL), ("home/myuser/.pgpass", Severity.CRITICAL),
 ])
@@ -49,6 +48,14 @@ def test_secret_bearing_files(path: str, severity: Severity) -> None:
     assert finding.path == path
     assert f"/{path}" in finding.evidence
     assert finding.evidence.startswith("layer 7 (history[12]: COPY multi:abc in ./)")
+
+
+@pytest.mark.parametrize("path", ["root/.npmrc", "myapp/.aws/credentials", "root/.netrc",
+                                  "root/.docker/config.json", "root/.pypirc"])
+def test_tool_logins_are_judged_by_what_they_hold_not_by_name(path: str) -> None:
+    # IA1104 reads them: one holding no credential value (`x = 1`) is no finding of either rule
+    assert check(copied(path), "IA401").status is Status.PASS
+    assert check(copied(path), "IA1104").status is Status.PASS
 
 
 @pytest.mark.parametrize("path", [

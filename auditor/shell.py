@@ -1,6 +1,6 @@
-"""Reads a shell command line as `/bin/sh -c` splits it, far enough to tell whether an edit is
-safe: its simple commands and their words, and what would make an edit unsafe (expansions,
-redirections, comments, groups, shell state a later command would inherit)."""
+"""Reads a shell command line as `/bin/sh -c` splits it: its simple commands and their words (which
+rules read in RUN steps), and what would make a fix's edit unsafe (expansions, redirections,
+comments, groups, shell state a later command would inherit)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.fix.shell import read_script, word_list
+from auditor.shell import read_script, word_list
 
 
 @pytest.mark.parametrize(("text", "words"), [
