@@ -318,3 +318,19 @@ def test_chain_ids_follow_the_layer_store() -> None:
     assert first == diff_ids[0]
     assert second == "sha256:" + hashlib.sha256(
         f"{diff_ids[0]} {diff_ids[1]}".encode()).hexdigest()
+
+
+def test_an_ambiguous_history_is_read_from_the_image_database(
+        store: OverlayStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = LayerCache(tmp_path)
+    ref = fixture_tag("secrets", "classic")  # a RUN that changed nothing: history is ambiguous
+    (exported,) = DaemonSource(BaseFinder()).open(
+        parse_target(ref), OpenRequest(WANTED, cache, read=ReadPath.EXPORT))  # fills the cache
+    exports: list[str] = []
+    monkeypatch.setattr(DaemonSource, "_export", lambda self, image_id, *a: exports.append(
+        image_id))
+    (stored,) = DaemonSource(BaseFinder()).open(parse_target(ref), OpenRequest(WANTED, cache))
+    assert exports == []
+    count = layer_count(ref)
+    assert stored.read_note == f"0 of {count} layers read from the engine's storage, {count} cached"
+    assert stored.history == exported.history and stored.files == exported.files
