@@ -69,11 +69,15 @@ def _inside(root: Path, path: Path, what: str) -> Path:
 
 
 def _small(path: Path, what: str, limit: int = 256) -> str:
+    """A one-word file of the layer database (a digest, a directory name), bounded."""
     try:
         with path.open("rb") as handle:
-            return handle.read(limit + 1)[: limit + 1].decode("ascii", "replace").strip()
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise StorageUnreadable(f"{what} cannot be read ({_why(exc)})") from exc
+    if len(data) > limit:
+        raise StorageUnreadable(f"{what} is over {limit} bytes")
+    return data.decode("ascii", "replace").strip()
 
 
 def _why(exc: OSError) -> str:
@@ -89,8 +93,8 @@ def local_store(info: Mapping[str, Any], host: str) -> OverlayStore:
     options = [str(o) for o in info.get("SecurityOptions") or ()]
     if any("name=rootless" in option for option in options):
         raise StorageUnreadable("the engine runs rootless")
-    status = {str(k): str(v) for k, v in (info.get("DriverStatus") or ()) if isinstance(k, str)}
-    if "containerd" in status.get("driver-type", ""):
+    status = [[str(part) for part in pair] for pair in info.get("DriverStatus") or ()]
+    if any(pair[:1] == ["driver-type"] and "containerd" in pair[-1] for pair in status):
         raise StorageUnreadable("the engine keeps images in containerd's image store")
     driver = str(info.get("Driver") or "")
     if driver != "overlay2":
