@@ -294,14 +294,16 @@ def run_benchmark(runs: int, workdir: Path, names: Names) -> dict[str, float]:
     return result
 
 
-def profile_warm(workdir: Path, names: Names, top: int = 15) -> None:
-    """Where a warm audit's time goes: start-up (imports), cache decode, the pass; cProfile's
-    cumulative top functions of one warm audit of the big image."""
+def profile_warm(workdir: Path, names: Names, top: int = 25) -> None:
+    """Where a warm audit's time goes: start-up (imports), cache decode (sources), the rules'
+    pass (assess, rules); cProfile's cumulative top imgaudit functions of one warm audit."""
     out = workdir / "warm.prof"
     measure([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "auditor.cli", names.big,
              "--format", "json"], cache_env(workdir / "warm"))
     stats = pstats.Stats(str(out), stream=sys.stdout)
-    stats.sort_stats("cumulative").print_stats(top)
+    print("where a warm audit's time goes (cProfile, cumulative):")
+    stats.sort_stats("cumulative").print_stats(
+        r"auditor/(cli/audit|pipeline|sources|assess|rules/[a-z]+)\.py", top)
 
 
 def print_table(series: Sequence[Series], runs: int) -> None:
