@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import SourceError
+from auditor.errors import ArchiveError, SourceError
 from auditor.model.image import LayerContent
 from auditor.sources.layers import MAX_MEMBER_SIZE, Wanted, normalize, scan_layer
 
@@ -170,12 +170,21 @@ class OverlayStore:
 def scan_stored_layer(layer: StoredLayer, wanted: Wanted, label: str = "layer") -> LayerContent:
     """The LayerContent the layer's tar would give, from its tar-split and files: the same
     headers, in the same order, the same tar size; only the wanted small files are opened."""
+    members: list[str] = []
     try:
         with gzip.open(layer.tar_split, "rb") as lines:
-            replay = _Replay(_pieces(lines, wanted, label), layer.files)
-            return scan_layer(replay, wanted, label)
+            replay = _Replay(_pieces(lines, wanted, label, members), layer.files)
+            content = scan_layer(replay, wanted, label)
     except (OSError, EOFError) as exc:
         raise StorageUnreadable(f"the tar-split of {label} cannot be read ({exc})") from exc
+    except ArchiveError as exc:
+        raise StorageUnreadable(f"the tar-split of {label} does not replay as a tar") from exc
+    # tarfile ends quietly at a bad header past the first: every member recorded must be read
+    read = len(content.entries) + len(content.whiteouts) + len(content.opaque_dirs)
+    if read != sum(1 for path in members if path):
+        raise StorageUnreadable(f"the tar-split of {label} does not replay as a tar (it records "
+                                f"{len(members)} members, the replay gives {read})")
+    return content
 
 
 # What a tar-split replays: raw tar bytes, or a file's data of some size (its bytes read from
@@ -184,7 +193,9 @@ def scan_stored_layer(layer: StoredLayer, wanted: Wanted, label: str = "layer") 
 _Piece = bytes | tuple[str | None, int]
 
 
-def _pieces(lines: io.BufferedIOBase, wanted: Wanted, label: str) -> Iterator[_Piece]:
+def _pieces(lines: io.BufferedIOBase, wanted: Wanted, label: str, members: list[str]
+            ) -> Iterator[_Piece]:
+    """The record's pieces in order; each member's path is added to `members` as it passes."""
     match = wanted.matcher()
     while line := lines.readline(MAX_LINE + 1):
         if len(line) > MAX_LINE:
@@ -201,9 +212,10 @@ def _pieces(lines: io.BufferedIOBase, wanted: Wanted, label: str) -> Iterator[_P
                                     ) from exc
         if kind != 1 or not 0 <= size <= MAX_MEMBER_SIZE:
             raise StorageUnreadable(f"the tar-split of {label} is not what the engine writes")
+        path = normalize(name)
+        members.append(path)
         if size == 0:
             continue
-        path = normalize(name)
         read = match is not None and size <= wanted.max_bytes and bool(match.fullmatch(path))
         yield (path if read else None), size
 

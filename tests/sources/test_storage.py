@@ -4,6 +4,8 @@ engine, a path outside the root, a missing or altered layer entry) falls back to
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import json
 import os
@@ -253,6 +255,28 @@ def test_a_missing_or_altered_layer_entry_is_refused(
     shutil.rmtree(entry)
     with pytest.raises(StorageUnreadable, match=r"layer database entry .* cannot be read"):
         scan_all(root, diff_ids, driver)
+
+
+def test_a_damaged_tar_split_is_refused(
+        copied: tuple[Path, list[str], dict[str, Any]]) -> None:
+    root, diff_ids, driver = copied
+    layer = passwd_layer(root, diff_ids, driver)
+    with gzip.open(layer.tar_split, "rb") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    # a header in the middle whose bytes no longer match its checksum
+    index = [i for i, line in enumerate(lines) if json.loads(line)["type"] == 2][2]
+    segment = bytearray(base64.b64decode(json.loads(lines[index])["payload"]))
+    segment[-512] ^= 0x20
+    bad = json.dumps({"type": 2, "payload": base64.b64encode(segment).decode(),
+                      "position": index}).encode() + b"\n"
+    for damaged, reason in (([*lines[:index], bad, *lines[index + 1:]], "does not replay"),
+                            ([b'{"type":2,"payload":"not base64!"}\n', *lines],
+                             "not what the engine writes"),
+                            ([b"x" * (5 << 20) + b"\n", *lines], "line over 4 MiB")):
+        with gzip.open(layer.tar_split, "wb") as handle:
+            handle.write(b"".join(damaged))
+        with pytest.raises(StorageUnreadable, match=reason):
+            scan_stored_layer(layer, WANTED)
 
 
 def test_paths_the_engine_does_not_report_are_refused(
