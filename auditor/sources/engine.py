@@ -18,9 +18,14 @@ from auditor.errors import DaemonUnavailable, ImageNotFound, ImgauditError, Sour
 EXPORT_CHUNK = 1 << 20
 
 
+def engine_host() -> str:
+    """Where the engine is reached: DOCKER_HOST, or the default socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
 def connect(timeout: int = 120) -> Any:
     """A client for the engine DOCKER_HOST names (or the default socket), checked to answer."""
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = engine_host()
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
@@ -70,6 +75,7 @@ class Engine:
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
+        self._info: dict[str, Any] | None = None
 
     @property
     def client(self) -> Any:
@@ -98,6 +104,15 @@ class Engine:
             raise DaemonUnavailable(
                 f"the Docker engine stopped answering ({_reason(exc)})"
             ) from exc
+
+    def info(self) -> dict[str, Any]:
+        """`docker info`: the storage driver, DockerRootDir, security options; asked once."""
+        if self._info is None:
+            try:
+                self._info = dict(self.client.info())
+            except (docker.errors.DockerException, requests.RequestException) as exc:
+                raise SourceError(f"the engine gave no info ({_reason(exc)})") from exc
+        return self._info
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         try:
