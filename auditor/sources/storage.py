@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import ArchiveError, SourceError
-from auditor.model.image import LayerContent
+from auditor.model.image import ZERO_FILE_MIN, LayerContent
 from auditor.sources.layers import MAX_MEMBER_SIZE, Wanted, normalize, scan_layer
 
 # A tar-split line holds one entry or one run of raw tar bytes: headers (a PAX record up to the
@@ -188,8 +188,8 @@ def scan_stored_layer(layer: StoredLayer, wanted: Wanted, label: str = "layer") 
 
 
 # What a tar-split replays: raw tar bytes, or a file's data of some size (its bytes read from
-# the layer's files, by its path relative to them, only when a rule wants it; else zeros that
-# nobody reads).
+# the layer's files, by its path relative to them, when a rule wants it or it is big enough to be
+# checked for holding only zeros; else zeros that nobody reads).
 _Piece = bytes | tuple[str | None, int]
 
 
@@ -216,7 +216,10 @@ def _pieces(lines: io.BufferedIOBase, wanted: Wanted, label: str, members: list[
         members.append(path)
         if size == 0:
             continue
-        read = match is not None and size <= wanted.max_bytes and bool(match.fullmatch(path))
+        wanted_here = (match is not None and size <= wanted.max_bytes
+                       and bool(match.fullmatch(path)))
+        # a big file is read up to its first non-zero block, as a tar's is, for IA404
+        read = wanted_here or size >= ZERO_FILE_MIN
         yield (path if read else None), size
 
 
