@@ -109,6 +109,14 @@ class DaemonSource:
         history, certain = history_from_api(api_history, len(diff_ids))
         contents: list[LayerContent] | None = None
         note = ""
+        if request.wanted is None and not certain and request.read is not ReadPath.EXPORT:
+            # which steps made layers is the config's to tell: the engine's own copy of it
+            try:
+                history = list(self._local_store().config(image_id).get("history") or ())
+            except StorageUnreadable as exc:
+                if request.read is ReadPath.STORAGE:
+                    raise
+                note = f"history guessed from the engine's sizes ({exc.message})"
         if request.wanted is not None:
             cached = [request.cache.get(d, request.wanted) for d in diff_ids]
             # every layer cached: read none, unless only the config can tie steps to layers

@@ -26,7 +26,9 @@ FIXTURES = (
     "context-copy", "low-port", "many-layers", "missing-user", "multistage", "no-cmd",
     "no-expose", "no-workdir", "npm-cache", "numeric-user", "on-toolchain", "os-cache",
     "pip-cache-deleted", "pip-root-cache", "pip-venv", "root-user", "secrets", "seed",
-    "shell-cmd", "ssh-port", "toolchain", "uid0-alias", "user-hardcoded",
+    "shell-cmd", "ssh-port", "toolchain", "uid0-alias", "user-hardcoded", "zero-log",
+    "zero-log-fixed", "pb-apt-steps", "pb-credentials", "pb-dnf-cache", "pb-user-code",
+    "pb-world-writable",
 )
 
 
