@@ -11,6 +11,11 @@ from auditor.model.image import HistoryStep, Image, ImageConfig, Layer, LayerCon
 from auditor.sources.history import assign_origins, choose_boundary, link_layers, make_steps
 from auditor.sources.layers import content_size, merge
 
+# Bounds on config values read from an untrusted image: how many words a HEALTHCHECK test or a
+# VOLUME list keeps, and how long each may be.
+MAX_CONFIG_WORDS = 256
+MAX_CONFIG_WORD = 4096
+
 # (reference, layer count, history length or None, method) of a base found by some evidence
 KnownBase = tuple[str, int, int | None, str]
 
@@ -23,6 +28,24 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, (list, tuple)):
         return tuple(str(v) for v in value if v is not None)
     return None
+
+
+def _healthcheck(value: Any) -> tuple[str, ...] | None:
+    """Healthcheck.Test: a non-empty list of strings whose first names its kind (CMD, CMD-SHELL,
+    NONE); anything else (absent, null, an empty test that means "inherit") reads as unset."""
+    if not isinstance(value, Mapping):
+        return None
+    test = value.get("Test")
+    if not isinstance(test, list) or not test or not all(isinstance(t, str) for t in test):
+        return None
+    return tuple(word[:MAX_CONFIG_WORD] for word in test[:MAX_CONFIG_WORDS])
+
+
+def _volumes(value: Any) -> tuple[str, ...]:
+    """Volumes: an object keyed by path (`{"/data": {}}`); anything else reads as none."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(sorted(str(path)[:MAX_CONFIG_WORD] for path in value)[:MAX_CONFIG_WORDS])
 
 
 def image_config(section: Mapping[str, Any] | None) -> ImageConfig:
@@ -41,6 +64,8 @@ def image_config(section: Mapping[str, Any] | None) -> ImageConfig:
         workdir=str(section.get("WorkingDir") or ""),
         exposed_ports=tuple(sorted(str(p) for p in (section.get("ExposedPorts") or {}))),
         labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
+        healthcheck=_healthcheck(section.get("Healthcheck")),
+        volumes=_volumes(section.get("Volumes")),
     )
 
 
