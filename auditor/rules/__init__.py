@@ -13,15 +13,19 @@ from auditor.errors import UsageError
 from auditor.model.findings import Practice
 from auditor.model.policy import Policy
 from auditor.rules import (
+    accounts,
     args,
     base,
     caches,
     command,
     files,
+    hardening,
     layering,
     packages,
     ports,
+    runtime,
     secrets,
+    steps,
     user,
     workdir,
 )
@@ -31,6 +35,7 @@ __all__ = ["ALL_RULES", "PRACTICES", "Rule", "rule", "select", "wanted_files"]
 
 # Numbers 1-10 are those of PRACTICES.md; 11 groups every secrets check, in files (IA401) and in
 # metadata (build arguments, ENV, labels, history). Weights sum to 100.
+# 12-14 group the peers' checks (dockle, trivy, CIS 4); all weights sum to 117, scaled to 100.
 PRACTICES: tuple[Practice, ...] = (
     Practice(1, "Lightweight base image", 10),
     Practice(2, "Non-root user", 15),
@@ -43,6 +48,9 @@ PRACTICES: tuple[Practice, ...] = (
     Practice(9, "No caches left", 10),
     Practice(10, "Explicit command", 8),
     Practice(11, "No secrets in the image", 18),
+    Practice(12, "Hardened files and accounts", 8),
+    Practice(13, "Health and volumes declared", 4),
+    Practice(14, "Predictable build steps", 5),
 )
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -71,6 +79,13 @@ ALL_RULES: tuple[Rule, ...] = (
     secrets.secret_in_env,
     secrets.secret_in_label,
     secrets.secret_in_history,
+    hardening.setuid_files_added,
+    accounts.empty_password,
+    accounts.shared_ids,
+    hardening.sudo_used,
+    runtime.no_healthcheck,
+    runtime.sensitive_volume,
+    steps.add_instead_of_copy,
 )
 
 
