@@ -18,8 +18,9 @@ from auditor.text import printable
 from auditor.units import plural
 
 STEPS_PRACTICE = 14
-# The classic builder names what it added by a hash only: `file:<hex> in /dest`.
-_CLASSIC = re.compile(r"^(?P<kind>file|dir|multi):[0-9a-f]+ in (?P<dest>\S*)")
+# The classic builder names what it added by a hash only: `file:<hex> in /dest` (`dir:`,
+# `multi:`) for the build context, and the bare hash of the content for a URL it downloaded.
+_CLASSIC = re.compile(r"^(?:(?P<kind>file|dir|multi):[0-9a-f]+|[0-9a-f]{64}) in (?P<dest>\S*)")
 _URL = re.compile(r"^(https?|ftp|git)://|^git@", re.IGNORECASE)
 # What ADD unpacks when it copies it from the context (Docker's archive detection).
 _ARCHIVE = re.compile(r"\.(tar|tar\.(gz|bz2|xz|zst|lz4)|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
@@ -61,14 +62,16 @@ def _layer_files(image: Image, step: HistoryStep) -> int | None:
 def _judge(image: Image, step: HistoryStep) -> _Verdict:
     classic = _CLASSIC.match(step.body)
     if classic:
-        kind = classic.group("kind")
+        kind, dest = classic.group("kind"), printable(classic.group("dest"), 100)
+        if kind is None:
+            return _Verdict(Severity.MEDIUM, f"ADD downloads a URL into {dest} without a "
+                            "checksum (the classic builder records its content hash only)")
         files = _layer_files(image, step)
         if kind == "file" and files is not None and files > 1:
             return _Verdict(None, f"unpacked an archive ({plural(files, 'file')} from one source)")
         what = {"file": "a file", "dir": "a directory", "multi": "several sources"}[kind]
-        dest = printable(classic.group("dest"), 100)
-        return _Verdict(Severity.LOW, f"ADD of {what} into {dest}: COPY would do (the classic "
-                        "builder's history does not tell a URL from a local file)")
+        return _Verdict(Severity.LOW, f"ADD of {what} from the build context into {dest}: COPY "
+                        "would do")
     flags, words = _words(step.body)
     sources = words[:-1] if len(words) > 1 else words
     checksum = any(f.startswith("--checksum") for f in flags)

@@ -40,16 +40,26 @@ def test_a_root_filesystem_add_of_an_image_without_a_known_base_is_not_blamed() 
 
 
 @pytest.mark.parametrize(("body", "what"), [
-    (f"file:{HEX} in /myapp/app.conf", "ADD of a file into /myapp/app.conf"),
-    (f"dir:{HEX} in ./static/", "ADD of a directory into ./static/"),
-    (f"multi:{HEX} in ./", "ADD of several sources into ./"),
+    (f"file:{HEX} in /myapp/app.conf", "ADD of a file from the build context into /myapp/app.conf"),
+    (f"dir:{HEX} in ./static/", "ADD of a directory from the build context into ./static/"),
+    (f"multi:{HEX} in ./", "ADD of several sources from the build context into ./"),
 ])
 def test_classic_add_of_local_files_is_low(body: str, what: str) -> None:
     result = check(good().adding(copy(body, file("myapp/app.conf"), instruction="ADD")), "IA1401")
     assert result.status is Status.WARN
     (finding,) = result.findings
-    assert finding.severity is Severity.LOW and finding.message.startswith(f"{what}: COPY would")
+    assert finding.severity is Severity.LOW
+    assert finding.message == f"{what}: COPY would do"
     assert finding.step == 12 and finding.evidence.startswith("history[12]: ADD ")
+
+
+def test_classic_add_of_a_url_is_medium() -> None:
+    # the classic builder records a download by the bare hash of its content
+    result = check(good().adding(copy(f"{HEX} in /opt/tool.txt ", file("opt/tool.txt"),
+                                      instruction="ADD")), "IA1401")
+    (finding,) = result.findings
+    assert finding.severity is Severity.MEDIUM
+    assert finding.message.startswith("ADD downloads a URL into /opt/tool.txt without a checksum")
 
 
 def test_classic_add_that_unpacked_an_archive_is_legitimate() -> None:
