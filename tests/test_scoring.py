@@ -29,6 +29,12 @@ from tests.support.factory import (
 )
 
 WEIGHTS = {p.id: p.weight for p in PRACTICES}
+TOTAL = sum(WEIGHTS.values())  # every practice judged: the weights are scaled from this to 100
+
+
+def cost(practice: int, share: float = 1.0) -> float:
+    """The points a finding of `share` costs in `practice` when every practice is judged."""
+    return round(WEIGHTS[practice] * share * 100 / TOTAL, 2)
 
 
 def assert_explained(item: ImageReport, score_base: bool = False) -> None:
@@ -83,8 +89,8 @@ def test_the_bad_image_loses_points_in_many_practices() -> None:
 def test_one_high_finding_costs_its_practice_weight() -> None:
     item = report(good().configured(User="root"))
     (scored,) = [s for s in item.findings if s.points]
-    assert scored.rule.id == "IA201" and scored.points == WEIGHTS[2]
-    assert item.score == 100 - WEIGHTS[2]
+    assert scored.rule.id == "IA201" and scored.points == cost(2)
+    assert item.score == round(100 - cost(2))
 
 
 def test_a_practice_never_loses_more_than_its_weight() -> None:
@@ -93,15 +99,15 @@ def test_a_practice_never_loses_more_than_its_weight() -> None:
     item = report(spec)
     practice = next(p for p in item.practices if p.practice.id == 11)
     assert practice.findings == 6
-    assert practice.points_lost == pytest.approx(WEIGHTS[11], abs=0.03)
-    assert item.score == 100 - WEIGHTS[11] and item.cap is None
+    assert practice.points_lost == pytest.approx(cost(11), abs=0.03)
+    assert item.score == round(100 - cost(11)) and item.cap is None
 
 
 def test_shares_follow_severity() -> None:
     # IA601 (medium, 0.5 share) and IA701 (low, 0.25 share) in practices of weights 5 and 4.
     item = report(good().configured(WorkingDir="", ExposedPorts=None))
     points = {s.rule.id: s.points for s in item.findings if s.points}
-    assert points == {"IA601": WEIGHTS[6] * 0.5, "IA701": WEIGHTS[7] * 0.25}
+    assert points == {"IA601": cost(6, 0.5), "IA701": cost(7, 0.25)}
 
 
 def test_info_findings_cost_nothing() -> None:
@@ -121,7 +127,7 @@ def test_base_findings_are_free_unless_scored() -> None:
     (tool,) = [s for s in free.findings if s.rule.id == "IA103"]
     assert tool.finding.origin is Origin.BASE and tool.points == 0
     scored = report(spec, Policy(score_base=True))
-    assert scored.score == 100 - round(WEIGHTS[1] * 0.5)
+    assert scored.score == round(100 - cost(1, 0.5))
     assert_explained(scored, score_base=True)
 
 
@@ -131,7 +137,7 @@ def test_ignored_practices_leave_the_denominator() -> None:
     practice = next(p for p in ignored.practices if p.practice.id == 7)
     assert practice.status is Status.IGNORED
     (scored,) = [s for s in ignored.findings if s.points]
-    assert scored.points == pytest.approx(WEIGHTS[2] * 100 / (100 - WEIGHTS[7]), abs=0.01)
+    assert scored.points == pytest.approx(WEIGHTS[2] * 100 / (TOTAL - WEIGHTS[7]), abs=0.01)
     assert ignored.score == round(100 - scored.points)
 
 
@@ -139,7 +145,7 @@ def test_skipped_practices_leave_the_denominator() -> None:
     item = report(good().configured(User="root"), content=False)
     skipped = {p.practice.id for p in item.practices if p.status is Status.SKIP}
     assert skipped == {4, 8, 9}  # every rule of these reads layer contents
-    remaining = 100 - sum(WEIGHTS[i] for i in skipped)
+    remaining = TOTAL - sum(WEIGHTS[i] for i in skipped)
     (scored,) = [s for s in item.findings if s.points]
     assert scored.points == pytest.approx(WEIGHTS[2] * 100 / remaining, abs=0.01)
 
@@ -149,7 +155,7 @@ def test_a_practice_with_a_rule_that_ran_stays_in_the_denominator() -> None:
     item = report(good().configured(User="root", ExposedPorts={"8000/tcp": {}}))
     practice = next(p for p in item.practices if p.practice.id == 7)
     assert practice.status is Status.PASS
-    assert item.score == 100 - WEIGHTS[2]
+    assert item.score == round(100 - cost(2))
 
 
 def test_a_crashing_rule_is_an_error_result_and_not_scored() -> None:
@@ -209,11 +215,11 @@ def leaking() -> ImageSpec:
 def test_a_critical_finding_caps_the_score_under_the_pass_line() -> None:
     item = report(leaking())
     (critical,) = [s for s in item.findings if s.finding.severity is Severity.CRITICAL]
-    assert critical.rule.id == "IA1101" and critical.points == WEIGHTS[11]
+    assert critical.rule.id == "IA1101" and critical.points == cost(11)
     assert item.cap is not None
     assert (item.cap.limit, item.cap.uncapped, item.cap.rules) == (
-        CRITICAL_CAP, 100 - WEIGHTS[11], ("IA1101",))
-    assert item.cap.points == 100 - WEIGHTS[11] - CRITICAL_CAP
+        CRITICAL_CAP, round(100 - cost(11)), ("IA1101",))
+    assert item.cap.points == round(100 - cost(11)) - CRITICAL_CAP
     assert (item.score, item.grade) == (CRITICAL_CAP, "F")
     assert item.score < PASS_LINE and grade_for(PASS_LINE) != "F"
     assert_explained(item)
@@ -228,7 +234,7 @@ def test_a_cap_under_which_the_score_already_is_takes_no_point() -> None:
 
 def test_high_findings_do_not_cap() -> None:
     item = report(good().configured(Env=[*good().config["Env"], "DB_PASSWORD=hunter2-x"]))
-    assert item.cap is None and item.score == 100 - WEIGHTS[11]
+    assert item.cap is None and item.score == round(100 - cost(11))
 
 
 @pytest.mark.parametrize("policy", [

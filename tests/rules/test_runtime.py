@@ -3,12 +3,15 @@ config goes through the sources' own config reader."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from auditor.model.findings import Severity, Status, SubjectKind
 from auditor.model.image import Origin
 from auditor.sources.assemble import MAX_CONFIG_WORDS, image_config
 from tests.support.factory import (
+    DELETE,
     ImageSpec,
     base_steps,
     buildkit,
@@ -18,12 +21,14 @@ from tests.support.factory import (
     report,
 )
 
+# The good image as PRACTICES.md writes it: without its HEALTHCHECK (step and config value).
+UNPROBED = good().configured(Healthcheck=DELETE)
 PROBE = {"Test": ["CMD-SHELL", "wget -qO- http://localhost:8000/health || exit 1"],
          "Interval": 30_000_000_000}
 
 
 def test_no_healthcheck_is_low_about_the_config_value() -> None:
-    result = check(good(), "IA1301")
+    result = check(UNPROBED, "IA1301")
     assert result.status is Status.WARN
     (finding,) = result.findings
     assert finding.severity is Severity.LOW and finding.origin is Origin.OWN
@@ -31,14 +36,14 @@ def test_no_healthcheck_is_low_about_the_config_value() -> None:
 
 
 def test_a_missing_healthcheck_alone_costs_no_grade() -> None:
-    item = report(good())
-    assert item.grade == "A" and item.score >= 99
+    item = report(UNPROBED)
+    assert item.grade == "A" and item.score == 99  # 0.25 of practice 13's 4 in 117, 0.85 points
     assert [s.rule.id for s in item.findings if s.points] == ["IA1301"]
 
 
 def test_an_own_healthcheck_passes_and_names_its_step() -> None:
-    spec = good().adding(nop("HEALTHCHECK &{[\"CMD-SHELL\" \"wget ...\"] \"30s\" \"0s\" \"0s\" "
-                             "'\\x00'}")).configured(Healthcheck=PROBE)
+    spec = UNPROBED.adding(nop("HEALTHCHECK &{[\"CMD-SHELL\" \"wget ...\"] \"30s\" \"0s\" \"0s\" "
+                               "'\\x00'}")).configured(Healthcheck=PROBE)
     result = check(spec, "IA1301")
     assert result.status is Status.PASS
     assert result.note.startswith('config.Healthcheck.Test=["CMD-SHELL", "wget -qO- ')
@@ -46,7 +51,8 @@ def test_an_own_healthcheck_passes_and_names_its_step() -> None:
 
 
 def test_healthcheck_none_is_a_deliberate_choice() -> None:
-    spec = good().adding(buildkit("HEALTHCHECK NONE")).configured(Healthcheck={"Test": ["NONE"]})
+    spec = UNPROBED.adding(buildkit("HEALTHCHECK NONE")).configured(
+        Healthcheck={"Test": ["NONE"]})
     result = check(spec, "IA1301")
     assert result.status is Status.PASS
     assert result.note == "HEALTHCHECK NONE, a deliberate choice (history[12]: HEALTHCHECK NONE)"
@@ -54,7 +60,8 @@ def test_healthcheck_none_is_a_deliberate_choice() -> None:
 
 def test_an_inherited_healthcheck_counts_as_present() -> None:
     steps = base_steps()
-    spec = ImageSpec(base=(*steps[:-1], nop("HEALTHCHECK &{[\"CMD\" \"probe\"]}"), steps[-1]))
+    probe = nop('HEALTHCHECK &{["CMD" "probe"]}')
+    spec = dataclasses.replace(UNPROBED, base=(*steps[:-1], probe, steps[-1]))
     result = check(spec.configured(Healthcheck={"Test": ["CMD", "probe"]}), "IA1301")
     assert result.status is Status.PASS
     assert result.note.endswith("of the base image)")
@@ -64,7 +71,7 @@ def test_an_inherited_healthcheck_counts_as_present() -> None:
                                    {"Test": ["CMD", 3]}, "CMD x", []])
 def test_a_malformed_healthcheck_reads_as_unset(value: object) -> None:
     assert image_config({"Healthcheck": value}).healthcheck is None
-    assert check(good().configured(Healthcheck=value), "IA1301").status is Status.WARN
+    assert check(UNPROBED.configured(Healthcheck=value), "IA1301").status is Status.WARN
 
 
 def test_config_values_are_bounded() -> None:
