@@ -145,15 +145,15 @@ def test_audit_step_on_a_good_image(runner: dict[str, str], tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     out = outputs(runner)
     assert out["exit-code"] == "0"
-    assert (out["score"], out["grade"]) == ("100", "A")
+    assert (out["score"], out["grade"]) == ("99", "A")  # demo-good has no HEALTHCHECK (IA1301)
     assert out["sarif-file"] == "imgaudit.sarif"
     sarif = json.loads((work / "imgaudit.sarif").read_text())
     assert sarif["version"] == "2.1.0"
-    assert json.loads((work / "imgaudit.json").read_text())["images"][0]["score"] == 100
+    assert json.loads((work / "imgaudit.json").read_text())["images"][0]["score"] == 99
     summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
     assert summary.startswith("earlier step\n")  # appended, not overwritten
     assert Path(out["markdown-file"]).read_text() in summary
-    assert "score 100/100" in done.stdout  # the table in the log
+    assert "score 99/100" in done.stdout  # the table in the log
 
 
 def test_audit_step_gates_and_annotates(runner: dict[str, str], tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_audit_step_places_findings_on_the_dockerfile(runner: dict[str, str],
     other = run_step("audit", dict(runner, INPUT_IMAGE=GOOD, INPUT_DOCKERFILE="docker/Dockerfile"),
                      work)
     assert other.returncode == 0 and "Dockerfile does not match" in other.stderr
-    assert outputs(runner)["score"] == "100"
+    assert outputs(runner)["score"] == "99"  # demo-good: no HEALTHCHECK (IA1301)
 
 
 def test_audit_step_when_nothing_can_be_audited(runner: dict[str, str], tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_action_installs_from_its_own_checkout_then_audits(
     assert (venv / "bin" / "imgaudit").exists()
     done = run_step("audit", dict(env, INPUT_IMAGE=GOOD), tmp_path / "work")
     assert done.returncode == 0, done.stderr
-    assert outputs(runner)["score"] == "100"
+    assert outputs(runner)["score"] == "99"  # demo-good: no HEALTHCHECK (IA1301)
 
 
 def readme_yaml(marker: str) -> Any:

@@ -18,7 +18,9 @@ from tests.support.paths import ROOT
 
 
 def test_good_image_passes_policy(cli_env: dict[str, str]) -> None:
-    done = imgaudit(GOOD, "--fail-under", "95", "--fail-on", "low", env=cli_env)
+    # demo-good deliberately declares no HEALTHCHECK (IA1301, low): ignored here
+    done = imgaudit(GOOD, "--fail-under", "95", "--fail-on", "low", "--ignore", "IA1301",
+                    env=cli_env)
     assert done.returncode == 0, done.stderr
     assert "score 100/100" in done.stdout
     assert re.search(r"demo-good:classic: score 100 \(A\)", done.stderr)
@@ -200,7 +202,9 @@ def test_readme_rules_table_is_generated(cli_env: dict[str, str]) -> None:
 
 def test_python_api_returns_typed_report(tmp_path: Path) -> None:
     report = audit([GOOD, BAD], cache_dir=tmp_path)
-    assert report.images[0].score == 100
+    # demo-good lacks only a HEALTHCHECK (IA1301, low): under a point, the grade kept
+    assert (report.images[0].score, report.images[0].grade) == (99, "A")
+    assert [s.rule.id for s in report.images[0].findings if s.points] == ["IA1301"]
     assert report.images[1].grade == "F"
     assert not report.failures
 

@@ -16,6 +16,7 @@ _FIELDS: dict[SubjectKind, ConfigField] = {
     SubjectKind.ENV: ConfigField.ENV,
     SubjectKind.LABELS: ConfigField.LABELS,
     SubjectKind.HEALTHCHECK: ConfigField.HEALTHCHECK,
+    SubjectKind.VOLUMES: ConfigField.VOLUMES,
 }
 
 

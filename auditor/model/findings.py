@@ -112,6 +112,7 @@ class SubjectKind(enum.Enum):
     ENV = "Env"
     LABELS = "Labels"
     HEALTHCHECK = "Healthcheck"
+    VOLUMES = "Volumes"
     BASE_IMAGE = "BaseImage"  # the FROM line's choice, such as a heavy base
 
 

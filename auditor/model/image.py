@@ -98,6 +98,10 @@ class ImageConfig:
     workdir: str = ""
     exposed_ports: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # HEALTHCHECK's test as the config holds it: ("CMD-SHELL", "curl -f ..."), ("CMD", ...), or
+    # ("NONE",) for a deliberate `HEALTHCHECK NONE`; None when no HEALTHCHECK is set (or inherited)
+    healthcheck: tuple[str, ...] | None = None
+    volumes: tuple[str, ...] = ()  # VOLUME paths, sorted
 
 
 @dataclass(frozen=True, slots=True)

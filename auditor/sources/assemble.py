@@ -11,6 +11,11 @@ from auditor.model.image import HistoryStep, Image, ImageConfig, Layer, LayerCon
 from auditor.sources.history import assign_origins, choose_boundary, link_layers, make_steps
 from auditor.sources.layers import content_size, merge
 
+# Bounds on config values read from an untrusted image: how many words a HEALTHCHECK test or a
+# VOLUME list keeps, and how long each may be.
+MAX_CONFIG_WORDS = 256
+MAX_CONFIG_WORD = 4096
+
 # (reference, layer count, history length or None, method) of a base found by some evidence
 KnownBase = tuple[str, int, int | None, str]
 
@@ -31,6 +36,24 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _healthcheck(value: Any) -> tuple[str, ...] | None:
+    """Healthcheck.Test: a non-empty list of strings whose first names its kind (CMD, CMD-SHELL,
+    NONE); anything else (absent, null, an empty test that means "inherit") reads as unset."""
+    if not isinstance(value, Mapping):
+        return None
+    test = value.get("Test")
+    if not isinstance(test, list) or not test or not all(isinstance(t, str) for t in test):
+        return None
+    return tuple(word[:MAX_CONFIG_WORD] for word in test[:MAX_CONFIG_WORDS])
+
+
+def _volumes(value: Any) -> tuple[str, ...]:
+    """Volumes: an object keyed by path (`{"/data": {}}`); anything else reads as none."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(sorted(str(path)[:MAX_CONFIG_WORD] for path in value)[:MAX_CONFIG_WORDS])
+
+
 def image_config(section: Any) -> ImageConfig:
     """The runtime config. A field that is null, missing or of another JSON type than the
     engine writes (`"Env": 5`, `"Labels": "x"`) reads as absent: no engine would run such an
@@ -49,6 +72,8 @@ def image_config(section: Any) -> ImageConfig:
                                    else _strings(ports) or ())),
         labels=MappingProxyType({k: v for k, v in _mapping(section.get("Labels")).items()
                                  if isinstance(v, str)}),
+        healthcheck=_healthcheck(section.get("Healthcheck")),
+        volumes=_volumes(section.get("Volumes")),
     )
 
 

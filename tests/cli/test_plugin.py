@@ -113,7 +113,7 @@ def test_docker_lists_and_runs_the_plugin(client: str, installed: Path,
     good = docker(client, "audit", GOOD, "--format", "json", env=docker_env)
     assert good.returncode == 0, good.stderr
     image = json.loads(good.stdout)["images"][0]
-    assert image["reference"] == GOOD and image["score"] == 100
+    assert image["reference"] == GOOD and image["score"] == 99  # no HEALTHCHECK (IA1301)
     # The environment reaches imgaudit: its layer cache went where IMGAUDIT_CACHE_DIR says.
     assert any(Path(docker_env["IMGAUDIT_CACHE_DIR"]).rglob("*"))
 

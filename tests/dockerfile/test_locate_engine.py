@@ -46,6 +46,16 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "no-workdir": {"IA601": ("FROM ",)},
     "npm-cache": {"IA903": ("RUN cache=/home/$APP_USER/.npm/_cacache",)},
     "numeric-user": {},
+    "pa-add": {"IA1401": ("ADD app.conf ./", "ADD static/ ./static/")},
+    "pa-empty-password": {"IA1202": ('RUN echo "$APP_USER:x:10001',)},
+    "pa-healthcheck": {},
+    "pa-healthcheck-inherited": {},  # the HEALTHCHECK came with the base
+    "pa-healthcheck-none": {},
+    "pa-setuid": {"IA1201": ('RUN echo "$APP_USER:x:10001',)},
+    "pa-shared-ids": {"IA1203": ('RUN echo "$APP_USER:x:10001',)},
+    "pa-sudo": {"IA1204": ("COPY sudo /usr/bin/sudo", 'RUN echo "$APP_USER:x:10001',
+                           "RUN sudo mkdir")},
+    "pa-volume": {"IA1302": ('VOLUME ["/data", "/sys/fs/cgroup"]',)},
     "on-toolchain": {},  # the toolchain came with the base image: no line of this Dockerfile
     "os-cache": {"IA902": ("RUN mkdir -p /var/lib/apt/lists/partial",)},
     "pip-cache-deleted": {"IA302": ("RUN pip install --user",), "IA901": ("RUN pip install",)},
@@ -67,11 +77,14 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "shell-cmd": {"IA1002": ("CMD python3 main.py",)},
     "ssh-port": {"IA201": ("FROM ",), "IA703": ("EXPOSE 22",)},
     "toolchain": {"IA103": ("RUN mkdir -p /usr/bin /usr/include",)},
-    "uid0-alias": {"IA201": ("USER $APP_USER",)},
+    "uid0-alias": {"IA201": ("USER $APP_USER",), "IA1203": ('RUN echo "$APP_USER:x:0:0',)},
     "user-hardcoded": {"IA501": ('RUN echo "appuser:x:10001',)},
 }
 # Rules that fire with one builder only (the classic builder's ARG step splits the RUNs).
 ONE_BUILDER = {("secrets", "IA302"): "buildkit"}
+# The fixtures with a HEALTHCHECK (their own, or inherited); every other one lacks it, which is
+# found on its FROM line (IA1301).
+HEALTHY = frozenset({"pa-healthcheck", "pa-healthcheck-inherited", "pa-healthcheck-none"})
 
 
 def fixture_names() -> list[str]:
@@ -109,7 +122,8 @@ def report(name: str, builder: str, policy: Policy | None = None) -> ImageReport
 
 def test_every_practice_is_covered() -> None:
     practices = {rule[2:-2] for rules in EXPECTED.values() for rule in rules}
-    assert practices == {str(n) for n in range(1, 12)}  # the ten practices and secrets
+    # the ten practices, secrets, and the peers' checks (12-14)
+    assert practices == {str(n) for n in range(1, 15)}
 
 
 @pytest.mark.usefixtures("fixture_images")
@@ -133,6 +147,8 @@ def test_each_finding_is_on_its_line(name: str, builder: str) -> None:
         for rule, starts in EXPECTED[name].items()
         if ONE_BUILDER.get((name, rule), builder) == builder
     }
+    if name not in HEALTHY:
+        expected["IA1301"] = {lines_of(text, "FROM ")}
     assert found == expected
 
 

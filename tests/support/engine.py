@@ -23,12 +23,13 @@ IMAGES = ROOT / "fixtures" / "images"
 BUILDERS = ("classic", "buildkit")
 # Every fixture this suite knows; test_every_fixture_is_covered keeps it in step with the folder.
 FIXTURES = (
-    "context-copy", "low-port", "many-layers", "missing-user", "multistage", "no-cmd",
-    "no-expose", "no-workdir", "npm-cache", "numeric-user", "on-toolchain", "os-cache",
-    "pip-cache-deleted", "pip-root-cache", "pip-venv", "root-user", "secrets", "seed",
-    "shell-cmd", "ssh-port", "toolchain", "uid0-alias", "user-hardcoded", "zero-log",
-    "zero-log-fixed", "pb-apt-steps", "pb-credentials", "pb-dnf-cache", "pb-user-code",
-    "pb-world-writable",
+    "context-copy", "low-port", "many-layers", "missing-user", "multistage", "no-cmd", "no-expose",
+    "no-workdir", "npm-cache", "numeric-user", "on-toolchain", "os-cache", "pip-cache-deleted",
+    "pip-root-cache", "pip-venv", "root-user", "secrets", "seed", "shell-cmd", "ssh-port",
+    "toolchain", "uid0-alias", "user-hardcoded", "zero-log", "zero-log-fixed", "pb-apt-steps",
+    "pb-credentials", "pb-dnf-cache", "pb-user-code", "pb-world-writable", "pa-add",
+    "pa-empty-password", "pa-healthcheck", "pa-healthcheck-inherited", "pa-healthcheck-none",
+    "pa-setuid", "pa-shared-ids", "pa-sudo", "pa-volume",
 )
 
 

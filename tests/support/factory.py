@@ -244,6 +244,9 @@ GOOD_CONFIG: Mapping[str, Any] = {
     "Cmd": ["python", "main.py"],
     "WorkingDir": "/myapp",
     "ExposedPorts": {"8000/tcp": {}},
+    # a HEALTHCHECK set in the config only (as `docker commit --change` would), so that no
+    # history step is added to the PRACTICES.md steps
+    "Healthcheck": {"Test": ["CMD", "python", "health.py"], "Interval": 30_000_000_000},
     "Labels": None,
 }
 
