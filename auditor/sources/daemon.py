@@ -11,10 +11,12 @@ from auditor.model.image import Image, LayerContent
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache
+from auditor.sources.engine import Engine
 from auditor.sources.history import LAYER_INSTRUCTIONS, parse_created_by
 from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
+from auditor.sources.sockets import Engines
 
 _METADATA_ONLY = frozenset(
     {
@@ -143,6 +145,14 @@ class DaemonSource:
             if item.get("Tags") and str(item.get("Id")) not in ("<missing>", image_id)
         ]
         return self.bases.local(image_id, diff_ids, step_lines(api_history), tagged)
+
+
+class PodmanSource(DaemonSource):
+    """Images held by podman (`podman:NAME`), through its Docker-compatible API at CONTAINER_HOST
+    or podman's usual sockets; bases are looked for among podman's images."""
+
+    def __init__(self, bases: BaseFinder | None = None) -> None:
+        super().__init__(bases or BaseFinder(Engine(engines=Engines.PODMAN)))
 
 
 def _layer_sizes(
