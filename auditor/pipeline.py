@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Auditor", "Ruleset", "ruleset_version"]
 
-# Policy fields that only decide the exit code, not the result an audit stores.
-_GATES = frozenset({"fail_under", "fail_on", "fail_on_new"})
+# Policy fields that only decide the exit code, or how layers are read, not the result an audit
+# stores.
+_GATES = frozenset({"fail_under", "fail_on", "fail_on_new", "read"})
 
 
 def _plain(value: object) -> object:
@@ -134,7 +135,7 @@ class Auditor:
         registry = registry or RegistryOptions()
         platform = Platform.parse(registry.platform) if registry.platform else None
         self._request = OpenRequest(self.ruleset.wanted, cache, base, platform,
-                                    registry.all_platforms)
+                                    registry.all_platforms, policy.read)
         self._clients = ClientPool(credentials=registry.credentials, insecure=registry.insecure)
         self._sources = Sources(self._clients)
 

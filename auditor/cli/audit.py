@@ -34,6 +34,7 @@ from auditor.cli.common import (
     NoDockerfileOption,
     PasswordStdinOption,
     PlatformOption,
+    ReadOption,
     ScoreBaseOption,
     UsernameOption,
     app,
@@ -100,7 +101,8 @@ def audit_command(
     )] = False,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Table: every finding's full evidence (whole digests) and fix, "
-        "instead of one line each with the fixes and shared causes listed once.",
+        "instead of one line each with the fixes and shared causes listed once; on stderr, how "
+        "an engine's layers were read.",
     )] = False,
     color: Annotated[bool | None, typer.Option(
         "--color/--no-color", help="Colour the table on stdout (default: on a terminal, "
@@ -122,6 +124,7 @@ def audit_command(
         metavar="OLD_REPORT.json", dir_okay=False,
     )] = None,
     fail_on_new: FailOnNewOption = None,
+    read: ReadOption = None,
     config: ConfigOption = None,
     no_config: NoConfigOption = False,
     dockerfile: DockerfileOption = None,
@@ -138,7 +141,7 @@ def audit_command(
     effective = load_policy(config, no_config=no_config, overrides=policy_overrides(
         fail_under=fail_under, fail_on=fail_on, ignore=ignore, score_base=score_base,
         max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
-        max_layers=max_layers, fail_on_new=fail_on_new,
+        max_layers=max_layers, fail_on_new=fail_on_new, read=read,
     ))
     policy = effective.policy
     if policy.fail_on_new and baseline is None and fail_on_new is None:
@@ -165,6 +168,8 @@ def audit_command(
     if not quiet:
         _notices(report)
         for item in report.images:
+            if verbose and item.image.read_note:
+                typer.echo(f"imgaudit: {item.image.reference}: {item.image.read_note}", err=True)
             typer.echo(f"imgaudit: {_headline(item)}", err=True)
     if report_problems(report) or not written:
         raise typer.Exit(EXIT_ERROR)

@@ -104,6 +104,7 @@ MaxOwnSizeOption = Annotated[str | None, _policy_option("max-own-size")]
 MaxBaseSizeOption = Annotated[str | None, _policy_option("max-base-size")]
 MaxLayersOption = Annotated[int | None, _policy_option("max-layers")]
 FailOnNewOption = Annotated[bool | None, _policy_option("fail-on-new")]
+ReadOption = Annotated[str | None, _policy_option("read")]
 _SETTING_OF = {s.option.parameter: s.key for s in SETTINGS if s.option is not None}
 
 

@@ -22,6 +22,7 @@ from auditor.cli.common import (
     MaxOwnSizeOption,
     MaxSizeOption,
     NoConfigOption,
+    ReadOption,
     ScoreBaseOption,
     app,
     policy_overrides,
@@ -124,6 +125,7 @@ def config_command(
     max_base_size: MaxBaseSizeOption = None,
     max_layers: MaxLayersOption = None,
     fail_on_new: FailOnNewOption = None,
+    read: ReadOption = None,
 ) -> None:
     """Show the policy in force and where each setting came from.
 
@@ -133,7 +135,7 @@ def config_command(
     effective = load_policy(config, no_config=no_config, overrides=policy_overrides(
         fail_under=fail_under, fail_on=fail_on, ignore=ignore, score_base=score_base,
         max_size=max_size, max_own_size=max_own_size, max_base_size=max_base_size,
-        max_layers=max_layers, fail_on_new=fail_on_new,
+        max_layers=max_layers, fail_on_new=fail_on_new, read=read,
     ))
     today = datetime.date.today()
     if fmt is ConfigFormat.toml:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from auditor.config.values import (
+    Choice,
     Kind,
     RuleList,
     SeverityName,
@@ -18,7 +19,7 @@ from auditor.config.values import (
     Threshold,
     WholeNumber,
 )
-from auditor.model.policy import Limits, Policy
+from auditor.model.policy import Limits, Policy, ReadPath
 from auditor.rules import ALL_RULES, PRACTICES
 
 WAIVERS = "waivers"  # the key of the policy's waivers: a list of tables, read on their own
@@ -120,6 +121,12 @@ NAMED = (
                           "regressions (new findings at or above --fail-on, default low; a score "
                           "under --fail-under and the baseline's). --no-fail-on-new switches off "
                           "the policy file's fail-on-new.", show_default=False)),
+    Setting("read", Choice(ReadPath), "read",
+            note="how an engine's layers are read: from its storage when local and readable "
+            "(auto), or only so (storage), or by export",
+            option=Option(("--read",), "How an engine's image layers are read: auto (from the "
+                          "engine's storage when it is local and readable, else by export), "
+                          "storage, or export.", metavar="auto|storage|export")),
     Setting("max-size", SIZE, "limits.max_size", note="IA101: the whole image",
             option=Option(("--max-size",), "Size limit for the image ({default}).")),
     Setting("max-own-size", SIZE, "limits.max_own_size", note="IA101: the image's own layers",

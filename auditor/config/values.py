@@ -5,6 +5,7 @@ by `imgaudit config`."""
 from __future__ import annotations
 
 import datetime
+import enum
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -128,6 +129,27 @@ class Threshold:
 
     def text(self, value: Severity | None) -> str:
         return self.write(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One value of an enum, written as its value in quotes."""
+
+    choices: type[enum.Enum]
+
+    def read(self, value: object) -> enum.Enum:
+        names = ", ".join(str(c.value) for c in self.choices)
+        if isinstance(value, str):
+            for choice in self.choices:
+                if choice.value == value.strip().lower():
+                    return choice
+        raise BadValue(f"{as_written(value)} is not a choice here", f"choose from {names}")
+
+    def write(self, value: enum.Enum) -> str:
+        return str(value.value)
+
+    def text(self, value: enum.Enum) -> str:
+        return str(value.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,8 @@ class Image:
     # Layer sizes are a registry's compressed blob sizes (a metadata-only registry audit), not
     # the unpacked sizes every other source reports.
     compressed_sizes: bool = False
+    # How an engine's layers were read (storage, export, cache) and why, for --verbose only.
+    read_note: str = ""
 
     @property
     def content_read(self) -> bool:

@@ -3,11 +3,21 @@ waivers."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from auditor.model.findings import Severity, Waiver
+
+
+class ReadPath(enum.Enum):
+    """How an engine's image layers are read: from its storage when it can be (auto), or only
+    one way."""
+
+    AUTO = "auto"
+    STORAGE = "storage"
+    EXPORT = "export"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +43,4 @@ class Policy:
     waivers: tuple[Waiver, ...] = ()
     image_waivers: bool = True  # honour an image's own io.imgaudit.waive label
     fail_on_new: bool = False  # with a baseline: gate only on findings it does not hold
+    read: ReadPath = ReadPath.AUTO  # how an engine's layers are read; never changes a result

@@ -20,6 +20,8 @@ from auditor.sources.layers import Wanted
 # diff_id imgaudit computed (an archive's layers) or the engine or a registry verified are stored,
 # so no entry of version 1 (an archive's word) is trusted.
 ANALYSER_VERSION = 2
+# FileKind by value: a dict lookup, not an Enum call, for each of a layer's thousands of entries.
+_KINDS = {kind.value: kind for kind in FileKind}
 
 
 def default_cache_dir() -> Path:
@@ -95,7 +97,7 @@ def _encode(content: LayerContent) -> dict[str, Any]:
 def _decode(data: dict[str, Any]) -> LayerContent:
     return LayerContent(
         entries=tuple(
-            FileEntry(path, size, FileKind(kind), mode, uid, gid, link)
+            FileEntry(path, size, _KINDS[kind], mode, uid, gid, link)
             for path, size, kind, mode, uid, gid, link in data["entries"]
         ),
         whiteouts=tuple(data["whiteouts"]),

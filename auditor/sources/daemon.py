@@ -1,13 +1,17 @@
-"""The Docker Engine as a source: inspect and history for metadata, the image export
-(`GET /images/{name}/get`) streamed once for layer contents, skipped when every layer is cached."""
+"""The Docker Engine as a source: inspect and history for metadata; layer contents from the
+engine's own storage when it is local and readable, else from the image export
+(`GET /images/{name}/get`) streamed once; neither when every layer is cached."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from auditor.errors import ImgauditError
 from auditor.model.image import Image, LayerContent
+from auditor.model.policy import ReadPath
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache
@@ -17,6 +21,12 @@ from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
 from auditor.sources.sockets import Engines
+from auditor.sources.storage import (
+    OverlayStore,
+    StorageUnreadable,
+    local_store,
+    scan_stored_layer,
+)
 
 _METADATA_ONLY = frozenset(
     {
@@ -82,33 +92,35 @@ def history_from_api(
 class DaemonSource:
     """Images held by a Docker engine: the one its BaseFinder searches for bases."""
 
-    def __init__(self, bases: BaseFinder | None = None) -> None:
+    def __init__(self, bases: BaseFinder | None = None, store: OverlayStore | None = None
+                 ) -> None:
+        """`store`: the engine's storage (default: found from `docker info` when first needed)."""
         self.bases = bases or BaseFinder()
         self.engine = self.bases.engine
+        self._store: OverlayStore | StorageUnreadable | None = store
 
     def open(self, target: Target, request: OpenRequest) -> list[Image]:
-        return [self._image(target.rest, request.wanted, request.cache, request.base)]
+        return [self._image(target.rest, request)]
 
-    def _image(
-        self, ref: str, wanted: Wanted | None, cache: LayerCache, base: str | None
-    ) -> Image:
+    def _image(self, ref: str, request: OpenRequest) -> Image:
         inspect = self.engine.inspect(ref)
         image_id = str(inspect.get("Id") or ref)
         diff_ids = [str(d) for d in ((inspect.get("RootFS") or {}).get("Layers") or ())]
         api_history = self.engine.history(image_id)
         history, certain = history_from_api(api_history, len(diff_ids))
         contents: list[LayerContent] | None = None
-        if wanted is not None:
-            # every layer cached: skip the export, unless only the config can tie steps to layers
-            cached = [cache.get(d, wanted) for d in diff_ids] if certain else [None]
-            if all(c is not None for c in cached):
-                contents = [c for c in cached if c is not None]
+        note = ""
+        if request.wanted is not None:
+            cached = [request.cache.get(d, request.wanted) for d in diff_ids]
+            # every layer cached: read none, unless only the config can tie steps to layers
+            if certain and all(c is not None for c in cached):
+                contents, note = [c for c in cached if c is not None], "every layer cached"
             else:
-                contents, saved_history = self._export(image_id, diff_ids, wanted, cache)
-                history = saved_history
-        known = self._known_base(base, image_id, diff_ids, api_history)
+                contents, history, note = self._read(
+                    image_id, inspect, diff_ids, cached, request)
+        known = self._known_base(request.base, image_id, diff_ids, api_history)
         layer_sizes = _layer_sizes(api_history, history, len(diff_ids))
-        return assemble(
+        image = assemble(
             reference=ref,
             image_id=image_id,
             config=image_config(inspect.get("Config")),
@@ -122,6 +134,63 @@ class DaemonSource:
             architecture=str(inspect.get("Architecture") or ""),
             repo_tags=tuple(inspect.get("RepoTags") or ()),
         )
+        return dataclasses.replace(image, read_note=note) if note else image
+
+    def _read(
+        self, image_id: str, inspect: dict[str, Any], diff_ids: Sequence[str],
+        cached: Sequence[LayerContent | None], request: OpenRequest,
+    ) -> tuple[list[LayerContent], list[dict[str, Any]], str]:
+        """The layers not cached, read from storage (unless --read export) or by export, and
+        the config's history; with what was read how, and why storage was not."""
+        assert request.wanted is not None
+        fresh = sum(c is None for c in cached)
+        why = "--read export"
+        if request.read is not ReadPath.EXPORT:
+            try:
+                contents, history = self._from_storage(
+                    image_id, inspect, diff_ids, cached, request.wanted, request.cache)
+                return contents, history, (f"{fresh} of {len(diff_ids)} layers read from the "
+                                           f"engine's storage, {len(diff_ids) - fresh} cached")
+            except StorageUnreadable as exc:
+                if request.read is ReadPath.STORAGE:
+                    raise
+                why = exc.message
+        contents, history = self._export(image_id, diff_ids, request.wanted, request.cache)
+        return contents, history, f"layers read by the engine's export ({why})"
+
+    def _local_store(self) -> OverlayStore:
+        """The engine's storage, or why it cannot be read: found once per run."""
+        if self._store is None:
+            try:
+                self._store = self._find_store()
+            except StorageUnreadable as exc:
+                self._store = exc
+            except ImgauditError as exc:
+                self._store = StorageUnreadable(exc.message)
+        if isinstance(self._store, StorageUnreadable):
+            raise self._store
+        return self._store
+
+    def _find_store(self) -> OverlayStore:
+        info = self.engine.info()  # connects: then where it answered is known
+        if self.engine.endpoint is None:
+            raise StorageUnreadable("where the engine answers is not known")
+        return local_store(info, self.engine.endpoint.url)
+
+    def _from_storage(
+        self, image_id: str, inspect: dict[str, Any], diff_ids: Sequence[str],
+        cached: Sequence[LayerContent | None], wanted: Wanted, cache: LayerCache,
+    ) -> tuple[list[LayerContent], list[dict[str, Any]]]:
+        store = self._local_store()
+        layers = store.locate(diff_ids, inspect.get("GraphDriver") or {})
+        history = list(store.config(image_id).get("history") or ())
+        contents = []
+        for number, (layer, known) in enumerate(zip(layers, cached, strict=True), start=1):
+            if known is None:
+                known = scan_stored_layer(layer, wanted, f"layer {number} of {image_id[:19]}")
+                cache.put(layer.diff_id, wanted, known)
+            contents.append(known)
+        return contents, history
 
     def _export(
         self, image_id: str, diff_ids: Sequence[str], wanted: Wanted, cache: LayerCache

@@ -77,6 +77,7 @@ class Engine:
         self._client = client
         self.engines = engines
         self.endpoint: Endpoint | None = None  # where it answered, once connected
+        self._info: dict[str, Any] | None = None
 
     @property
     def client(self) -> Any:
@@ -115,6 +116,15 @@ class Engine:
             raise DaemonUnavailable(
                 f"{self.name} stopped answering ({_reason(exc)})"
             ) from exc
+
+    def info(self) -> dict[str, Any]:
+        """`docker info`: the storage driver, DockerRootDir, security options; asked once."""
+        if self._info is None:
+            try:
+                self._info = dict(self.client.info())
+            except (docker.errors.DockerException, requests.RequestException) as exc:
+                raise SourceError(f"the engine gave no info ({_reason(exc)})") from exc
+        return self._info
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from auditor.model.image import Image
+from auditor.model.policy import ReadPath
 from auditor.sources.cache import LayerCache
 from auditor.sources.documents import Platform
 from auditor.sources.layers import Wanted
@@ -35,13 +36,14 @@ class Target:
 class OpenRequest:
     """What is wanted of a target: `wanted` files (None: metadata only, no layer is read), the
     layer cache, the --base image, and of a list or index (docker://) the `platform` (None:
-    this machine's) or every platform."""
+    this machine's) or every platform; of an engine's image, how its layers are `read`."""
 
     wanted: Wanted | None
     cache: LayerCache
     base: str | None = None
     platform: Platform | None = None
     all_platforms: bool = False
+    read: ReadPath = ReadPath.AUTO
 
 
 class ImageSource(Protocol):

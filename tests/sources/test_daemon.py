@@ -16,6 +16,7 @@ from auditor import audit
 from auditor.errors import DaemonUnavailable, ImageNotFound
 from auditor.model.findings import Status
 from auditor.model.image import Image
+from auditor.model.policy import ReadPath
 from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.daemon import DaemonSource, history_from_api
 from auditor.sources.engine import Engine
@@ -38,8 +39,8 @@ UNKNOWN = "imgaudit-fixture/no-such-fixture:classic"
 
 
 def open_image(source: DaemonSource, ref: str, wanted: Wanted | None,
-               cache: LayerCache) -> Image:
-    (image,) = source.open(parse_target(ref), OpenRequest(wanted, cache))
+               cache: LayerCache, read: ReadPath = ReadPath.AUTO) -> Image:
+    (image,) = source.open(parse_target(ref), OpenRequest(wanted, cache, read=read))
     return image
 
 
@@ -181,10 +182,12 @@ def test_a_warm_cache_skips_the_export_unless_history_is_ambiguous(
         return real_export(self, image_id, *args)
 
     monkeypatch.setattr(DaemonSource, "_export", counting)
-    seed = open_image(source, fixture_tag("seed", "classic"), wanted, cache)
+    # the export path; the storage path reads an ambiguous history from the image database
+    export = ReadPath.EXPORT
+    seed = open_image(source, fixture_tag("seed", "classic"), wanted, cache, export)
     assert exports == []
     assert seed.captured("etc/passwd") is not None
-    secrets = open_image(source, fixture_tag("secrets", "classic"), wanted, cache)
+    secrets = open_image(source, fixture_tag("secrets", "classic"), wanted, cache, export)
     assert exports == [secrets.id]
 
 
