@@ -19,6 +19,7 @@ from auditor.sources.engine import Engine
 from auditor.sources.history import LAYER_INSTRUCTIONS, parse_created_by
 from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
+from auditor.sources.podman_storage import podman_store
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
 from auditor.sources.sockets import Engines
 from auditor.sources.storage import (
@@ -175,7 +176,8 @@ class DaemonSource:
         info = self.engine.info()  # connects: then where it answered is known
         if self.engine.endpoint is None:
             raise StorageUnreadable("where the engine answers is not known")
-        return local_store(info, self.engine.endpoint.url)
+        find = podman_store if self.engine.endpoint.is_podman else local_store
+        return find(info, self.engine.endpoint.url)
 
     def _from_storage(
         self, image_id: str, inspect: dict[str, Any], diff_ids: Sequence[str],

@@ -28,25 +28,11 @@ from auditor.sources.sockets import (
 from tests.support.archives import SavedArchives, config_of
 from tests.support.cli import imgaudit
 from tests.support.engine import BUILDERS, fixture_tag
-from tests.support.podman import PREFIX, PodmanService, can_isolate, isolated
+from tests.support.podman import COMPARED, PREFIX, PodmanService, can_isolate, isolated
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
-# One of each kind: busybox and Python bases, pip caches left and deleted (whiteouts), many
-# layers, a multi-stage build, secrets, a large layer.
-COMPARED = ("seed", "secrets", "pip-root-cache", "pip-cache-deleted", "many-layers",
-            "multistage", "shell-cmd")
-BASES = ("imgaudit-fixture/busybox-base:1", "imgaudit-fixture/python-base:3.11")
 needs_namespace = pytest.mark.skipif(not can_isolate(),
                                      reason="needs root and unshare for a mount namespace")
-
-
-@pytest.fixture(scope="module")
-def loaded(podman_service: PodmanService) -> PodmanService:
-    """The podman service with the fixtures' bases loaded, so that it finds bases as Docker
-    does."""
-    for base in BASES:
-        podman_service.load(base)
-    return podman_service
 
 
 def in_podman(env: dict[str, str], service: PodmanService, cache: Path) -> dict[str, str]:
@@ -88,15 +74,15 @@ def without_engine_words(image: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("builder", BUILDERS)
 @pytest.mark.parametrize("name", COMPARED)
-def test_podman_audits_as_docker_does(loaded: PodmanService, cli_env: dict[str, str],
+def test_podman_audits_as_docker_does(podman_loaded: PodmanService, cli_env: dict[str, str],
                                       tmp_path: Path, name: str, builder: str) -> None:
     """The same image in both engines, each read through its export: the same report, but for
     the names each engine gives it and the size each counts."""
     tag = fixture_tag(name, builder)
-    name_in_podman = loaded.load(tag)
+    name_in_podman = podman_loaded.load(tag)
     docker = json_report(tag, cli_env)
     podman_image = json_report(f"podman:{name_in_podman}",
-                               in_podman(cli_env, loaded, tmp_path / "podman-cache"))
+                               in_podman(cli_env, podman_loaded, tmp_path / "podman-cache"))
     assert podman_image["reference"] == name_in_podman
     assert podman_image["repo_tags"] == [name_in_podman]
     assert podman_image["id"] == docker["id"]
@@ -105,7 +91,7 @@ def test_podman_audits_as_docker_does(loaded: PodmanService, cli_env: dict[str, 
 
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_sizes_are_counted_as_each_engine_counts_them(
-        loaded: PodmanService, saved_archives: SavedArchives, cli_env: dict[str, str],
+        podman_loaded: PodmanService, saved_archives: SavedArchives, cli_env: dict[str, str],
         tmp_path: Path, builder: str) -> None:
     """Docker counts the bytes of the files in each layer; podman the bytes of each layer's tar
     (headers and padding too) and of the image's config and manifest. imgaudit reports the
@@ -113,26 +99,27 @@ def test_sizes_are_counted_as_each_engine_counts_them(
     tag = fixture_tag("pip-root-cache", builder)
     tars = layer_tar_bytes(saved_archives[tag])
     docker = json_report(tag, cli_env)["size"]
-    podman_size = json_report(f"podman:{loaded.load(tag)}",
-                              in_podman(cli_env, loaded, tmp_path / "podman-cache"))["size"]
+    podman_size = json_report(f"podman:{podman_loaded.load(tag)}",
+                              in_podman(cli_env, podman_loaded, tmp_path / "podman-cache"))["size"]
     assert docker < tars < podman_size < tars + (1 << 16)
 
 
-def test_podman_export_reads_as_docker_save(loaded: PodmanService, saved_archives: SavedArchives,
-                                            cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_podman_export_reads_as_docker_save(
+        podman_loaded: PodmanService, saved_archives: SavedArchives, cli_env: dict[str, str],
+        tmp_path: Path) -> None:
     """Podman's `GET /images/{name}/get` (what `docker save` asks of an engine) writes the layer
     tars under their diff IDs with the legacy folders as symlinks: it audits as Docker's own
     `docker save` archive does."""
     tag = fixture_tag("pip-cache-deleted", "buildkit")
     exported = tmp_path / "podman.tar"
-    client = docker.DockerClient(base_url=loaded.url)
+    client = docker.DockerClient(base_url=podman_loaded.url)
     with exported.open("wb") as out:
-        for chunk in client.api.get_image(loaded.load(tag)):
+        for chunk in client.api.get_image(podman_loaded.load(tag)):
             out.write(chunk)
     from_podman = json_report(f"docker-archive:{exported}",
                               dict(cli_env, IMGAUDIT_CACHE_DIR=str(tmp_path / "podman-cache")))
     from_docker = json_report(f"docker-archive:{saved_archives[tag]}", cli_env)
-    assert from_podman.pop("repo_tags") == [loaded.load(tag)]
+    assert from_podman.pop("repo_tags") == [podman_loaded.load(tag)]
     assert from_docker.pop("repo_tags") == [tag]
     assert without_engine_words(from_podman) == without_engine_words(from_docker)
 
@@ -140,15 +127,15 @@ def test_podman_export_reads_as_docker_save(loaded: PodmanService, saved_archive
 @pytest.mark.parametrize("builder", BUILDERS)
 @pytest.mark.parametrize("name", ("secrets", "many-layers", "uid0-alias", "seed"))
 def test_podmans_history_tells_which_steps_made_layers(
-        loaded: PodmanService, saved_archives: SavedArchives, monkeypatch: pytest.MonkeyPatch,
-        name: str, builder: str) -> None:
+        podman_loaded: PodmanService, saved_archives: SavedArchives,
+        monkeypatch: pytest.MonkeyPatch, name: str, builder: str) -> None:
     """Podman gives each layer's size as its tar's, never 0: the steps that made layers are
     certain from its history alone, where Docker's (a RUN that changed nothing counts 0 bytes)
     leaves the classic builder's images to a guess, and the config must be read."""
     tag = fixture_tag(name, builder)
     config = config_of(saved_archives[tag])
-    monkeypatch.setenv("CONTAINER_HOST", loaded.url)
-    api = Engine(engines=Engines.PODMAN).history(loaded.load(tag))
+    monkeypatch.setenv("CONTAINER_HOST", podman_loaded.url)
+    api = Engine(engines=Engines.PODMAN).history(podman_loaded.load(tag))
     history, certain = history_from_api(api, len(config["rootfs"]["diff_ids"]))
     assert certain
     assert [step["empty_layer"] for step in history] == [
@@ -172,12 +159,12 @@ def test_candidates_in_order() -> None:
     assert candidates(Engines.ANY, {"XDG_RUNTIME_DIR": "/run/"}) == (DOCKER_SOCKET, PODMAN_SOCKET)
 
 
-def test_an_answering_docker_engine_comes_first(loaded: PodmanService, cli_env: dict[str, str],
-                                                tmp_path: Path) -> None:
+def test_an_answering_docker_engine_comes_first(
+        podman_loaded: PodmanService, cli_env: dict[str, str], tmp_path: Path) -> None:
     """Podman answers at $XDG_RUNTIME_DIR/podman/podman.sock, and yet the Docker engine at
     /var/run/docker.sock is asked: an image only podman holds is not found."""
-    name = loaded.load(fixture_tag("seed", "buildkit"))
-    env = unnamed(cli_env, runtime_with_podman(tmp_path, loaded.socket))
+    name = podman_loaded.load(fixture_tag("seed", "buildkit"))
+    env = unnamed(cli_env, runtime_with_podman(tmp_path, podman_loaded.socket))
     done = imgaudit("audit", name, env=env)
     assert done.returncode == 2
     assert f"no image named {name} in the Docker engine" in done.stderr
@@ -186,15 +173,15 @@ def test_an_answering_docker_engine_comes_first(loaded: PodmanService, cli_env: 
 @needs_namespace
 @pytest.mark.parametrize("where", ("XDG_RUNTIME_DIR", "/run/podman"))
 def test_podman_is_found_when_no_docker_engine_answers(
-        loaded: PodmanService, cli_env: dict[str, str], tmp_path: Path, where: str) -> None:
-    name = loaded.load(fixture_tag("seed", "buildkit"))
+        podman_loaded: PodmanService, cli_env: dict[str, str], tmp_path: Path, where: str) -> None:
+    name = podman_loaded.load(fixture_tag("seed", "buildkit"))
     if where == "XDG_RUNTIME_DIR":
         done = isolated(["audit", name, "--format", "json"],
-                        unnamed(cli_env, runtime_with_podman(tmp_path, loaded.socket)))
+                        unnamed(cli_env, runtime_with_podman(tmp_path, podman_loaded.socket)))
     else:  # podman's rootful socket, after a runtime folder where podman does not answer
         dead = runtime_with_podman(tmp_path, tmp_path / "nothing.sock")
         done = isolated(["audit", name, "--format", "json"], unnamed(cli_env, dead),
-                        podman_socket=loaded.socket)
+                        podman_socket=podman_loaded.socket)
     assert done.returncode in (0, 1), done.stderr
     assert json.loads(done.stdout)["images"][0]["repo_tags"] == [name]
 
@@ -217,11 +204,13 @@ def test_no_engine_answering_is_one_line_naming_what_was_tried(
     assert "CONTAINER_HOST" in done.stderr
 
 
-def test_engines_are_named_explicitly(loaded: PodmanService, cli_env: dict[str, str]) -> None:
+def test_engines_are_named_explicitly(podman_loaded: PodmanService,
+                                      cli_env: dict[str, str]) -> None:
     """DOCKER_HOST may name podman's socket, for any target; CONTAINER_HOST names podman for
     podman: targets, and a podman that does not answer there is not looked for elsewhere."""
-    name = loaded.load(fixture_tag("seed", "buildkit"))
-    done = imgaudit("audit", name, "--format", "json", env=dict(cli_env, DOCKER_HOST=loaded.url))
+    name = podman_loaded.load(fixture_tag("seed", "buildkit"))
+    done = imgaudit("audit", name, "--format", "json",
+                    env=dict(cli_env, DOCKER_HOST=podman_loaded.url))
     assert done.returncode in (0, 1), done.stderr
     assert json.loads(done.stdout)["images"][0]["repo_tags"] == [name]
     nowhere = "unix:///nonexistent/podman.sock"
@@ -230,15 +219,15 @@ def test_engines_are_named_explicitly(loaded: PodmanService, cli_env: dict[str, 
     assert f"cannot reach podman at {nowhere} (no such file or directory)" in done.stderr
     assert "podman system service" in done.stderr
     done = imgaudit("audit", "podman:localhost/ia-podman/none:1",
-                    env=dict(cli_env, CONTAINER_HOST=loaded.url))
+                    env=dict(cli_env, CONTAINER_HOST=podman_loaded.url))
     assert done.returncode == 2
     assert "no image named localhost/ia-podman/none:1 in podman" in done.stderr
     assert "podman images" in done.stderr
 
 
 def test_a_probe_tells_podman_from_docker_and_from_what_is_no_engine(
-        loaded: PodmanService, tmp_path: Path) -> None:
-    assert probe(loaded.url, Engines.ANY) == Endpoint(loaded.url, "podman")
+        podman_loaded: PodmanService, tmp_path: Path) -> None:
+    assert probe(podman_loaded.url, Engines.ANY) == Endpoint(podman_loaded.url, "podman")
     if Path(DOCKER_SOCKET.removeprefix("unix://")).is_socket():
         assert probe(DOCKER_SOCKET, Engines.PODMAN) == Endpoint(DOCKER_SOCKET, "the Docker engine")
     plain = tmp_path / "plain.sock"

@@ -25,6 +25,11 @@ from tests.support.engine import inspect
 PODMAN = shutil.which("podman") or ""
 PREFIX = "localhost/ia-podman/"  # every name this suite gives an image in podman
 START_TIMEOUT = 30.0
+# The fixtures audited in podman, one of each kind: busybox and Python bases, pip caches left
+# and deleted (whiteouts), many layers, a multi-stage build, secrets, a large layer.
+COMPARED = ("seed", "secrets", "pip-root-cache", "pip-cache-deleted", "many-layers",
+            "multistage", "shell-cmd")
+BASES = ("imgaudit-fixture/busybox-base:1", "imgaudit-fixture/python-base:3.11")
 
 
 def podman(*args: str) -> str:
@@ -107,6 +112,15 @@ def podman_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanS
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def podman_loaded(podman_service: PodmanService) -> PodmanService:
+    """The podman service with the fixtures' bases loaded, so that it finds bases as Docker
+    does."""
+    for base in BASES:
+        podman_service.load(base)
+    return podman_service
 
 
 def can_isolate() -> bool:
