@@ -91,7 +91,8 @@ def history_from_api(
 
 
 class DaemonSource:
-    """Images held by a Docker engine: the one its BaseFinder searches for bases."""
+    """Images held by an engine (Docker's, or podman's when it is the one that answers, see
+    sockets.py): the one its BaseFinder searches for bases."""
 
     def __init__(self, bases: BaseFinder | None = None, store: OverlayStore | None = None
                  ) -> None:
