@@ -20,6 +20,7 @@ install: $(STAMP)
 
 engine:
 	bash fixtures/engine.sh
+	bash fixtures/podman.sh
 
 fixtures: install engine
 	$(BIN)/python fixtures/build.py

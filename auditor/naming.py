@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from auditor.model.image import Image
 
 REGISTRY = "docker://"
-DAEMON = "docker-daemon:"
+DAEMONS = ("docker-daemon:", "podman:")
 # Targets that name a file or folder: the path is no name (it may be a temporary one).
 ARCHIVES = ("docker-archive:", "oci-archive:", "oci:")
 # `docker://reg/app:1 (linux/arm64)`: the suffix an --all-platforms audit gives each image
@@ -26,11 +26,12 @@ def platform_suffix(reference: str) -> str:
 
 
 def _plain(name: str) -> str:
-    """The name without `docker://` and its platform suffix, or without `docker-daemon:`."""
+    """The name without `docker://` and its platform suffix, or without `docker-daemon:` or
+    `podman:`."""
     name = name.strip()
     if name.startswith(REGISTRY):
         return _PLATFORM.sub("", name).removeprefix(REGISTRY)
-    return name.removeprefix(DAEMON)
+    return next((name.removeprefix(d) for d in DAEMONS if name.startswith(d)), name)
 
 
 def familiar(name: str) -> str:

@@ -15,8 +15,9 @@ import pytest
 from tests.support.archives import SavedArchives
 from tests.support.paths import ROOT
 
-# real registries, their contents and the fault proxy, for the registry source and sweeps
-pytest_plugins = ["tests.support.registry_env"]
+# real registries, their contents and the fault proxy, for the registry source and sweeps; a
+# real podman service
+pytest_plugins = ["tests.support.registry_env", "tests.support.podman"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,6 +35,7 @@ DIGEST = "sha256:" + "ab" * 32
     ("docker.io/library/python:3.12", "python"),
     ("docker.io/bitnami/redis:7", "bitnami/redis"),
     ("docker-daemon:app:1", "app"),
+    ("podman:localhost/app:1", "localhost/app"),
     ("docker://ghcr.io/org/app:1.4", "ghcr.io/org/app"),
     ("docker://127.0.0.1:5000/team/app:1", "127.0.0.1:5000/team/app"),
     (f"docker://ghcr.io/org/app@{DIGEST}", "ghcr.io/org/app"),

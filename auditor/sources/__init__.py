@@ -11,7 +11,7 @@ from auditor.model.image import Image
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.base import BaseFinder
 from auditor.sources.cache import LayerCache
-from auditor.sources.daemon import DaemonSource
+from auditor.sources.daemon import DaemonSource, PodmanSource
 from auditor.sources.documents import Platform
 from auditor.sources.interface import DEFAULT, REGISTRY, ImageSource, OpenRequest, Target
 from auditor.sources.layers import Wanted
@@ -29,6 +29,7 @@ TRANSPORTS: Mapping[str, type[ImageSource]] = MappingProxyType({
     "oci-archive": ArchiveSource,
     "oci": ArchiveSource,
     "docker-daemon": DaemonSource,
+    "podman": PodmanSource,
     REGISTRY: RegistrySource,
     DEFAULT: DaemonSource,
 })
@@ -48,7 +49,8 @@ def parse_target(text: str) -> Target:
 
 class Sources:
     """One run's sources, one of each class in TRANSPORTS. They share one BaseFinder, hence one
-    engine connection and what it found of the engine's images, and the registry clients."""
+    engine connection and what it found of the engine's images, and the registry clients;
+    PodmanSource has its own, on podman's images."""
 
     def __init__(self, clients: Callable[[str], RegistryClient] | None = None, *,
                  bases: BaseFinder | None = None) -> None:
@@ -56,6 +58,7 @@ class Sources:
         made: Mapping[type[ImageSource], ImageSource] = {
             ArchiveSource: ArchiveSource(bases),
             DaemonSource: DaemonSource(bases),
+            PodmanSource: PodmanSource(),
             RegistrySource: RegistrySource(clients, bases=bases),
         }
         self._by_transport = {transport: made[kind] for transport, kind in TRANSPORTS.items()}

@@ -15,11 +15,13 @@ from auditor.model.policy import ReadPath
 from auditor.sources.assemble import KnownBase, assemble, image_config
 from auditor.sources.base import BaseFinder, step_lines
 from auditor.sources.cache import LayerCache
-from auditor.sources.engine import engine_host
+from auditor.sources.engine import Engine
 from auditor.sources.history import LAYER_INSTRUCTIONS, parse_created_by
 from auditor.sources.interface import OpenRequest, Target
 from auditor.sources.layers import Wanted
+from auditor.sources.podman_storage import podman_store
 from auditor.sources.saved import choose, layer_contents, list_images, read_stream, reader
+from auditor.sources.sockets import Engines
 from auditor.sources.storage import (
     OverlayStore,
     StorageUnreadable,
@@ -89,7 +91,8 @@ def history_from_api(
 
 
 class DaemonSource:
-    """Images held by a Docker engine: the one its BaseFinder searches for bases."""
+    """Images held by an engine (Docker's, or podman's when it is the one that answers, see
+    sockets.py): the one its BaseFinder searches for bases."""
 
     def __init__(self, bases: BaseFinder | None = None, store: OverlayStore | None = None
                  ) -> None:
@@ -169,7 +172,7 @@ class DaemonSource:
         """The engine's storage, or why it cannot be read: found once per run."""
         if self._store is None:
             try:
-                self._store = local_store(self.engine.info(), engine_host())
+                self._store = self._find_store()
             except StorageUnreadable as exc:
                 self._store = exc
             except ImgauditError as exc:
@@ -177,6 +180,13 @@ class DaemonSource:
         if isinstance(self._store, StorageUnreadable):
             raise self._store
         return self._store
+
+    def _find_store(self) -> OverlayStore:
+        info = self.engine.info()  # connects: then where it answered is known
+        if self.engine.endpoint is None:
+            raise StorageUnreadable("where the engine answers is not known")
+        find = podman_store if self.engine.endpoint.is_podman else local_store
+        return find(info, self.engine.endpoint.url)
 
     def _from_storage(
         self, image_id: str, inspect: dict[str, Any], diff_ids: Sequence[str],
@@ -215,6 +225,14 @@ class DaemonSource:
             if item.get("Tags") and str(item.get("Id")) not in ("<missing>", image_id)
         ]
         return self.bases.local(image_id, diff_ids, step_lines(api_history), tagged)
+
+
+class PodmanSource(DaemonSource):
+    """Images held by podman (`podman:NAME`), through its Docker-compatible API at CONTAINER_HOST
+    or podman's usual sockets; bases are looked for among podman's images."""
+
+    def __init__(self, bases: BaseFinder | None = None) -> None:
+        super().__init__(bases or BaseFinder(Engine(engines=Engines.PODMAN)))
 
 
 def _layer_sizes(

@@ -14,26 +14,25 @@ import docker.errors
 import requests
 
 from auditor.errors import DaemonUnavailable, ImageNotFound, ImgauditError, SourceError
+from auditor.sources.sockets import Endpoint, Engines, locate
 
 EXPORT_CHUNK = 1 << 20
+PODMAN_NOT_FOUND = ("check the name with `podman images`: podman names what it loads or builds "
+                    "without a registry localhost/NAME")
 
 
-def engine_host() -> str:
-    """Where the engine is reached: DOCKER_HOST, or the default socket."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def connect(timeout: int = 120) -> Any:
-    """A client for the engine DOCKER_HOST names (or the default socket), checked to answer."""
-    host = engine_host()
+def connect(timeout: int = 120, engines: Engines = Engines.ANY) -> tuple[Any, Endpoint]:
+    """A client for the engine sockets.locate finds (DOCKER_HOST, else the first usual socket
+    that answers), checked to answer, and where it is."""
+    endpoint = locate(engines, os.environ)
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=timeout, environment=endpoint.environment(os.environ))
         client.ping()
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
         raise DaemonUnavailable(
-            f"cannot reach the Docker engine at {host} ({_reason(exc)})"
+            f"cannot reach {endpoint.name} at {endpoint.url} ({_reason(exc)})", endpoint.hint
         ) from exc
-    return client
+    return client, endpoint
 
 
 def _reason(exc: BaseException) -> str:
@@ -71,17 +70,30 @@ class _ChunkReader(io.RawIOBase):
 
 
 class Engine:
-    """One Docker engine; `client` connects on first use (DaemonUnavailable when it cannot)."""
+    """One engine, Docker or podman (`engines`); `client` connects on first use
+    (DaemonUnavailable when it cannot)."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, engines: Engines = Engines.ANY) -> None:
         self._client = client
+        self.engines = engines
+        self.endpoint: Endpoint | None = None  # where it answered, once connected
         self._info: dict[str, Any] | None = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = connect()
+            self._client, self.endpoint = connect(engines=self.engines)
         return self._client
+
+    @property
+    def name(self) -> str:
+        """How messages call it: "the Docker engine", or "podman" once podman answered."""
+        return self.endpoint.name if self.endpoint else self.engines.value
+
+    def _not_found(self, ref: str) -> ImageNotFound:
+        podman = self.endpoint is not None and self.endpoint.is_podman
+        return ImageNotFound(f"no image named {ref} in {self.name}", PODMAN_NOT_FOUND if podman
+                             else "")
 
     def reachable(self) -> bool:
         """Whether the engine answers (connecting to it if not yet connected)."""
@@ -95,14 +107,14 @@ class Engine:
         try:
             return dict(self.client.api.inspect_image(ref))
         except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(f"no image named {ref} in the Docker engine") from exc
+            raise self._not_found(ref) from exc
         except docker.errors.APIError as exc:
             if exc.status_code == 404:
-                raise ImageNotFound(f"no image named {ref} in the Docker engine") from exc
+                raise self._not_found(ref) from exc
             raise SourceError(f"the engine refused to inspect {ref}: {exc.explanation}") from exc
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise DaemonUnavailable(
-                f"the Docker engine stopped answering ({_reason(exc)})"
+                f"{self.name} stopped answering ({_reason(exc)})"
             ) from exc
 
     def info(self) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return chain
 
 
-def _inside(root: Path, path: Path, what: str) -> Path:
+def inside(root: Path, path: Path, what: str) -> Path:
     """path with every symlink resolved, refused unless it lies under root."""
     try:
         real = Path(os.path.realpath(path, strict=True))
@@ -110,7 +110,7 @@ class OverlayStore:
     """An engine's overlay2 storage under its DockerRootDir (symlinks resolved)."""
 
     def __init__(self, root: str) -> None:
-        self.root = _inside(Path(os.path.realpath(root)), Path(root), f"the engine's root {root}")
+        self.root = inside(Path(os.path.realpath(root)), Path(root), f"the engine's root {root}")
 
     def locate(self, diff_ids: Sequence[str], graph_driver: Mapping[str, Any]
                ) -> list[StoredLayer]:
@@ -124,7 +124,7 @@ class OverlayStore:
         for diff_id, chain_id in zip(diff_ids, chain_ids(diff_ids), strict=True):
             if not _SHA256.fullmatch(diff_id):
                 raise StorageUnreadable(f"diff ID {diff_id[:80]!r} is not a sha256 digest")
-            entry = _inside(self.root, layerdb / chain_id.removeprefix("sha256:"),
+            entry = inside(self.root, layerdb / chain_id.removeprefix("sha256:"),
                             f"the layer database entry of {diff_id[:19]}")
             if _small(entry / "diff", "a layer's diff ID") != diff_id:
                 raise StorageUnreadable(
@@ -132,26 +132,30 @@ class OverlayStore:
             cache_id = _small(entry / "cache-id", "a layer's cache-id")
             if not _CACHE_ID.fullmatch(cache_id):
                 raise StorageUnreadable(f"the cache-id of {diff_id[:19]} is not a directory name")
-            files = _inside(self.root, self.root / "overlay2" / cache_id / "diff",
+            files = inside(self.root, self.root / "overlay2" / cache_id / "diff",
                             f"the files of {diff_id[:19]}")
-            tar_split = _inside(self.root, entry / "tar-split.json.gz",
+            tar_split = inside(self.root, entry / "tar-split.json.gz",
                                 f"the tar-split of {diff_id[:19]}")
             located.append(StoredLayer(diff_id, tar_split, files))
         data = graph_driver.get("Data") or {}
         reported = [str(data.get("UpperDir") or "")] if located else []
         reported += [p for p in str(data.get("LowerDir") or "").split(":") if p]
-        resolved = [_inside(self.root, Path(p), "a directory the engine reports")
+        resolved = [inside(self.root, Path(p), "a directory the engine reports")
                     for p in reported]
         if resolved != [layer.files for layer in reversed(located)]:
             raise StorageUnreadable("the layer database and the engine's GraphDriver disagree")
         return located
 
+    def config_path(self, image_id: str) -> Path:
+        """Where the image database keeps the config of `image_id` (a sha256 digest)."""
+        return (self.root / "image" / "overlay2" / "imagedb" / "content" / "sha256" /
+                image_id.removeprefix("sha256:"))
+
     def config(self, image_id: str) -> dict[str, Any]:
         """The image's config from the image database, checked against its ID."""
         if not _SHA256.fullmatch(image_id):
             raise StorageUnreadable(f"image ID {image_id[:80]!r} is not a sha256 digest")
-        path = _inside(self.root, self.root / "image" / "overlay2" / "imagedb" / "content" /
-                       "sha256" / image_id.removeprefix("sha256:"), "the image's config")
+        path = inside(self.root, self.config_path(image_id), "the image's config")
         try:
             data = path.read_bytes()
         except OSError as exc:

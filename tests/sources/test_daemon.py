@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from auditor.model.policy import Policy, ReadPath
 from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.daemon import DaemonSource, history_from_api
 from auditor.sources.engine import Engine
+from tests.support.archives import config_of
 from tests.support.engine import (
     BUILDERS,
     FIXTURES,
@@ -36,17 +36,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("fixture_images")]
 every_fixture = pytest.mark.parametrize("name", FIXTURES)
 builders = pytest.mark.parametrize("builder", BUILDERS)
 UNKNOWN = "imgaudit-fixture/no-such-fixture:classic"
-
-
-def config_of(archive: Path) -> dict[str, Any]:
-    """The image config a legacy `docker save` archive holds."""
-    with tarfile.open(archive) as tar:
-        manifest = tar.extractfile("manifest.json")
-        assert manifest is not None
-        config = tar.extractfile(json.load(manifest)[0]["Config"])
-        assert config is not None
-        document: dict[str, Any] = json.load(config)
-        return document
 
 
 def open_image(source: DaemonSource, ref: str, wanted: Wanted | None,

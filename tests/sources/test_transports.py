@@ -18,7 +18,7 @@ from auditor.sources import (
 )
 from auditor.sources.archive import ArchiveSource
 from auditor.sources.base import BaseFinder
-from auditor.sources.daemon import DaemonSource
+from auditor.sources.daemon import DaemonSource, PodmanSource
 from auditor.sources.registry import ClientPool, RegistrySource
 from tests.support.engine import CountingEngine, fixture_tag
 
@@ -28,6 +28,8 @@ from tests.support.engine import CountingEngine, fixture_tag
     ("oci-archive:x.tar", "oci-archive", "x.tar"),
     ("oci:dir", "oci", "dir"),
     ("docker-daemon:app:1", "docker-daemon", "app:1"),
+    ("podman:localhost/app:1", "podman", "localhost/app:1"),
+    ("docker-daemon:podman:4", "docker-daemon", "podman:4"),  # an image named podman
     ("docker://reg.io/app:1", "docker", "reg.io/app:1"),
     ("app:1", "", "app:1"),
     ("app", "", "app"),
@@ -44,7 +46,8 @@ def test_parse_target(text: str, transport: str, rest: str) -> None:
 def test_every_transport_has_its_source() -> None:
     assert dict(TRANSPORTS) == {
         "docker-archive": ArchiveSource, "oci-archive": ArchiveSource, "oci": ArchiveSource,
-        "docker-daemon": DaemonSource, "docker": RegistrySource, "": DaemonSource,
+        "docker-daemon": DaemonSource, "podman": PodmanSource, "docker": RegistrySource,
+        "": DaemonSource,
     }
 
 

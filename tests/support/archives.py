@@ -5,10 +5,13 @@ is never saved twice, a rebuilt one is saved again."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.support.paths import DOCKER, ROOT
 
@@ -67,3 +70,14 @@ class SavedArchives(Mapping[str, Path]):
 
     def __len__(self) -> int:
         return len(self._tags)
+
+
+def config_of(archive: Path) -> dict[str, Any]:
+    """The image config a legacy `docker save` archive holds."""
+    with tarfile.open(archive) as tar:
+        manifest = tar.extractfile("manifest.json")
+        assert manifest is not None
+        config = tar.extractfile(json.load(manifest)[0]["Config"])
+        assert config is not None
+        document: dict[str, Any] = json.load(config)
+        return document
