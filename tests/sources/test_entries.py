@@ -6,7 +6,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from auditor.model.image import Entries, FileEntry, FileKind, LayerContent, PlacedFile
+from auditor.model.image import (
+    Entries,
+    FileEntry,
+    FileKind,
+    LayerContent,
+    PlacedFile,
+    PlacedFiles,
+)
 from auditor.sources.cache import LayerCache
 from auditor.sources.layers import merge
 from tests.support.factory import WANTED, directory, file, hardlink, scan, symlink
@@ -53,42 +60,36 @@ def test_a_large_layer_survives_the_cache(tmp_path: Path) -> None:
     assert cache.get(DIFF_ID, WANTED) == content
 
 
-def _reference(layers: list[tuple[int, LayerContent]]) -> dict[str, PlacedFile]:
-    """The merge as a dict filled layer by layer (whiteouts and opaque dirs before a layer's
-    own entries), which PlacedFiles must equal in content and order."""
-    files: dict[str, PlacedFile] = {}
-    for number, content in layers:
-        for path in list(files):
-            parents = [path[:n] for n in range(len(path)) if path[n] == "/"]
-            if (path in content.whiteouts or any(p in content.whiteouts for p in parents)
-                    or any(p in content.opaque_dirs for p in parents)):
-                del files[path]
-        for entry in content.entries:
-            files[entry.path] = PlacedFile(entry, number)
-    return files
-
-
-def test_merged_files_are_the_dict_a_layer_by_layer_merge_fills() -> None:
+def test_placed_files_behave_as_the_dict_merge_filled() -> None:
+    """merge() fills PlacedFiles by layers and deletions as it filled a dict of PlacedFile; the
+    two agree in content and order (a path placed again keeps its place, one deleted and placed
+    again goes last) after any such sequence."""
     rng = random.Random(7)
     names = ["etc", "etc/passwd", "app", "app/a.py", "app/lib", "app/lib/x.so", "tmp", "tmp/t"]
     for _ in range(40):
-        layers = []
-        for number in range(1, rng.randrange(2, 6)):
-            members = []
-            for path in rng.sample(names, rng.randrange(1, len(names))):
-                maker = rng.choice((file, directory, lambda p: symlink(p, "etc"),
-                                    lambda p: hardlink(p, "etc/passwd")))
-                members.append(maker(path))
+        placed, expected = PlacedFiles(), dict[str, PlacedFile]()
+        for number in range(1, rng.randrange(2, 7)):
+            for path in rng.sample(list(expected), rng.randrange(len(expected) + 1)):
+                del placed[path], expected[path]
+            members = [rng.choice((file, directory, lambda p: symlink(p, "etc"),
+                                   lambda p: hardlink(p, "etc/passwd")))(path)
+                       for path in rng.sample(names, rng.randrange(len(names)))]
             members.append(file(rng.choice(names), "again"))  # a path twice in one layer
-            whiteouts = tuple(rng.sample(names, rng.randrange(3)))
-            opaque = tuple(rng.sample(names, rng.randrange(2)))
-            scanned = scan(members)
-            layers.append((number, LayerContent(scanned.entries, whiteouts, opaque)))
-        merged = merge(layers)
-        expected = _reference(layers)
-        assert list(merged.items()) == list(expected.items())
-        assert list(merged) == list(expected) and len(merged) == len(expected)
-        assert all(merged[path] == placed and merged.get(path) == placed and path in merged
-                   for path, placed in expected.items())
-        assert "nowhere" not in merged and merged.get("nowhere") is None
-        assert merged == expected
+            entries = scan(members).entries
+            placed.add_layer(number, entries)
+            for entry in entries:
+                expected[entry.path] = PlacedFile(entry, number)
+        assert list(placed.items()) == list(expected.items())
+        assert list(placed) == list(expected) and len(placed) == len(expected)
+        assert all(placed[path] == file_ and placed.get(path) == file_ and path in placed
+                   for path, file_ in expected.items())
+        assert "nowhere" not in placed and placed.get("nowhere") is None
+        assert placed == expected
+
+
+def test_merge_gives_placed_files_of_every_layer() -> None:
+    lower, upper = scan([file("a"), file("b")]), scan([file("b", "new"), directory("c")])
+    merged = merge([(1, lower), (2, upper)])
+    assert dict(merged) == {"a": PlacedFile(lower.entries[0], 1),
+                            "b": PlacedFile(upper.entries[0], 2),
+                            "c": PlacedFile(upper.entries[1], 2)}
