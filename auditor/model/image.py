@@ -4,9 +4,11 @@ they add. Nothing here does I/O."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from array import array
+from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple, overload
 
 # A file at least this large that holds nothing but zeros is noted as its layer streams past
 # (LayerContent.zero_files): useradd's faillog and lastlog for a large UID, or a gzip bomb.
@@ -36,9 +38,9 @@ class HistoryQuality(enum.Enum):
     INCONSISTENT = "inconsistent"
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One tar header of a layer. Paths are relative, without a leading slash."""
+class FileEntry(NamedTuple):
+    """One tar header of a layer. Paths are relative, without a leading slash. (A named tuple:
+    Entries makes one each time an entry is asked for, and a tuple is the quickest to make.)"""
 
     path: str
     size: int
@@ -49,11 +51,116 @@ class FileEntry:
     linkname: str = ""
 
 
+_KINDS = tuple(FileKind)
+_KIND_CODES = {kind: code for code, kind in enumerate(_KINDS)}
+_new = tuple.__new__  # a named tuple from its fields, without the checks of its __new__
+# mode, uid and gid are kept in 64-bit columns; a PAX header can give a uid past them
+_INT64 = 1 << 63
+
+
+class Entries(Sequence[FileEntry]):
+    """A layer's headers in tar order, kept by column (a path, a byte of kind and eight bytes of
+    each number per entry rather than an object of each): a FileEntry is made when asked for.
+    Filled once by append() as the layer streams past, read-only after."""
+
+    __slots__ = ("gids", "kinds", "links", "modes", "paths", "sizes", "uids")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.sizes: array[int] | list[int] = array("q")
+        self.kinds = bytearray()
+        self.modes: array[int] | list[int] = array("q")
+        self.uids: array[int] | list[int] = array("q")
+        self.gids: array[int] | list[int] = array("q")
+        self.links: dict[int, str] = {}  # entry index -> linkname, for links only
+
+    @classmethod
+    def of(cls, entries: Iterator[FileEntry] | Sequence[FileEntry]) -> Entries:
+        made = cls()
+        for e in entries:
+            made.append(e.path, e.size, e.kind, e.mode, e.uid, e.gid, e.linkname)
+        return made
+
+    @classmethod
+    def from_columns(cls, paths: list[str], sizes: array[int], kinds: bytearray,
+                     modes: array[int], uids: array[int], gids: array[int],
+                     links: dict[int, str]) -> Entries:
+        """Entries from columns read back (a cache): ValueError when they do not fit together."""
+        count = len(paths)
+        if any(len(column) != count for column in (sizes, kinds, modes, uids, gids)):
+            raise ValueError("columns of different lengths")
+        if kinds and max(kinds) >= len(_KINDS):
+            raise ValueError("an unknown kind of entry")
+        if any(not 0 <= index < count for index in links):
+            raise ValueError("a link of no entry")
+        made = cls()
+        made.paths, made.sizes, made.kinds = paths, sizes, kinds
+        made.modes, made.uids, made.gids, made.links = modes, uids, gids, links
+        return made
+
+    def append(self, path: str, size: int, kind: FileKind, mode: int, uid: int, gid: int,
+               linkname: str = "") -> None:
+        if not (-_INT64 <= size < _INT64 and -_INT64 <= mode < _INT64
+                and -_INT64 <= uid < _INT64 and -_INT64 <= gid < _INT64) and isinstance(
+                    self.sizes, array):
+            self.sizes, self.modes = list(self.sizes), list(self.modes)
+            self.uids, self.gids = list(self.uids), list(self.gids)
+        if linkname:
+            self.links[len(self.paths)] = linkname
+        self.paths.append(path)
+        self.sizes.append(size)
+        self.kinds.append(_KIND_CODES[kind])
+        self.modes.append(mode)
+        self.uids.append(uid)
+        self.gids.append(gid)
+
+    def kind(self, index: int) -> FileKind:
+        return _KINDS[self.kinds[index]]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> FileEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[FileEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> FileEntry | Sequence[FileEntry]:
+        if isinstance(index, slice):
+            return tuple(self[n] for n in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self.paths)
+        return _new(FileEntry, (self.paths[index], self.sizes[index], _KINDS[self.kinds[index]],
+                                self.modes[index], self.uids[index], self.gids[index],
+                                self.links.get(index, "")))
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        links, kinds, new = self.links, _KINDS, _new
+        for index, (path, size, kind, mode, uid, gid) in enumerate(zip(
+                self.paths, self.sizes, self.kinds, self.modes, self.uids, self.gids,
+                strict=True)):
+            yield new(FileEntry, (path, size, kinds[kind], mode, uid, gid, links.get(index, "")))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entries):
+            return NotImplemented
+        return (self.paths == other.paths and self.kinds == other.kinds
+                and self.links == other.links and list(self.sizes) == list(other.sizes)
+                and list(self.modes) == list(other.modes)
+                and list(self.uids) == list(other.uids) and list(self.gids) == list(other.gids))
+
+    __hash__ = None  # type: ignore[assignment]  # filled in place, as a list is
+
+    def __repr__(self) -> str:
+        return f"Entries({len(self)} entries)"
+
+
 @dataclass(frozen=True, slots=True)
 class LayerContent:
     """What one streaming pass over a layer tar learned: headers, whiteouts, a few small files."""
 
-    entries: tuple[FileEntry, ...]
+    entries: Entries
     whiteouts: tuple[str, ...] = ()
     opaque_dirs: tuple[str, ...] = ()
     captured: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
@@ -115,12 +222,71 @@ class BaseBoundary:
     base_reference: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedFile:
-    """A path of the final filesystem and the layer that last wrote it."""
+class PlacedFile(NamedTuple):
+    """A path of the final filesystem and the layer that last wrote it (a named tuple, made
+    each time a path of PlacedFiles is asked for)."""
 
     entry: FileEntry
     layer: int
+
+
+class PlacedFiles(Mapping[str, PlacedFile]):
+    """The merged filesystem, path -> PlacedFile in the order a dict filled layer by layer
+    keeps, held as one int per path (its layer and its index there): a PlacedFile is made when
+    asked for. Filled by add_layer() and `del`, read-only after."""
+
+    __slots__ = ("_codes", "_layers")
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}  # path -> index << 32 | slot in _layers
+        self._layers: list[tuple[int, Entries]] = []
+
+    def add_layer(self, number: int, entries: Entries) -> None:
+        """Places every entry of layer `number`, each over what a lower layer put there."""
+        slot = len(self._layers)
+        self._layers.append((number, entries))
+        self._codes.update(zip(entries.paths, range(slot, slot + (len(entries) << 32), 1 << 32),
+                               strict=True))
+
+    def __delitem__(self, path: str) -> None:
+        del self._codes[path]
+
+    def kind(self, path: str) -> FileKind | None:
+        """What kind of entry lies at path (None: nothing), without making a PlacedFile."""
+        code = self._codes.get(path)
+        if code is None:
+            return None
+        return self._layers[code & 0xFFFFFFFF][1].kind(code >> 32)
+
+    def __getitem__(self, path: str) -> PlacedFile:
+        code = self._codes[path]
+        number, entries = self._layers[code & 0xFFFFFFFF]
+        return _new(PlacedFile, (entries[code >> 32], number))
+
+    def items(self) -> ItemsView[str, PlacedFile]:
+        return _PlacedItems(self)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._codes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+
+class _PlacedItems(ItemsView[str, PlacedFile]):
+    """PlacedFiles.items(), made without looking each path up again."""
+
+    _mapping: PlacedFiles
+
+    def __iter__(self) -> Iterator[tuple[str, PlacedFile]]:
+        files, new = self._mapping, _new
+        layers = files._layers
+        for path, code in files._codes.items():
+            number, entries = layers[code & 0xFFFFFFFF]
+            yield path, new(PlacedFile, (entries[code >> 32], number))
 
 
 @dataclass(frozen=True, slots=True)

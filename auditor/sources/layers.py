@@ -1,5 +1,6 @@
-"""Streams one layer tar: keeps every header, the bytes of a few wanted small files, whiteouts and
-opaque directories; and merges scanned layers into the final filesystem. Nothing touches disk."""
+"""Streams one layer tar: keeps every header (by column), the bytes of a few wanted small files,
+whiteouts and opaque directories; and merges scanned layers into the final filesystem. Nothing
+touches disk."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from types import MappingProxyType
 from typing import Any
 
 from auditor.errors import ArchiveError
-from auditor.model.image import ZERO_FILE_MIN, FileEntry, FileKind, LayerContent, PlacedFile
+from auditor.model.image import (
+    ZERO_FILE_MIN,
+    Entries,
+    FileKind,
+    LayerContent,
+    PlacedFile,
+    PlacedFiles,
+)
 from auditor.sources.streams import Readable, compressed_as, decompressed, read_into
 
 # Streams are read in blocks of this size (tarfile's 10 KiB default costs a Python call each).
@@ -237,7 +245,7 @@ def open_tar_file(path: str) -> tarfile.TarFile:
 def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> LayerContent:
     """One pass over a layer tar (plain or compressed) from a stream that need not seek."""
     match = wanted.matcher()
-    entries: list[FileEntry] = []
+    entries = Entries()
     whiteouts: list[str] = []
     opaque: list[str] = []
     captured: dict[str, bytes] = {}
@@ -257,17 +265,9 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
                 whiteouts.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
                 continue
             kind = _kind(member)
-            entries.append(
-                FileEntry(
-                    path=path,
-                    size=member.size if kind is FileKind.FILE else 0,
-                    kind=kind,
-                    mode=member.mode,
-                    uid=member.uid,
-                    gid=member.gid,
-                    linkname=normalize(member.linkname) if member.linkname else "",
-                )
-            )
+            entries.append(path, member.size if kind is FileKind.FILE else 0, kind, member.mode,
+                           member.uid, member.gid,
+                           normalize(member.linkname) if member.linkname else "")
             if (
                 match is not None
                 and kind is FileKind.FILE
@@ -283,7 +283,7 @@ def scan_layer(fileobj: Readable, wanted: Wanted, label: str = "layer") -> Layer
                 zero_files.append(path)
         tar_size = stream.finish()
     return LayerContent(
-        entries=tuple(entries),
+        entries=entries,
         whiteouts=tuple(whiteouts),
         opaque_dirs=tuple(opaque),
         captured=MappingProxyType(captured),
@@ -314,7 +314,7 @@ def _why(exc: BaseException) -> str:
 
 
 def content_size(content: LayerContent) -> int:
-    return sum(entry.size for entry in content.entries)
+    return sum(content.entries.sizes)
 
 
 def _below(path: str, roots: set[str]) -> bool:
@@ -336,19 +336,17 @@ def _names_a_path(path: str) -> bool:
 def merge(layers: Iterable[tuple[int, LayerContent]]) -> Mapping[str, PlacedFile]:
     """The final filesystem: each layer's whiteouts and opaque dirs hide what lies below, and a
     file, link or device put where a folder was replaces the folder with all it held."""
-    files: dict[str, PlacedFile] = {}
+    files = PlacedFiles()
     for number, content in layers:
         removed = {path for path in content.whiteouts if _names_a_path(path)}
         opaque = {path for path in content.opaque_dirs if _names_a_path(path)}
-        for entry in content.entries:
-            before = files.get(entry.path)
-            if (before is not None and before.entry.kind is FileKind.DIR
-                    and entry.kind is not FileKind.DIR):
-                removed.add(entry.path)
+        entries = content.entries
+        for index, path in enumerate(entries.paths):
+            if entries.kind(index) is not FileKind.DIR and files.kind(path) is FileKind.DIR:
+                removed.add(path)
         if removed or opaque:
             for path in list(files):
                 if path in removed or _below(path, removed) or _below(path, opaque):
                     del files[path]
-        for entry in content.entries:
-            files[entry.path] = PlacedFile(entry, number)
+        files.add_layer(number, content.entries)
     return MappingProxyType(files)

@@ -91,7 +91,7 @@ def test_a_layer_claiming_a_clean_diff_id_is_refused(
     if cached:  # the clean image's layers are in the cache, under the diff_ids the liar claims
         first = imgaudit(f"{transport}:{clean}", env=cli_env)
         assert first.returncode == 0, first.stderr
-        assert list((tmp_path / "cache").rglob("*.json.gz"))
+        assert list((tmp_path / "cache").rglob("*.gz"))
     lying = tmp_path / "lying"
     (_lying_layout if kind == "layout" else _lying_legacy)(clean, lying)
     for target in _targets(lying, tmp_path / "packed"):

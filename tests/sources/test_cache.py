@@ -4,6 +4,7 @@ an archive whose layers are cached does not scan those layers again (it hashes t
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,8 @@ def test_a_scan_survives_a_round_trip(tmp_path: Path) -> None:
     again = cache.get(DIFF_ID, WANTED)
     assert again == content
     assert again is not None and dict(again.captured) == dict(content.captured)
-    stored = list(tmp_path.rglob("*.json.gz"))
-    assert [p.name for p in stored] == ["ab" * 32 + ".json.gz"]
+    stored = list(tmp_path.rglob("*.gz"))
+    assert [p.name for p in stored] == ["ab" * 32 + ".gz"]
     assert f"layers-v{ANALYSER_VERSION}" in stored[0].parts
 
 
@@ -83,35 +84,58 @@ def test_odd_digests_are_not_cached(diff_id: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"not gzip at all",
-        gzip.compress(b"{not json"),
-        gzip.compress(b"[1, 2, 3]"),
-        gzip.compress(b'{"entries": [["a", 1]], "whiteouts": [], "opaque": [], '
-                      b'"captured": {}, "tar_size": 1}'),
-        gzip.compress(b'{"entries": [["a", 1, "weird", 420, 0, 0, ""]], "whiteouts": [], '
-                      b'"opaque": [], "captured": {}, "tar_size": 1}'),
-        gzip.compress(b'{"entries": []}'),
-        gzip.compress(b'{"entries": [], "whiteouts": [], "opaque": [], '
-                      b'"captured": {"etc/passwd": "!!not base64"}, "tar_size": 0}'),
-        gzip.compress(b"{}")[:-4],
-        b"",
-        gzip.compress(b'{"paths": ["a", "b"], "sizes": [1], "kinds": "ff", "modes": [420, 420], '
-                      b'"uids": [0, 0], "gids": [0, 0], "links": {}, "whiteouts": [], '
-                      b'"opaque": [], "captured": {}, "tar_size": 1, "zero_files": []}'),
-        gzip.compress(b'{"paths": ["a"], "sizes": [1], "kinds": "x", "modes": [420], '
-                      b'"uids": [0], "gids": [0], "links": {}, "whiteouts": [], '
-                      b'"opaque": [], "captured": {}, "tar_size": 1, "zero_files": []}'),
-    ],
-    ids=["not-gzip", "not-json", "a-list", "short-entry", "bad-kind", "missing-keys",
-         "bad-base64", "truncated", "empty", "short-column", "bad-kind-letter"],
-)
-def test_a_corrupt_cache_file_is_a_miss(data: bytes, tmp_path: Path) -> None:
-    cache = LayerCache(tmp_path)
+def _stored(tmp_path: Path) -> bytes:
+    """The bytes a scan of sample() is stored as, uncompressed."""
+    cache = LayerCache(tmp_path / "sample")
     cache.put(DIFF_ID, WANTED, sample())
-    (path,) = tmp_path.rglob("*.json.gz")
+    (path,) = (tmp_path / "sample").rglob("*.gz")
+    return gzip.decompress(path.read_bytes())
+
+
+def _recount(data: bytes, **counts: object) -> bytes:
+    magic, header, rest = data.split(b"\n", 2)
+    return b"\n".join((magic, json.dumps({**json.loads(header), **counts}).encode(), rest))
+
+
+CORRUPT: dict[str, Callable[[bytes], bytes]] = {
+    "not-gzip": lambda data: b"not gzip at all",
+    "empty": lambda data: b"",
+    "truncated-gzip": lambda data: gzip.compress(data)[:-4],
+    "other-version": lambda data: gzip.compress(data.replace(b"scan 4", b"scan 3", 1)),
+    "not-json": lambda data: gzip.compress(_recount(data).replace(b"{", b"[", 1)),
+    "a-list": lambda data: gzip.compress(data.split(b"\n")[0] + b"\n[1, 2]\n"),
+    "missing-count": lambda data: gzip.compress(_recount(data, links=None)),
+    "negative-count": lambda data: gzip.compress(_recount(data, entries=-1)),
+    "a-count-that-lies": lambda data: gzip.compress(_recount(data, entries=10**12)),
+    "fewer-entries": lambda data: gzip.compress(_recount(data, entries=3)),
+    "truncated-columns": lambda data: gzip.compress(data[:-40]),
+    "bytes-past-the-end": lambda data: gzip.compress(data + b"\0"),
+    "no-tar-size": lambda data: gzip.compress(_recount(data, tar_size="1")),
+    "bad-kind": lambda data: gzip.compress(_with_kind(data, 9)),
+}
+
+
+def _with_kind(data: bytes, kind: int) -> bytes:
+    """data with the first entry's kind (after the header and four columns of 8 bytes each)
+    made `kind`."""
+    magic, header, _ = data.split(b"\n", 2)
+    at = len(magic) + len(header) + 2 + 4 * 8 * json.loads(header)["entries"]
+    return data[:at] + bytes([kind]) + data[at + 1 :]
+
+
+def test_the_kind_column_is_where_the_corrupt_tests_alter_it(tmp_path: Path) -> None:
+    data = _stored(tmp_path)
+    assert _with_kind(data, 1) == data  # the first entry of sample() is a directory (kind 1)
+    assert _with_kind(data, 0) != data
+
+
+@pytest.mark.parametrize("corrupt", CORRUPT.values(), ids=CORRUPT.keys())
+def test_a_corrupt_cache_file_is_a_miss(corrupt: Callable[[bytes], bytes],
+                                        tmp_path: Path) -> None:
+    data = corrupt(_stored(tmp_path))
+    cache = LayerCache(tmp_path / "cache")
+    cache.put(DIFF_ID, WANTED, sample())
+    (path,) = (tmp_path / "cache").rglob("*.gz")
     path.write_bytes(data)
     assert cache.get(DIFF_ID, WANTED) is None
     cache.put(DIFF_ID, WANTED, sample())  # and a later scan repairs it
@@ -209,7 +233,7 @@ def test_a_corrupt_cache_file_means_a_rescan_not_a_failure(
     target = tmp_path / ("app" if options.get("as_directory") else "app.tar")
     path = write_archive(target, good(), **options)  # type: ignore[arg-type]
     first = audit([f"docker-archive:{path}"], cache_dir=tmp_path / "cache")
-    for stored in (tmp_path / "cache").rglob("*.json.gz"):
+    for stored in (tmp_path / "cache").rglob("*.gz"):
         stored.write_bytes(b"garbage")
     calls = counting(monkeypatch)
     second = audit([f"docker-archive:{path}"], cache_dir=tmp_path / "cache")

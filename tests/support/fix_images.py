@@ -19,6 +19,7 @@ from auditor.fix import Context, Plan, Target, apply_edits, plan_fix
 from auditor.model.findings import Finding, RuleInfo, Severity
 from auditor.model.image import (
     BaseBoundary,
+    Entries,
     FileEntry,
     FileKind,
     HistoryStep,
@@ -180,7 +181,8 @@ def audited(dockerfile: str, *, base: Iterable[FileEntry] = STATIC_BUSYBOX,
     history = [HistoryStep(0, "COPY rootfs/ / # buildkit", False, layer=1, origin=Origin.BASE),
                HistoryStep(1, 'CMD ["sh"]', True, origin=Origin.BASE)]
     image_layers = [Layer(1, "sha256:" + "0" * 64, 2_000_000, Origin.BASE, 0,
-                          LayerContent(base_entries, captured=MappingProxyType(captured)))]
+                          LayerContent(Entries.of(base_entries),
+                                       captured=MappingProxyType(captured)))]
     layer_of_line: dict[int, int] = {}
     args: dict[str, str] = {}
     shell: tuple[str, ...] = ("/bin/sh", "-c")
@@ -199,7 +201,7 @@ def audited(dockerfile: str, *, base: Iterable[FileEntry] = STATIC_BUSYBOX,
         if number is not None:
             entries = tuple(layers.get(instruction.start_line, ()))
             image_layers.append(Layer(number, f"sha256:{number:064x}", 100, Origin.OWN, index,
-                                      LayerContent(entries)))
+                                      LayerContent(Entries.of(entries))))
             layer_of_line[instruction.start_line] = number
     files: dict[str, PlacedFile] = {}
     for layer in image_layers:
