@@ -3,7 +3,7 @@ read as shell commands (their words, not substrings of the line)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from auditor.model.findings import Flag, NotApplicable, Passed, Severity
@@ -99,6 +99,24 @@ def _run_steps(image: Image) -> list[HistoryStep]:
     return steps
 
 
+def _flag_runs(
+    image: Image, find: Callable[[list[PackageCommand]], list[PackageCommand]],
+    message: Callable[[HistoryStep, PackageCommand], str], passed: str,
+) -> Iterator[Verdict]:
+    """A Flag for each own RUN step whose package commands `find` picks (told by `message`, on
+    the first it picks), else one Passed."""
+    steps = _run_steps(image)
+    flagged = False
+    for step in steps:
+        found = find(package_commands(step.body))
+        if found:
+            flagged = True
+            yield Flag(message(step, found[0]), describe_step(step), step=step.index,
+                       layer=step.layer)
+    if not flagged:
+        yield Passed(f"{plural(len(steps), 'own RUN step')}, {passed}")
+
+
 def updates_alone(commands: list[PackageCommand]) -> list[PackageCommand]:
     """`apt-get update` (or `apk update`) with nothing in the same RUN that installs from the
     lists it fetched."""
@@ -124,21 +142,11 @@ def update_alone(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag own RUN steps whose shell commands run `apt-get update`, `apt update` or `apk
     update` with no install (`install`, `upgrade`, `add`, ...) of the same manager in that RUN.
     Commands are read as shell words: `echo apt-get update` is no update."""
-    steps = _run_steps(image)
-    flagged = False
-    for step in steps:
-        alone = updates_alone(package_commands(step.body))
-        if alone:
-            flagged = True
-            yield Flag(
-                f"history[{step.index}] runs `{alone[0].manager} update` without an install in "
-                "the same RUN",
-                describe_step(step),
-                step=step.index,
-                layer=step.layer,
-            )
-    if not flagged:
-        yield Passed(f"{plural(len(steps), 'own RUN step')}, none updates package lists alone")
+    yield from _flag_runs(
+        image, updates_alone,
+        lambda step, found: f"history[{step.index}] runs `{found.manager} update` without an "
+        "install in the same RUN",
+        "none updates package lists alone")
 
 
 # Per manager family, the actions that upgrade every installed package, and whether they do so
@@ -179,18 +187,8 @@ def upgrades(commands: list[PackageCommand]) -> list[PackageCommand]:
 def system_upgraded(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag own RUN steps that upgrade every installed package (apt, apk, dnf, yum, microdnf,
     tdnf, zypper), read as shell words; an upgrade of named packages is not flagged."""
-    steps = _run_steps(image)
-    flagged = False
-    for step in steps:
-        found = upgrades(package_commands(step.body))
-        if found:
-            flagged = True
-            yield Flag(
-                f"history[{step.index}] upgrades every package "
-                f"(`{found[0].manager} {found[0].action}`)",
-                describe_step(step),
-                step=step.index,
-                layer=step.layer,
-            )
-    if not flagged:
-        yield Passed(f"{plural(len(steps), 'own RUN step')}, none upgrades the whole system")
+    yield from _flag_runs(
+        image, upgrades,
+        lambda step, found: f"history[{step.index}] upgrades every package "
+        f"(`{found.manager} {found.action}`)",
+        "none upgrades the whole system")
