@@ -11,10 +11,10 @@ import io
 import lzma
 import queue
 import threading
-import zlib
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import zstandard
+from isal import isal_zlib
 
 from auditor.errors import ArchiveError
 
@@ -36,8 +36,10 @@ def read_into(source: Readable, view: memoryview) -> int:
 
 
 CHUNK = 1 << 20
+# What inflating bad gzip raises (python-isal's stubs type it as an instance, not the class).
+_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 # gzip input is fed this much at a time: zeros expand ~1000x, and what one call leaves unconsumed
-# is copied whole by zlib on each call
+# is copied whole by the inflater on each call
 _GZIP_INPUT = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -128,7 +130,8 @@ class _Decompressor(io.RawIOBase):
 class _Gunzip(_Decompressor):
     what = "gzip"
 
-    """gzip, one member after another (pigz, estargz and some tools write several), via zlib.
+    """gzip, one member after another (pigz, estargz and some tools write several), via ISA-L
+    (python-isal: zlib's interface, ~3x zlib's speed at inflating).
 
     Input is fed a little at a time, so a block that expands a thousandfold (zeros) leaves a
     small unconsumed tail to carry; output leaves as the reader asks, never copied twice."""
@@ -136,7 +139,7 @@ class _Gunzip(_Decompressor):
     def __init__(self, source: Readable, label: str) -> None:
         self._source = source
         self._label = label
-        self._inflate: Any = zlib.decompressobj(31)  # None between members
+        self._inflate: Any = isal_zlib.decompressobj(31)  # None between members
         self._carry = b""  # input read past the end of the last member
         self._pending = memoryview(b"")
 
@@ -149,7 +152,7 @@ class _Gunzip(_Decompressor):
                     return 0
                 if not data.strip(b"\0"):
                     continue  # zero padding after the last member (some writers add it)
-                self._inflate = zlib.decompressobj(31)
+                self._inflate = isal_zlib.decompressobj(31)
             else:
                 data = self._inflate.unconsumed_tail or self._source.read(_GZIP_INPUT)
                 if not data:
@@ -157,7 +160,7 @@ class _Gunzip(_Decompressor):
                                        "its gzip stream)")
             try:
                 self._pending = memoryview(self._inflate.decompress(data, CHUNK))
-            except zlib.error as exc:
+            except _INFLATE_ERROR as exc:
                 raise ArchiveError(f"{self._label} is truncated or corrupt (not valid gzip: "
                                    f"{exc})") from exc
             if self._inflate.eof:
