@@ -42,6 +42,8 @@ class ConfigFormat(str, enum.Enum):
 def _json_value(value: object) -> Any:
     if isinstance(value, Severity):
         return value.label
+    if isinstance(value, enum.Enum):  # a Choice (how layers are read)
+        return value.value
     if isinstance(value, tuple):
         return list(value)
     return value

@@ -47,6 +47,7 @@ reason = "template"
     assert settings["fail-on"] == {"value": "critical", "source": COMMAND_LINE}
     assert settings["max-layers"] == {"value": 3, "source": COMMAND_LINE}
     assert settings["max-size"] == {"value": 400_000_000, "source": DEFAULT}
+    assert settings["read"] == {"value": "auto", "source": DEFAULT}
     assert settings["weights.11"] == {"value": 30, "source": str(policy_file)}
     assert settings["weights.2"] == {"value": 15, "source": DEFAULT}
     assert settings["severity.IA201"] == {"value": "high", "source": DEFAULT}
