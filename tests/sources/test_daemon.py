@@ -76,7 +76,10 @@ AMBIGUOUS_HISTORY = {("secrets", "classic"), ("pb-apt-steps", "classic")}
 # and imgaudit reads the config: the ambiguous ones and those it guesses right.
 UNSURE_HISTORY = {*AMBIGUOUS_HISTORY, ("many-layers", "classic"), ("on-toolchain", "classic"),
                   ("uid0-alias", "classic"), ("zero-log", "classic"),
-                  ("zero-log-fixed", "classic")}
+                  ("zero-log-fixed", "classic"),
+                  *((name, "classic") for name in (
+                      "pa-add", "pa-empty-password", "pa-healthcheck", "pa-healthcheck-inherited",
+                      "pa-healthcheck-none", "pa-setuid", "pa-shared-ids", "pa-volume"))}
 
 
 @every_fixture
