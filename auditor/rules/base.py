@@ -106,6 +106,8 @@ _TOOLCHAIN = re.compile(
     r"go|javac|gfortran)(-[\d.]+)?|usr/local/go/bin/go|usr/lib/gcc/[^/]+/[^/]+/cc1)$"
 )
 _DEV_PACKAGE = re.compile(r"^var/lib/dpkg/info/(?P<name>[^/]+-dev)(:[a-z0-9]+)?\.list$")
+# A path either of the two matches, found in one match: the paths worth asking both.
+_BUILD_TOOL = re.compile(f"(?:{_TOOLCHAIN.pattern})|(?:{_DEV_PACKAGE.pattern})")
 
 
 @rule(
@@ -124,7 +126,9 @@ def build_tools_left(image: Image, limits: Limits) -> Iterator[Verdict]:
     """Flag compilers, make and *-dev packages present in the final filesystem."""
     require_content(image)
     found: dict[Origin, list[tuple[str, int]]] = {Origin.OWN: [], Origin.BASE: []}
-    for path, placed in (image.files or {}).items():
+    files = image.files or {}
+    for path in filter(_BUILD_TOOL.match, files):
+        placed = files[path]
         if placed.entry.kind is FileKind.DIR:
             continue
         dev = _DEV_PACKAGE.match(path)

@@ -11,7 +11,7 @@ from auditor.model.findings import Flag, Passed, Severity
 from auditor.model.image import FileKind, Image
 from auditor.model.policy import Limits
 from auditor.rules.registry import Verdict, rule
-from auditor.rules.support import layer_entries, require_content, still_present, where
+from auditor.rules.support import layer_matches, require_content, still_present, where
 from auditor.units import human_size, plural
 
 LARGE_CACHE = 1_000_000
@@ -28,12 +28,11 @@ class _Cache:
 
 def _measure(image: Image, pattern: re.Pattern[str]) -> dict[int, _Cache]:
     found: dict[int, _Cache] = {}
-    for layer, entry in layer_entries(image):
+    for layer, entry in layer_matches(image, pattern.search):
         if entry.kind is not FileKind.FILE:
             continue
         match = pattern.search(entry.path)
-        if not match:
-            continue
+        assert match is not None  # as layer_matches found it
         cache = found.setdefault(layer.number, _Cache(match.group("root")))
         cache.roots.add(match.group("root"))
         cache.size += entry.size

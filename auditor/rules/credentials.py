@@ -15,7 +15,13 @@ from auditor.model.policy import Limits
 from auditor.redact import MASK, is_placeholder
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.secrets import SECRETS_PRACTICE
-from auditor.rules.support import layer_entries, require_content, still_present, where
+from auditor.rules.support import (
+    any_component,
+    layer_matches,
+    require_content,
+    still_present,
+    where,
+)
 from auditor.units import human_size, plural
 
 # What a reader returns: the names of the credential keys the file holds a value for.
@@ -115,6 +121,10 @@ CREDENTIAL_FILES = (
 )
 
 
+# A path any kind above may match, found in one search: the entries worth asking _kind.
+_ANY_KIND = any_component(kind.path for kind in _KINDS)
+
+
 def _kind(path: str) -> _Kind | None:
     return next((k for k in _KINDS if k.path.search(path)), None)
 
@@ -147,7 +157,7 @@ def tool_credentials_left(image: Image, limits: Limits) -> Iterator[Verdict]:
     read is, at the rule's severity."""
     require_content(image)
     clean: list[str] = []
-    for layer, entry in layer_entries(image):
+    for layer, entry in layer_matches(image, _ANY_KIND.search):
         if entry.kind is not FileKind.FILE:
             continue
         kind = _kind(entry.path)

@@ -15,8 +15,9 @@ from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.secrets import SECRETS_PRACTICE
 from auditor.rules.support import (
+    any_component,
     is_library_path,
-    layer_entries,
+    layer_matches,
     layer_step,
     require_content,
     still_present,
@@ -49,6 +50,8 @@ _CLUTTER: tuple[tuple[str, re.Pattern[str]], ...] = (
                               r"\.coverage|htmlcov|\.cache/pre-commit)(/|$)")),
     ("CI config", re.compile(r"(^|/)(\.github|\.gitlab-ci\.yml|\.circleci|\.travis\.yml)(/|$)")),
 )
+# A path any of _CLUTTER finds, found in one search: the entries worth asking _clutter_kind.
+_ANY_CLUTTER = any_component(pattern for _, pattern in _CLUTTER)
 # Copy steps that take the whole build context: `COPY . .`, `COPY . /app`, classic `dir:<hash>`.
 _WHOLE_CONTEXT = re.compile(r"^(--\S+\s+)*\.(/)?\s+\S+$|^dir:[0-9a-f]+ in ")
 
@@ -94,12 +97,11 @@ def _collect(image: Image, match: re.Pattern[str]) -> dict[int, _Group]:
     folder rather than each object in it); the size is that of every entry below the roots."""
     groups: dict[int, _Group] = {}
     seen_roots: set[tuple[int, str]] = set()
-    for layer, entry in layer_entries(image, Origin.OWN):
+    for layer, entry in layer_matches(image, match.search, Origin.OWN):
         if is_library_path(entry.path):
             continue
         found = match.search(entry.path)
-        if not found:
-            continue
+        assert found is not None  # as layer_matches found it
         group = groups.setdefault(layer.number, _Group(layer))
         group.size += entry.size
         root = entry.path[: found.end()].rstrip("/")
@@ -130,9 +132,8 @@ def secret_files_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
     credential store is critical: it is a credential by itself, not a file that may hold one."""
     require_content(image)
     found = False
-    for layer, entry in layer_entries(image, Origin.OWN):
-        if (entry.kind is FileKind.DIR or is_library_path(entry.path)
-                or not _SECRET_FILE.search(entry.path)):
+    for layer, entry in layer_matches(image, _SECRET_FILE.search, Origin.OWN):
+        if entry.kind is FileKind.DIR or is_library_path(entry.path):
             continue
         found = True
         deleted = ("; deleted by a later layer but still shipped"
@@ -192,7 +193,7 @@ def build_clutter_copied(image: Image, limits: Limits) -> Iterator[Verdict]:
     like in the image's own layers (pip's own __pycache__ under site-packages is not clutter)."""
     require_content(image)
     by_kind: dict[str, dict[int, _Group]] = {}
-    for layer, entry in layer_entries(image, Origin.OWN):
+    for layer, entry in layer_matches(image, _ANY_CLUTTER.search, Origin.OWN):
         if is_library_path(entry.path) or entry.kind is FileKind.DIR:
             continue
         kind = _clutter_kind(entry)

@@ -11,7 +11,7 @@ from auditor.model.image import FileKind, Image, Layer, Origin
 from auditor.model.policy import Limits
 from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
-from auditor.rules.support import layer_entries, own_steps, require_content, still_present, where
+from auditor.rules.support import layer_modes, own_steps, require_content, still_present, where
 from auditor.text import printable
 from auditor.units import plural
 
@@ -60,9 +60,9 @@ def setuid_files_added(image: Image, limits: Limits) -> Iterator[Verdict]:
     require_content(image)
     own = 0
     base: dict[int, tuple[Layer, list[tuple[str, int, int]]]] = {}
-    for layer, entry in layer_entries(image):
+    for layer, entry in layer_modes(image, _SETUID | _SETGID):
         if (entry.kind not in (FileKind.FILE, FileKind.HARDLINK)
-                or not entry.mode & (_SETUID | _SETGID) or not still_present(image, layer, entry)):
+                or not still_present(image, layer, entry)):
             continue
         if layer.origin is Origin.BASE:
             base.setdefault(layer.number, (layer, []))[1].append(
@@ -103,8 +103,9 @@ def sudo_used(image: Image, limits: Limits) -> Iterator[Verdict]:
             shown = describe_step(step).split(": ", 1)[1][:80]
             yield Flag(f"a build step runs sudo: {shown}", describe_step(step), step=step.index)
     if image.files is not None:
-        for path, placed in sorted(image.files.items()):
-            if placed.entry.kind is FileKind.DIR or not _SUDO_FILE.match(path):
+        for path in sorted(filter(_SUDO_FILE.match, image.files)):
+            placed = image.files[path]
+            if placed.entry.kind is FileKind.DIR:
                 continue
             flagged = True
             yield Flag(f"sudo is shipped: /{printable(path, 200)}",

@@ -15,7 +15,7 @@ from auditor.redact import describe_step
 from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (
     PASSWD_FILES,
-    layer_entries,
+    layer_matches,
     layer_step,
     require_content,
     runtime_user,
@@ -65,9 +65,10 @@ def packages_installed_as_root(image: Image, limits: Limits) -> Iterator[Verdict
     tree copied in from a build stage is not flagged: pip did not run in this image)."""
     require_content(image)
     installs: dict[tuple[int, str], _Install] = {}
-    for layer, entry in layer_entries(image, Origin.OWN):
+    for layer, entry in layer_matches(image, _DIST_INFO.match, Origin.OWN):
         found = _DIST_INFO.match(entry.path)
-        if not found or (entry.kind is not FileKind.DIR and not entry.path.endswith("METADATA")):
+        assert found is not None  # as layer_matches found it
+        if entry.kind is not FileKind.DIR and not entry.path.endswith("METADATA"):
             continue
         key = (layer.number, found.group("site"))
         install = installs.setdefault(key, _Install(layer, found.group("site"), entry.uid, []))

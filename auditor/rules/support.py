@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import compress
 
 from auditor.model.findings import NotApplicable
 from auditor.model.image import FileEntry, HistoryStep, Image, Layer, Origin
@@ -88,15 +90,47 @@ def require_content(image: Image) -> None:
         raise NotApplicable("layer contents were not read (--no-content)")
 
 
-def layer_entries(
-    image: Image, origin: Origin | None = None
+def layer_matches(
+    image: Image, test: Callable[[str], object], origin: Origin | None = None
 ) -> Iterator[tuple[Layer, FileEntry]]:
-    """Every file each layer adds, deleted later or not, in layer order."""
+    """The files each layer adds (of `origin`'s layers when given), deleted later or not, whose
+    path passes `test` (a compiled pattern's search or match), in layer and tar order: paths are
+    tested from the column, a FileEntry is made for a match only."""
     for layer in image.layers:
         if layer.content is None or (origin is not None and layer.origin is not origin):
             continue
-        for entry in layer.content.entries:
-            yield layer, entry
+        entries = layer.content.entries
+        for index in compress(range(len(entries)), map(test, entries.paths)):
+            yield layer, entries[index]
+
+
+_COMPONENT_START = "(^|/)"
+
+
+def any_component(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern that finds a path any of `patterns` finds, each of them starting at a path
+    component ("(^|/)..."): that start is written once, so a search tries the rest of every
+    pattern at each component's start only, in one pass (a union of the whole patterns tries
+    each of them at every character)."""
+    rests = []
+    for pattern in patterns:
+        if not pattern.pattern.startswith(_COMPONENT_START) or pattern.flags != re.UNICODE:
+            raise ValueError(f"not a plain pattern from a component's start: {pattern.pattern}")
+        rests.append(f"(?:{pattern.pattern.removeprefix(_COMPONENT_START)})")
+    return re.compile(f"(?:^|/)(?:{'|'.join(rests)})")
+
+
+def layer_modes(
+    image: Image, bits: int, origin: Origin | None = None
+) -> Iterator[tuple[Layer, FileEntry]]:
+    """The files each layer adds (of `origin`'s layers when given), deleted later or not, whose
+    mode has any of `bits` set, in layer and tar order."""
+    for layer in image.layers:
+        if layer.content is None or (origin is not None and layer.origin is not origin):
+            continue
+        entries = layer.content.entries
+        for index in compress(range(len(entries)), map(bits.__and__, entries.modes)):
+            yield layer, entries[index]
 
 
 def still_present(image: Image, layer: Layer, entry: FileEntry) -> bool:
@@ -112,10 +146,14 @@ def own_steps(image: Image, *instructions: str) -> list[HistoryStep]:
     ]
 
 
+# Anywhere in the path, or (lib/) at its start; usr/lib/, usr/share/ and usr/include/ anywhere
+# take in their start too.
+_LIBRARY = re.compile(
+    r"/site-packages/|/dist-packages/|node_modules/|/lib/python|usr/share/|usr/lib/|"
+    r"usr/include/|/gems/|/vendor/|^lib/"
+)
+
+
 def is_library_path(path: str) -> bool:
     """Paths where third-party packages live; their tests, keys and caches are not the app's."""
-    return any(
-        marker in path
-        for marker in ("/site-packages/", "/dist-packages/", "node_modules/", "/lib/python",
-                       "usr/share/", "usr/lib/", "usr/include/", "/gems/", "/vendor/")
-    ) or path.startswith(("usr/lib/", "usr/share/", "usr/include/", "lib/"))
+    return _LIBRARY.search(path) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from auditor.model.findings import Flag, NotApplicable, Passed, Severity
@@ -15,7 +15,7 @@ from auditor.rules.registry import Verdict, rule
 from auditor.rules.support import (
     PASSWD_FILES,
     RuntimeUser,
-    layer_entries,
+    layer_modes,
     require_content,
     runtime_user,
     where,
@@ -41,8 +41,11 @@ def _changed_by_own_build(image: Image) -> Callable[[str, FileEntry], bool]:
     """Whether an own layer's entry is the image's own doing: a directory an own layer only
     re-emits (to add a file in it) with the base's mode and owner is still the base's."""
     base: dict[str, tuple[int, int, int]] = {}
-    for _, entry in layer_entries(image, Origin.BASE):
-        base[entry.path] = (entry.mode, entry.uid, entry.gid)
+    for layer in image.layers:
+        if layer.content is not None and layer.origin is Origin.BASE:
+            entries = layer.content.entries
+            base.update(zip(entries.paths, zip(entries.modes, entries.uids, entries.gids,
+                                               strict=True), strict=True))
 
     def changed(path: str, entry: FileEntry) -> bool:
         return base.get(path) != (entry.mode, entry.uid, entry.gid)
@@ -50,11 +53,15 @@ def _changed_by_own_build(image: Image) -> Callable[[str, FileEntry], bool]:
     return changed
 
 
-def _own_final_entries(image: Image) -> Iterator[tuple[int, FileEntry]]:
-    """(layer, entry) of the final filesystem's files and directories an own layer wrote;
-    links are left out (a symlink's mode means nothing, a hard link is its target's inode)."""
+def _own_final_entries(image: Image, paths: Collection[str] | None = None
+                       ) -> Iterator[tuple[int, FileEntry]]:
+    """(layer, entry) of the final filesystem's files and directories an own layer wrote, of
+    those at `paths` only when given; links are left out (a symlink's mode means nothing, a hard
+    link is its target's inode)."""
     changed = _changed_by_own_build(image)
-    for path, placed in (image.files or {}).items():
+    files = image.files or {}
+    for path in files if paths is None else [p for p in files if p in paths]:
+        placed = files[path]
         entry = placed.entry
         if entry.kind not in (FileKind.FILE, FileKind.DIR):
             continue
@@ -112,7 +119,9 @@ def world_writable_files(image: Image, limits: Limits) -> Iterator[Verdict]:
     require_content(image)
     flagged: dict[str, int] = {}
     kinds: dict[str, FileKind] = {}
-    for layer, entry in _own_final_entries(image):
+    # Only a path some own layer wrote with o+w can end with such an entry
+    writable = {e.path for _, e in layer_modes(image, _OTHER_WRITE, Origin.OWN)}
+    for layer, entry in _own_final_entries(image, writable):
         if not entry.mode & _OTHER_WRITE:
             continue
         if entry.kind is FileKind.DIR and entry.mode & _STICKY:
