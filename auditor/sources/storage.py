@@ -166,6 +166,8 @@ class OverlayStore:
             config = json.loads(data)
         except ValueError as exc:
             raise StorageUnreadable("the image's config is not JSON") from exc
+        except RecursionError as exc:  # Go's reader takes 10,000 levels, Python's ~1,000
+            raise StorageUnreadable("the image's config nests its JSON too deeply") from exc
         if not isinstance(config, dict):
             raise StorageUnreadable("the image's config is not a JSON object")
         return config

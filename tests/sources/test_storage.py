@@ -358,3 +358,20 @@ def test_an_ambiguous_history_is_read_from_the_image_database(
     count = layer_count(ref)
     assert stored.read_note == f"0 of {count} layers read from the engine's storage, {count} cached"
     assert stored.history == exported.history and stored.files == exported.files
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"[" * 5000 + b"]" * 5000, "nests its JSON too deeply"),  # Docker's Go reader takes it
+    (b"{not json", "is not JSON"),
+    (b"[]", "is not a JSON object"),
+])
+def test_an_image_database_config_that_is_no_config_is_refused(
+    tmp_path: Path, data: bytes, reason: str
+) -> None:
+    store = OverlayStore(str(tmp_path))
+    image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = store.config_path(image_id)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    with pytest.raises(StorageUnreadable, match=reason):
+        store.config(image_id)
