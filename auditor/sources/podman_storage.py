@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.sources.storage import OverlayStore, StorageUnreadable, StoredLayer, inside
+from auditor.sources.documents import Digest
+from auditor.sources.storage import (
+    OverlayStore,
+    StorageUnreadable,
+    StoredLayer,
+    inside,
+    require_local,
+)
 
 # layers.json holds a few hundred bytes per layer: 64 MiB is some hundred thousand layers.
 MAX_LAYER_DATABASE = 64 << 20
@@ -22,9 +29,7 @@ def podman_store(info: Mapping[str, Any], host: str) -> ContainersStore:
     """The containers/storage store of the podman `info` (its /info) describes, when this process
     can read it: podman reached on a unix socket, rootful, overlay without metacopy (which would
     leave a file's data in a lower layer)."""
-    scheme = host.partition("://")[0] if "://" in host else "unix"
-    if scheme != "unix":
-        raise StorageUnreadable(f"podman is reached over {scheme[:20]}://, not a local socket")
+    require_local(host, "podman")
     if any("rootless" in str(option) for option in info.get("SecurityOptions") or ()):
         raise StorageUnreadable("podman runs rootless")
     driver = str(info.get("Driver") or "")
@@ -86,11 +91,11 @@ class ContainersStore(OverlayStore):
             raise StorageUnreadable("layers.json and podman's GraphDriver disagree")
         return located
 
-    def config_path(self, image_id: str) -> Path:
+    def config_path(self, image_id: Digest) -> Path:
         """containers/storage keeps an image's config as the big data item named by its digest,
         in a file named `=` and that name in base64."""
-        name = base64.b64encode(image_id.encode()).decode()
-        return self.root / "overlay-images" / image_id.removeprefix("sha256:") / f"={name}"
+        name = base64.b64encode(str(image_id).encode()).decode()
+        return self.root / "overlay-images" / image_id.hex / f"={name}"
 
     def _layers(self) -> dict[str, Mapping[str, Any]]:
         """overlay-layers/layers.json by layer ID, bounded; only entries with a layer ID's

@@ -19,6 +19,7 @@ from typing import Any
 
 from auditor.errors import ArchiveError, SourceError
 from auditor.model.image import ZERO_FILE_MIN, LayerContent
+from auditor.sources.documents import Digest, DigestAlgorithm
 from auditor.sources.layers import MAX_MEMBER_SIZE, Wanted, normalize, scan_layer
 
 # A tar-split line holds one entry or one run of raw tar bytes: headers (a PAX record up to the
@@ -26,7 +27,6 @@ from auditor.sources.layers import MAX_MEMBER_SIZE, Wanted, normalize, scan_laye
 MAX_LINE = 4 << 20
 _ZEROS = bytes(1 << 20)
 _CACHE_ID = re.compile(r"[A-Za-z0-9]{1,128}")
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class StorageUnreadable(SourceError):
@@ -84,12 +84,26 @@ def _why(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 
 
+def require_local(host: str, engine: str) -> None:
+    """StorageUnreadable unless `host` is a unix socket: only a local engine's disk is ours."""
+    scheme = host.partition("://")[0] if "://" in host else "unix"
+    if scheme != "unix":
+        raise StorageUnreadable(f"{engine} is reached over {scheme[:20]}://, not a local socket")
+
+
+def _sha256(text: str, what: str) -> Digest:
+    """`text` parsed as a sha256 digest (the only algorithm the engine's stores name things by),
+    before it becomes a path; StorageUnreadable for anything else."""
+    digest = Digest.parse(text)
+    if digest is None or digest.algorithm is not DigestAlgorithm.SHA256:
+        raise StorageUnreadable(f"{what} {text[:80]!r} is not a sha256 digest")
+    return digest
+
+
 def local_store(info: Mapping[str, Any], host: str) -> OverlayStore:
     """The storage of the engine `docker info` describes, when this process can read it: a
     local engine (a unix socket), rootful, overlay2 under the classic image store."""
-    scheme = host.partition("://")[0] if "://" in host else "unix"
-    if scheme != "unix":
-        raise StorageUnreadable(f"the engine is reached over {scheme[:20]}://, not a local socket")
+    require_local(host, "the engine")
     options = [str(o) for o in info.get("SecurityOptions") or ()]
     if any("name=rootless" in option for option in options):
         raise StorageUnreadable("the engine runs rootless")
@@ -122,8 +136,7 @@ class OverlayStore:
         layerdb = self.root / "image" / "overlay2" / "layerdb" / "sha256"
         located: list[StoredLayer] = []
         for diff_id, chain_id in zip(diff_ids, chain_ids(diff_ids), strict=True):
-            if not _SHA256.fullmatch(diff_id):
-                raise StorageUnreadable(f"diff ID {diff_id[:80]!r} is not a sha256 digest")
+            _sha256(diff_id, "diff ID")
             entry = inside(self.root, layerdb / chain_id.removeprefix("sha256:"),
                             f"the layer database entry of {diff_id[:19]}")
             if _small(entry / "diff", "a layer's diff ID") != diff_id:
@@ -146,16 +159,14 @@ class OverlayStore:
             raise StorageUnreadable("the layer database and the engine's GraphDriver disagree")
         return located
 
-    def config_path(self, image_id: str) -> Path:
-        """Where the image database keeps the config of `image_id` (a sha256 digest)."""
-        return (self.root / "image" / "overlay2" / "imagedb" / "content" / "sha256" /
-                image_id.removeprefix("sha256:"))
+    def config_path(self, image_id: Digest) -> Path:
+        """Where the image database keeps the config of `image_id`."""
+        return self.root / "image" / "overlay2" / "imagedb" / "content" / "sha256" / image_id.hex
 
     def config(self, image_id: str) -> dict[str, Any]:
         """The image's config from the image database, checked against its ID."""
-        if not _SHA256.fullmatch(image_id):
-            raise StorageUnreadable(f"image ID {image_id[:80]!r} is not a sha256 digest")
-        path = inside(self.root, self.config_path(image_id), "the image's config")
+        path = inside(self.root, self.config_path(_sha256(image_id, "image ID")),
+                      "the image's config")
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -29,6 +29,7 @@ from auditor.rules import prepare
 from auditor.sources import LayerCache, OpenRequest, Wanted, parse_target
 from auditor.sources.base import BaseFinder
 from auditor.sources.daemon import DaemonSource
+from auditor.sources.documents import Digest
 from auditor.sources.layers import scan_layer
 from auditor.sources.storage import (
     OverlayStore,
@@ -370,7 +371,7 @@ def test_an_image_database_config_that_is_no_config_is_refused(
 ) -> None:
     store = OverlayStore(str(tmp_path))
     image_id = "sha256:" + hashlib.sha256(data).hexdigest()
-    path = store.config_path(image_id)
+    path = store.config_path(Digest.of(data))
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
     with pytest.raises(StorageUnreadable, match=reason):
