@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import compress
 
 from auditor.model.findings import NotApplicable
-from auditor.model.image import FileEntry, HistoryStep, Image, Layer, Origin
+from auditor.model.image import Entries, FileEntry, HistoryStep, Image, Layer, Origin
 from auditor.redact import describe_step
 
 PASSWD_FILES = ("etc/passwd", "etc/group")
@@ -90,18 +90,26 @@ def require_content(image: Image) -> None:
         raise NotApplicable("layer contents were not read (--no-content)")
 
 
-def layer_matches(
-    image: Image, test: Callable[[str], object], origin: Origin | None = None
+def _layers_where(
+    image: Image, origin: Origin | None, pick: Callable[[Entries], Iterable[object]]
 ) -> Iterator[tuple[Layer, FileEntry]]:
-    """The files each layer adds (of `origin`'s layers when given), deleted later or not, whose
-    path passes `test` (a compiled pattern's search or match), in layer and tar order: paths are
-    tested from the column, a FileEntry is made for a match only."""
+    """The files each layer adds (of `origin`'s layers when given), deleted later or not, that
+    `pick` (one truth value per entry, read from a column) selects, in layer and tar order: a
+    FileEntry is made for a selected entry only."""
     for layer in image.layers:
         if layer.content is None or (origin is not None and layer.origin is not origin):
             continue
         entries = layer.content.entries
-        for index in compress(range(len(entries)), map(test, entries.paths)):
+        for index in compress(range(len(entries)), pick(entries)):
             yield layer, entries[index]
+
+
+def layer_matches(
+    image: Image, test: Callable[[str], object], origin: Origin | None = None
+) -> Iterator[tuple[Layer, FileEntry]]:
+    """The files whose path passes `test` (a compiled pattern's search or match), as
+    _layers_where gives them."""
+    return _layers_where(image, origin, lambda entries: map(test, entries.paths))
 
 
 _COMPONENT_START = "(^|/)"
@@ -123,14 +131,8 @@ def any_component(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
 def layer_modes(
     image: Image, bits: int, origin: Origin | None = None
 ) -> Iterator[tuple[Layer, FileEntry]]:
-    """The files each layer adds (of `origin`'s layers when given), deleted later or not, whose
-    mode has any of `bits` set, in layer and tar order."""
-    for layer in image.layers:
-        if layer.content is None or (origin is not None and layer.origin is not origin):
-            continue
-        entries = layer.content.entries
-        for index in compress(range(len(entries)), map(bits.__and__, entries.modes)):
-            yield layer, entries[index]
+    """The files whose mode has any of `bits` set, as _layers_where gives them."""
+    return _layers_where(image, origin, lambda entries: map(bits.__and__, entries.modes))
 
 
 def still_present(image: Image, layer: Layer, entry: FileEntry) -> bool:
