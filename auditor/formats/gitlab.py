@@ -15,6 +15,7 @@ from auditor.formats.facts import Standing, standing
 from auditor.formats.sarif import artifact_uri, identities, partial_fingerprint
 from auditor.model.findings import Severity, Status
 from auditor.model.report import ImageReport, Report, ScoredFinding
+from auditor.text import valid_unicode
 
 # Code Climate's five severities, ours in order; a finding imgaudit does not score (waived, or
 # the base image's) is info, as the other formats show it as a note.
@@ -102,7 +103,8 @@ def render(report: Report) -> str:
     image's repository and platform, the rule, the path or message; as SARIF's), hashed; two
     findings of one image that share one are told apart by their order (`#2`), as GitLab shows
     only the first issue of each fingerprint."""
-    issues = _issues(report)
+    # a name that is not UTF-8 written \xNN first, as in every JSON format, so it can be hashed
+    issues: list[dict[str, Any]] = valid_unicode(_issues(report))
     seen: Counter[str] = Counter()
     for issue in issues:
         identity = issue["fingerprint"]

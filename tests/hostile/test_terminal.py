@@ -109,7 +109,7 @@ def test_github_annotations_escape_what_the_image_says(hostile_image: str,
     assert all(line.startswith("::") for line in done.stdout.splitlines())
 
 
-@pytest.mark.parametrize("fmt", ["json", "sarif"])
+@pytest.mark.parametrize("fmt", ["json", "sarif", "gitlab"])
 def test_json_reports_keep_the_names_and_stay_valid_utf8(
     hostile_image: str, cli_env: dict[str, str], fmt: str
 ) -> None:
