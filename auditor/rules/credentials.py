@@ -22,6 +22,7 @@ from auditor.rules.support import (
     still_present,
     where,
 )
+from auditor.text import printable
 from auditor.units import human_size, plural
 
 # What a reader returns: the names of the credential keys the file holds a value for.
@@ -35,6 +36,8 @@ _JSON_SECRET = re.compile(
     r"(?i)^(auth|identitytoken|registrytoken|password|secret|client_secret|private_key|"
     r"refresh_token|access_token|accesstoken|refreshtoken|token)$"
 )
+# A `"key": "value"` pair of JSON text, read without parsing the document around it.
+_JSON_PAIR = re.compile(r'"(?P<key>[^"\\]{1,64})"\s*:\s*"(?P<value>[^"\\]*)"')
 _SQLITE_SECRET = re.compile(rb"refresh_token|private_key|access_token|client_secret")
 _NETRC_PASSWORD = re.compile(r"(?:^|\s)(password|account)\s+(?P<value>\S+)")
 _KUBE_SECRET = re.compile(
@@ -69,6 +72,9 @@ def _json_keys(text: str) -> list[str]:
         document = json.loads(text)
     except ValueError:
         return []
+    except RecursionError:  # nested past what json reads: its string pairs, read flat
+        return sorted({m["key"] for m in _JSON_PAIR.finditer(text)
+                       if _JSON_SECRET.match(m["key"]) and _real(m["value"])})
     found: list[str] = []
     stack = [document]
     while stack:
@@ -135,6 +141,16 @@ def _held(kind: _Kind, data: bytes) -> list[str]:
     return kind.read(data.decode("utf-8", "replace"))
 
 
+# Key names come from the image: a handful is shown, each cut short.
+_SHOWN_KEYS = 10
+
+
+def _masked(keys: list[str]) -> str:
+    shown = ", ".join(f"{printable(key, 80)}={MASK}" for key in keys[:_SHOWN_KEYS])
+    more = len(keys) - _SHOWN_KEYS
+    return shown + (f" and {plural(more, 'more key')}" if more > 0 else "")
+
+
 @rule(
     "IA1104",
     practice=SECRETS_PRACTICE,
@@ -184,7 +200,7 @@ def tool_credentials_left(image: Image, limits: Limits) -> Iterator[Verdict]:
         yield Flag(
             f"{kind.name} left in the image: /{entry.path}",
             f"{where(image, layer.number)}: /{entry.path}: "
-            + ", ".join(f"{key}={MASK}" for key in keys) + deleted,
+            + _masked(keys) + deleted,
             layer=layer.number,
             path=entry.path,
             size=entry.size,

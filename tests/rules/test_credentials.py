@@ -103,3 +103,20 @@ def test_a_file_too_large_to_read_is_flagged_at_the_rule_severity() -> None:
                                                              size=300 * 1024)))
     (finding,) = check(spec, "IA1104").findings
     assert finding.severity is Severity.HIGH and "too large to read" in finding.message
+
+
+def test_a_json_file_nested_past_the_parser_is_still_read() -> None:
+    document = "[" * 5000 + json.dumps({"auths": {"r.example": {"auth": DOCKER_AUTH}}}) + "]" * 5000
+    result = check(holding("root/.docker/config.json", document), "IA1104")
+    assert result.status is Status.FAIL
+    (finding,) = result.findings
+    assert f"auth={MASK}" in finding.evidence and DOCKER_AUTH not in finding.evidence
+
+
+def test_only_a_few_key_names_are_shown_each_cut_short() -> None:
+    keys = [f"//{'x' * 200}{n}.example/:_authToken" for n in range(30)]
+    text = "".join(f"{key}={NPM}{n}\n" for n, key in enumerate(keys))
+    result = check(holding("root/.npmrc", text), "IA1104")
+    (finding,) = result.findings
+    assert finding.evidence.count(MASK) == 10 and "and 20 more keys" in finding.evidence
+    assert "x" * 100 not in finding.evidence and NPM not in finding.evidence
