@@ -42,7 +42,7 @@ def _words(body: str) -> tuple[list[str], list[str]]:
     if rest.startswith("["):
         try:
             parsed = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):  # (a body nested past all reason: no exec form)
             parsed = None
         if isinstance(parsed, list) and all(isinstance(w, str) for w in parsed):
             return flags, parsed

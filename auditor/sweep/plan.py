@@ -185,7 +185,7 @@ class Planner:
             (blob,) = check_digests(f"{repository}@{digest[:19]}", "its config", [config])
             try:
                 document = json.loads(self.client.blob(repository, blob))
-            except ValueError:
+            except (ValueError, RecursionError):  # (nested past all reason: no date to sort by)
                 document = {}
             if isinstance(document, dict):
                 created = str(document.get("created") or "")

@@ -108,3 +108,9 @@ def test_no_history_is_not_applicable() -> None:
     result = check(dataclasses.replace(good(), history=[]), "IA1401")
     assert result.status is Status.SKIP
     assert result.note.startswith("the image has no history")
+
+
+def test_an_add_body_nested_past_the_json_parser_is_judged_as_words() -> None:
+    line = "ADD " + "[" * 5000 + "app.conf /opt/"
+    result = check(good().adding(buildkit(f"{line} # buildkit", file("opt/x"))), "IA1401")
+    assert result.status is not Status.ERROR, result.note
